@@ -1,0 +1,44 @@
+# berth: build, test, run the demo, benchmark.
+# Every target installs the Debian packages it needs when they are missing.
+
+SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+# What berth links, and what its tests and demo use.
+DEB_PACKAGES := pkg-config libyaml-dev libcap-dev busybox-static iproute2 nftables
+RELEASE_FLAGS := -c release --static-swift-stdlib
+BERTH_RELEASE := .build/release/berth
+DEMO_SPEC := specs/demo.yaml
+
+.PHONY: all build release deps run test bench clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build $(RELEASE_FLAGS)
+
+run: release
+	$(BERTH_RELEASE) validate -f $(DEMO_SPEC)
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: release
+	@echo "benchmarks: not yet"
+
+clean:
+	rm -rf .build

@@ -1,0 +1,12 @@
+import ArgumentParser
+import Berth
+
+/// The `berth` command line.
+public struct BerthCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "berth",
+        abstract: "A declarative container orchestrator for one Linux host.",
+        subcommands: []
+    )
+    public init() {}
+}

@@ -1,0 +1,7 @@
+#ifndef CBERTH_H
+#define CBERTH_H
+
+// The code that runs between clone() and execve(), where a multithreaded Swift
+// process must not allocate or take a lock. See spawn.c.
+
+#endif
