@@ -1,0 +1,74 @@
+/// "Did you mean" for unknown keys and values.
+enum Suggestions {
+    /// What people coming from Compose write, and where berth has it.
+    static let composeHints: [String: String] = [
+        "services": "berth calls them \"containers\"",
+        "image": "berth runs a root filesystem directory: use \"rootfs\"",
+        "entrypoint": "use \"command\" with the whole argv",
+        "environment": "did you mean \"env\"?",
+        "working_dir": "did you mean \"workdir\"?",
+        "cap_add": "use \"capabilities: {add: [...]}\"",
+        "cap_drop": "use \"capabilities: {drop: [...]}\"",
+        "read_only": "did you mean \"readOnlyRootfs\"?",
+        "stop_grace_period": "did you mean \"stopTimeout\"?",
+        "mem_limit": "use \"resources: {memory: ...}\"",
+        "memory": "memory belongs under \"resources\"",
+        "cpus": "cpus belongs under \"resources\"",
+        "pids_limit": "use \"resources: {pids: ...}\"",
+        "volumes": "use \"mounts\"",
+        "ports": "berth v1 does not publish ports; attach the container to a network instead",
+        "deploy": "use \"resources\" and \"restart\"",
+        "depends_on": "berth v1 starts containers independently",
+        "container_name": "the key under \"containers\" is the container's name",
+        "ipv4_address": "did you mean \"ip\"?",
+        "net": "did you mean \"network\"?",
+        "mnt": "did you mean \"mount\"?",
+        "ro": "did you mean \"readOnly\"?",
+        "read-only": "did you mean \"readOnly\"?",
+    ]
+
+    /// A hint for `word` among `candidates`: a candidate equal up to case, `_` and `-`,
+    /// else the nearest by edit distance when it is close, else a Compose hint.
+    static func hint(for word: String, among candidates: [String]) -> String? {
+        if let match = closest(to: word, among: candidates) { return "did you mean \"\(match)\"?" }
+        if let hint = composeHints[word], !hint.contains("did you mean") || candidates.contains(where: { hint.contains("\"\($0)\"") }) {
+            return hint
+        }
+        return nil
+    }
+
+    static func closest(to word: String, among candidates: [String]) -> String? {
+        let normal = normalise(word)
+        if let exact = candidates.first(where: { normalise($0) == normal }) { return exact }
+        let limit = max(1, min(3, word.count / 3))
+        var best: (String, Int)?
+        for candidate in candidates {
+            let d = distance(normal, normalise(candidate))
+            if d <= limit, d < (best?.1 ?? Int.max) { best = (candidate, d) }
+        }
+        return best?.0
+    }
+
+    private static func normalise(_ s: String) -> [UInt8] {
+        Array(s.lowercased().utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") })
+    }
+
+    /// Levenshtein distance.
+    static func distance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        // Keys are short; bail out on long input so that hostile keys cost nothing.
+        if a.count > 64 || b.count > 64 { return Int.max / 2 }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+}
