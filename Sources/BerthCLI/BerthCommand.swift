@@ -6,7 +6,7 @@ public struct BerthCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "A declarative container orchestrator for one Linux host.",
-        subcommands: []
+        subcommands: [ValidateCommand.self]
     )
     public init() {}
 }
