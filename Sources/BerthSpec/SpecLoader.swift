@@ -56,7 +56,10 @@ public enum SpecLoader {
         let parsed = YAMLParser.parse(bytes, file: fileName)
         var diagnostics = parsed.diagnostics
         var spec: Spec?
-        if let root = parsed.root, parsed.diagnostics.isEmpty {
+        if let root = parsed.root, root.scalar?.kind == .null, diagnostics.isEmpty {
+            diagnostics.append(Diagnostic(file: fileName, location: parsed.documentLocation, path: "",
+                                          message: "the document is empty", hint: "a spec needs at least `version: 1` and `containers:`"))
+        } else if let root = parsed.root, parsed.diagnostics.isEmpty {
             let validator = Validator(
                 file: fileName, baseDirectory: Paths.clean(baseDirectory),
                 defaultProject: fileName == stdinName ? nil : Paths.stem(of: fileName))

@@ -49,10 +49,6 @@ final class Validator {
     static let topLevelKeys = ["version", "project", "networks", "containers"]
 
     func validate(_ root: YAMLNode) -> Spec? {
-        if let s = root.scalar, s.kind == .null {
-            error(root.location, "", "the document is empty", hint: "a spec needs at least `version: 1` and `containers:`")
-            return nil
-        }
         guard let fields = fields(of: root, path: "", known: Validator.topLevelKeys, what: "a spec") else {
             return nil
         }
@@ -162,7 +158,8 @@ final class Validator {
 
     func mapping(_ node: YAMLNode, _ path: String, what: String) -> [YAMLNode.Entry]? {
         guard let entries = node.entries else {
-            error(node.location, path, "must be \(what) (a mapping of keys to values), found \(node.kindDescription)")
+            let explained = what.contains("mapping") ? what : "\(what) (a mapping of keys to values)"
+            error(node.location, path, "must be \(explained), found \(node.kindDescription)")
             return nil
         }
         return entries

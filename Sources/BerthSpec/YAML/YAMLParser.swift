@@ -16,6 +16,8 @@ public enum YAMLParser {
     public struct Result: Sendable {
         /// The document's root; nil when the file holds no document or has a syntax error.
         public var root: YAMLNode?
+        /// Where the document starts (its `---`, or its first node).
+        public var documentLocation: SourceLocation
         public var diagnostics: [Diagnostic]
     }
 
@@ -23,7 +25,7 @@ public enum YAMLParser {
     public static func parse(_ bytes: [UInt8], file: String) -> Result {
         var composer = Composer(file: file, bytes: bytes)
         composer.run()
-        return Result(root: composer.root, diagnostics: composer.diagnostics)
+        return Result(root: composer.root, documentLocation: composer.documentLocation, diagnostics: composer.diagnostics)
     }
 }
 
@@ -31,6 +33,7 @@ private struct Composer {
     let file: String
     let bytes: [UInt8]
     var root: YAMLNode?
+    var documentLocation = SourceLocation(line: 1, column: 1)
     var diagnostics: [Diagnostic] = []
 
     /// An open mapping or list. A class, so that appending to the innermost one never copies its items.
@@ -115,6 +118,7 @@ private struct Composer {
             return true
         case YAML_DOCUMENT_START_EVENT:
             documents += 1
+            if documents == 1 { documentLocation = location }
             if documents > 1 {
                 error(location, "a spec file holds one YAML document, and a second one starts here",
                       hint: "remove the `---` or split the file")
