@@ -292,7 +292,19 @@ private struct Composer {
         let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
         var location: SourceLocation
         if parser.error == YAML_READER_ERROR {
-            location = locationOf(byteOffset: parser.problem_offset)
+            // libyaml points at the bad trailing byte; the character starts at its leading byte.
+            var offset = parser.problem_offset
+            if problem.contains("trailing") || problem.contains("incomplete") {
+                var back = offset
+                while back > 0, offset - back < 3, back <= bytes.count {
+                    back -= 1
+                    if bytes[back] >= 0xC0 {
+                        offset = back
+                        break
+                    }
+                }
+            }
+            location = locationOf(byteOffset: offset)
         } else {
             location = SourceLocation(line: parser.problem_mark.line + 1, column: parser.problem_mark.column + 1)
         }
