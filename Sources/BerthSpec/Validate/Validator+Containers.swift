@@ -358,18 +358,26 @@ extension Validator {
         guard let fields = fields(of: node, path: path, known: ["add", "drop"], what: "capability changes") else {
             return CapabilityChanges()
         }
-        var lists: [String: [(String, SourceLocation, String)]] = [:]
+        struct Entry {
+            var name: String
+            var location: SourceLocation
+            var path: String
+            /// Written as ALL rather than by name: yields to a name written in the other list.
+            var fromAll: Bool
+        }
+        var lists: [String: [Entry]] = [:]
         for key in ["add", "drop"] {
             guard let entry = fields[key] else { continue }
             let p = join(path, key)
             guard let items = sequence(entry.value, p, example: "[NET_BIND_SERVICE]") else { continue }
-            var names: [(String, SourceLocation, String)] = []
-            var seen: Set<String> = []
+            var names: [Entry] = []
+            var seen: [String: Int] = [:]
             for (i, item) in items.enumerated() {
                 let ip = "\(p)[\(i)]"
                 guard let text = string(item, ip) else { continue }
                 let expanded: [String]
-                if text.uppercased() == "ALL" || text.uppercased() == "CAP_ALL" {
+                let isAll = text.uppercased() == "ALL" || text.uppercased() == "CAP_ALL"
+                if isAll {
                     expanded = Capability.names
                 } else if let name = Capability.canonicalName(text) {
                     expanded = [name]
@@ -381,20 +389,29 @@ extension Validator {
                     continue
                 }
                 for name in expanded {
-                    if !seen.insert(name).inserted {
-                        if expanded.count == 1 { error(item.location, ip, "\(name) is listed twice") }
+                    if let previous = seen[name] {
+                        if !isAll, !names[previous].fromAll { error(item.location, ip, "\(name) is listed twice") }
+                        if !isAll { names[previous] = Entry(name: name, location: item.location, path: ip, fromAll: false) }
                         continue
                     }
-                    names.append((name, item.location, ip))
+                    seen[name] = names.count
+                    names.append(Entry(name: name, location: item.location, path: ip, fromAll: isAll))
                 }
             }
             lists[key] = names
         }
-        let dropped = Set((lists["drop"] ?? []).map(\.0))
-        for (name, location, p) in lists["add"] ?? [] where dropped.contains(name) {
-            error(location, p, "\(name) is both added and dropped")
+        // `drop: [ALL], add: [NET_BIND_SERVICE]` keeps NET_BIND_SERVICE, as in Compose; naming
+        // the same capability in both lists is a contradiction.
+        var add = lists["add"] ?? []
+        var drop = lists["drop"] ?? []
+        let explicitAdd = Set(add.filter { !$0.fromAll }.map(\.name))
+        let explicitDrop = Set(drop.filter { !$0.fromAll }.map(\.name))
+        for entry in add where !entry.fromAll && explicitDrop.contains(entry.name) {
+            error(entry.location, entry.path, "\(entry.name) is both added and dropped")
         }
-        return CapabilityChanges(add: (lists["add"] ?? []).map(\.0), drop: (lists["drop"] ?? []).map(\.0))
+        drop.removeAll { $0.fromAll && explicitAdd.contains($0.name) }
+        add.removeAll { $0.fromAll && explicitDrop.contains($0.name) }
+        return CapabilityChanges(add: add.map(\.name), drop: drop.map(\.name))
     }
 
     private func checkMounts(_ node: YAMLNode, _ path: String) -> [Mount] {
