@@ -4,4 +4,6 @@
 // The code that runs between clone() and execve(), where a multithreaded Swift
 // process must not allocate or take a lock. See spawn.c.
 
+#include "cberth_runtime.h"
+
 #endif
