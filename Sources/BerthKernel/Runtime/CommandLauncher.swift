@@ -1,0 +1,175 @@
+import CBerth
+import Glibc
+import SystemPackage
+
+/// The last steps before the user's command: credentials, capabilities,
+/// no_new_privs, working directory, fds, PATH lookup, exec. Runs in a child that
+/// berth init (single-threaded, so fork is safe) forked; Swift is fine here.
+struct CommandLauncher {
+    var argv: [String]
+    var env: [String]
+    var workdir: String
+    var uid: UInt32
+    var gid: UInt32
+    var capabilities: Set<Int32>
+    var noNewPrivileges: Bool
+
+    /// Used when the environment has no PATH; also added to it, as Docker does.
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    init(_ process: ExecConfig) throws {
+        guard let first = process.argv.first, !first.isEmpty else {
+            throw KernelError("exec", "", detail: "the command is empty")
+        }
+        argv = process.argv
+        env = process.env
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=" + Self.defaultPath) }
+        workdir = process.workdir
+        uid = process.uid
+        gid = process.gid
+        capabilities = Set(try Capabilities.values(of: process.capabilities))
+        noNewPrivileges = process.noNewPrivileges
+    }
+
+    /// Forks the command. Returns its pid once it has been exec'd, or throws with
+    /// what went wrong (the child reports over a close-on-exec pipe: EOF means exec).
+    func launch(signalMask: sigset_t) throws -> pid_t {
+        var fds: [Int32] = [-1, -1]
+        guard cberth_pipe2(&fds, O_CLOEXEC) == 0 else { throw KernelError("pipe2", "exec status", errno: Errno(rawValue: errno)) }
+        let pid = fork()
+        if pid == 0 {
+            close(fds[0])
+            run(reportingTo: fds[1], signalMask: signalMask)
+        }
+        close(fds[1])
+        defer { close(fds[0]) }
+        guard pid > 0 else { throw KernelError("fork", argv[0], errno: Errno(rawValue: errno)) }
+        let message = (try? ProcFS.readAll(FileDescriptor(rawValue: fds[0]), name: "exec status")) ?? []
+        if message.isEmpty { return pid }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        throw InitFailure(description: String(decoding: message, as: UTF8.self))
+    }
+
+    private func run(reportingTo pipe: Int32, signalMask: sigset_t) -> Never {
+        do {
+            try prepare(signalMask: signalMask)
+            let (err, what) = execute()
+            report("exec \"\(what)\": \(err.description)", pipe)
+        } catch let error as KernelError {
+            report(error.description, pipe)
+        } catch {
+            report("\(error)", pipe)
+        }
+    }
+
+    private func report(_ message: String, _ pipe: Int32) -> Never {
+        var bytes = Array(message.utf8)
+        _ = write(pipe, &bytes, bytes.count)
+        _exit(127)
+    }
+
+    private func prepare(signalMask: sigset_t) throws {
+        for sig in 1..<Int32(NSIG) where sig != SIGKILL && sig != SIGSTOP {
+            signal(sig, SIG_DFL)
+        }
+        var mask = signalMask
+        sigprocmask(SIG_SETMASK, &mask, nil)
+        umask(0o022)
+
+        try Capabilities.limitBoundingSet(to: capabilities)
+        // A user namespace whose gid map was written without CAP_SETGID forbids setgroups.
+        if cberth_setgroups(0, nil) != 0 && errno != EPERM {
+            throw KernelError("setgroups", "[]", errno: Errno(rawValue: errno))
+        }
+        guard cberth_setresgid(gid, gid, gid) == 0 else {
+            throw KernelError("setgid", String(gid), errno: Errno(rawValue: errno))
+        }
+        guard cberth_setresuid(uid, uid, uid) == 0 else {
+            throw KernelError("setuid", String(uid), errno: Errno(rawValue: errno))
+        }
+        // Like runc and Docker: root keeps the set; any other user starts with none effective.
+        try Capabilities.setProcessSets(capabilities, root: uid == 0)
+        guard chdir(workdir) == 0 else { throw KernelError("chdir", workdir, errno: Errno(rawValue: errno)) }
+        if noNewPrivileges && cberth_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            throw KernelError("prctl(PR_SET_NO_NEW_PRIVS)", "", errno: Errno(rawValue: errno))
+        }
+        // Nothing of berth's beyond stdin, stdout and stderr reaches the command.
+        if cberth_close_range(3, ~0, UInt32(CBERTH_CLOSE_RANGE_CLOEXEC)) != 0 {
+            for fd in 3..<Int32(4096) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        }
+    }
+
+    /// execve with a PATH lookup like execvpe; returns only on failure.
+    private func execute() -> (Errno, String) {
+        let cArgv = argv.map { strdup($0) } + [nil]
+        let cEnv = env.map { strdup($0) } + [nil]
+        let file = argv[0]
+        if file.contains("/") {
+            execve(file, cArgv, cEnv)
+            return (Errno(rawValue: errno), file)
+        }
+        let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) } ?? Self.defaultPath
+        var denied = false
+        for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + file
+            execve(candidate, cArgv, cEnv)
+            switch errno {
+            case EACCES: denied = true
+            case ENOENT, ENOTDIR: break
+            default: return (Errno(rawValue: errno), candidate)
+            }
+        }
+        return (denied ? .permissionDenied : .noSuchFileOrDirectory, file + "\" in PATH \"" + path)
+    }
+}
+
+/// How berth's init (and the exec relay) wait: every signal worth forwarding is
+/// blocked and taken synchronously with sigwaitinfo, so there is no handler and no thread.
+enum ChildSupervisor {
+    /// Signals passed on to the command. Not the synchronous ones (a fault of init
+    /// itself), not SIGCHLD (ours), not SIGKILL/SIGSTOP (cannot be caught).
+    static let forwarded: [Int32] = [
+        SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCONT,
+        SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGPWR,
+    ]
+
+    /// Blocks the forwarded signals and SIGCHLD; returns the previous mask, for the child.
+    static func blockSignals() -> sigset_t {
+        var set = waitSet()
+        var old = sigset_t()
+        sigprocmask(SIG_BLOCK, &set, &old)
+        return old
+    }
+
+    static func waitSet() -> sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGCHLD)
+        for sig in forwarded { sigaddset(&set, sig) }
+        return set
+    }
+
+    /// Forwards signals to `child` and reaps every child (orphans of the container
+    /// land here) until `child` exits; returns its wait status.
+    static func supervise(_ child: pid_t) -> Int32 {
+        var set = waitSet()
+        while true {
+            var info = siginfo_t()
+            let sig = sigwaitinfo(&set, &info)
+            if sig < 0 { continue }
+            if sig != SIGCHLD {
+                kill(child, sig)
+                continue
+            }
+            var exited: Int32? = nil
+            while true {
+                var status: Int32 = 0
+                let pid = waitpid(-1, &status, WNOHANG)
+                if pid <= 0 { break }
+                if pid == child { exited = status }
+            }
+            if let exited { return exited }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import CBerth
+import Glibc
+import SystemPackage
+
+/// `berth init`: the container's PID 1 (start mode) or the relay of `berth exec`
+/// (exec mode). The same binary re-executed; single-threaded and synchronous.
+///
+/// The executable calls ``run()`` when its first argument is `init`, before anything
+/// else. It is not a command for people: it expects the fds the runtime sets up.
+public enum ContainerInit {
+    /// Never returns: exits with the command's status (or 1 with the error in the log).
+    public static func run() -> Never {
+        // First of all: /proc/1/exe, /proc/1/fd, /proc/1/mem of berth init must
+        // not be reachable from the container (CVE-2019-5736).
+        _ = cberth_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        "berth-init".withCString { _ = cberth_prctl(PR_SET_NAME, UInt(bitPattern: $0), 0, 0, 0) }
+        if let request = readRequest() {
+            if let config = request.container { runContainer(config) }
+            if let exec = request.exec {
+                // stderr is the caller's terminal here; the caller reports the error.
+                logsErrors = false
+                runExec(exec)
+            }
+        }
+        fail("no configuration on fd \(InitRequest.configFD): berth init is started by berth itself")
+    }
+
+    private static func readRequest() -> InitRequest? {
+        let fd = FileDescriptor(rawValue: InitRequest.configFD)
+        defer { try? fd.close() }
+        guard let bytes = try? ProcFS.readAll(fd, name: "configuration"), !bytes.isEmpty else { return nil }
+        do {
+            return try JSONDecoder().decode(InitRequest.self, from: Data(bytes))
+        } catch {
+            fail("configuration: \(error)")
+        }
+    }
+
+    // MARK: - start mode
+
+    private static func runContainer(_ config: ContainerConfig) -> Never {
+        let child: pid_t
+        do {
+            child = try setUpAndLaunch(config)
+        } catch {
+            fail("\(error)")
+        }
+        send(InitRequest.ok)
+        close(InitRequest.socketFD)
+        // The configuration is gone with setUpAndLaunch's frame; hand its memory back.
+        _ = cberth_malloc_trim()
+        let status = ChildSupervisor.supervise(child)
+        writeExitRecord(ExitStatus(waitStatus: status))
+        exit(ExitStatus(waitStatus: status).shellCode)
+    }
+
+    private static func setUpAndLaunch(_ config: ContainerConfig) throws -> pid_t {
+        let launcher = try CommandLauncher(ExecConfig(argv: config.argv, like: config))
+        umask(0)
+        if !config.namespaces.contains(.pid) {
+            // Not PID 1: still be the one that reaps the command's orphans.
+            _ = cberth_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        }
+        if config.namespaces.contains(.mount) {
+            try RootFilesystem(config).setUp()
+        } else {
+            // Without a mount namespace nothing can be mounted without touching the host.
+            guard chroot(config.rootfs) == 0, chdir("/") == 0 else {
+                throw KernelError("chroot", config.rootfs, errno: Errno(rawValue: errno))
+            }
+        }
+        if config.namespaces.contains(.uts), let hostname = config.hostname {
+            guard cberth_sethostname(hostname, hostname.utf8.count) == 0 else {
+                throw KernelError("sethostname", hostname, errno: Errno(rawValue: errno))
+            }
+        }
+        let mask = ChildSupervisor.blockSignals()
+        return try launcher.launch(signalMask: mask)
+    }
+
+    /// `exit.json` in the state directory, crash-safe: temp file, fsync, rename, fsync of the directory.
+    private static func writeExitRecord(_ status: ExitStatus) {
+        let record = ExitRecord(status: status, finishedAt: ExitRecord.now())
+        guard let data = try? JSONEncoder().encode(record) else { return }
+        let dir = InitRequest.stateDirFD
+        let temp = ".exit.json.tmp"
+        let fd = openat(dir, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else {
+            log("write \(ExitRecord.fileName): \(Errno(rawValue: errno))")
+            return
+        }
+        let bytes = Array(data) + [UInt8(ascii: "\n")]
+        let ok = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count && fsync(fd) == 0
+        close(fd)
+        guard ok, renameat(dir, temp, dir, ExitRecord.fileName) == 0 else {
+            log("write \(ExitRecord.fileName): \(Errno(rawValue: errno))")
+            return
+        }
+        let dirFD = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirFD >= 0 {
+            fsync(dirFD)
+            close(dirFD)
+        }
+    }
+
+    // MARK: - exec mode
+
+    private static func runExec(_ request: ExecRequest) -> Never {
+        let child: pid_t
+        do {
+            let launcher = try CommandLauncher(request.process)
+            for joined in request.namespaces {
+                guard cberth_setns(joined.fd, 0) == 0 else {
+                    throw KernelError("setns", "\(joined.kind.rawValue) namespace", errno: Errno(rawValue: errno))
+                }
+                close(joined.fd)
+            }
+            // setns(mnt) put us at the namespace's root; the container's root is
+            // where its init pivoted or chrooted to.
+            guard fchdir(InitRequest.rootFD) == 0, chroot(".") == 0, chdir("/") == 0 else {
+                throw KernelError("chroot", "container root", errno: Errno(rawValue: errno))
+            }
+            close(InitRequest.rootFD)
+            let mask = ChildSupervisor.blockSignals()
+            // The command is forked after setns(pid), so it is inside the PID namespace.
+            child = try launcher.launch(signalMask: mask)
+        } catch {
+            fail("\(error)")
+        }
+        send(InitRequest.ok)
+        close(InitRequest.socketFD)
+        let status = ExitStatus(waitStatus: ChildSupervisor.supervise(child))
+        if case .signaled(let sig) = status {
+            // End the same way, so that the caller's wait sees the signal.
+            signal(sig, SIG_DFL)
+            var set = sigset_t()
+            sigemptyset(&set)
+            sigaddset(&set, sig)
+            sigprocmask(SIG_UNBLOCK, &set, nil)
+            kill(getpid(), sig)
+        }
+        exit(status.shellCode)
+    }
+
+    // MARK: - reporting
+
+    private static func send(_ kind: UInt8, _ text: String = "") {
+        let bytes = [kind] + Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.send(InitRequest.socketFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// A line in the container's log (init's stderr is the log file).
+    private static func log(_ message: String) {
+        let bytes = Array("berth init: \(message)\n".utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    nonisolated(unsafe) private static var logsErrors = true
+
+    private static func fail(_ message: String) -> Never {
+        if logsErrors { log(message) }
+        send(InitRequest.error, message)
+        exit(1)
+    }
+}

@@ -1,0 +1,52 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Glibc
+
+/// How a container's command ended, as berth init records it in `exit.json`
+/// in the container's state directory.
+///
+/// JSON: `{"exitCode": 3, "finishedAt": 1764082141.25}` or `{"signal": 9, "finishedAt": ...}`.
+/// There is none while the command runs, and none when init itself was killed
+/// (SIGKILL of the container's PID 1 ends every process in its PID namespace at once).
+public struct ExitRecord: Codable, Sendable, Equatable {
+    public var status: ExitStatus
+    /// Seconds after the Unix epoch (CLOCK_REALTIME).
+    public var finishedAt: Double
+
+    public init(status: ExitStatus, finishedAt: Double) {
+        self.status = status
+        self.finishedAt = finishedAt
+    }
+
+    static let fileName = "exit.json"
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec / 1_000_000) / 1000
+    }
+
+    private enum CodingKeys: String, CodingKey { case exitCode, signal, finishedAt }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        finishedAt = try c.decode(Double.self, forKey: .finishedAt)
+        if let signal = try c.decodeIfPresent(Int32.self, forKey: .signal) {
+            status = .signaled(signal)
+        } else {
+            status = .exited(try c.decode(Int32.self, forKey: .exitCode))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch status {
+        case .exited(let code): try c.encode(code, forKey: .exitCode)
+        case .signaled(let signal): try c.encode(signal, forKey: .signal)
+        }
+        try c.encode(finishedAt, forKey: .finishedAt)
+    }
+}

@@ -1,0 +1,217 @@
+import CBerth
+import Glibc
+import SystemPackage
+
+/// The container's mount table, made by berth init inside its new mount namespace.
+///
+/// Order: private propagation, the rootfs bound onto itself, /proc, /dev (+ pts,
+/// shm, mqueue), /sys, the spec's mounts, pivot_root, masked and read-only paths,
+/// then the read-only rootfs. Nothing here is visible outside the namespace.
+struct RootFilesystem {
+    let config: ContainerConfig
+    let inUserNamespace: Bool
+
+    init(_ config: ContainerConfig) {
+        self.config = config
+        self.inUserNamespace = config.namespaces.contains(.user)
+    }
+
+    /// Hidden from the container: files get /dev/null bound over them, directories an empty read-only tmpfs.
+    static let maskedPaths = [
+        "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+    ]
+    /// Visible but read-only.
+    static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+    /// The device nodes of /dev: name, major, minor.
+    static let devices: [(String, UInt32, UInt32)] = [
+        ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
+    ]
+
+    func setUp() throws {
+        // Nothing we mount may propagate back to the host, and pivot_root wants private mounts.
+        try Mounts.mount(nil, on: "/", type: nil, flags: Mounts.recursive | Mounts.privatePropagation,
+                         what: "/ (make private)")
+        try Mounts.mount(config.rootfs, on: config.rootfs, type: nil, flags: Mounts.bind | Mounts.recursive,
+                         what: "rootfs \(config.rootfs)")
+        let root = try ProcFS.openFile(config.rootfs, .readOnly, options: [.directory])
+        defer { try? root.close() }
+
+        try mountProc(root)
+        try mountDev(root)
+        try mountSys(root)
+        for entry in config.mounts { try mount(entry, root) }
+        try Mounts.openInRoot(root, config.workdir, create: .directory).close()
+
+        try pivot(to: root)
+
+        for path in Self.maskedPaths { try mask(path) }
+        for path in Self.readOnlyPaths { try bindReadOnly(path) }
+        if config.readOnlyRootfs { try Mounts.makeReadOnly("/", recursive: false, what: "/ (readOnlyRootfs)") }
+    }
+
+    // MARK: - standard mounts
+
+    private func mountProc(_ root: FileDescriptor) throws {
+        let target = try Mounts.openInRoot(root, "/proc", create: .directory)
+        defer { try? target.close() }
+        do {
+            try Mounts.mount("proc", on: Mounts.fdPath(target), type: "proc",
+                             flags: Mounts.noSuid | Mounts.noDev | Mounts.noExec, what: "/proc")
+        } catch let error as KernelError where error.errno == .notPermitted && !config.namespaces.contains(.pid) {
+            // A user namespace without its own PID namespace may not mount proc: show the host's.
+            try Mounts.mount("/proc", on: Mounts.fdPath(target), type: nil, flags: Mounts.bind | Mounts.recursive,
+                             what: "/proc")
+        }
+    }
+
+    private func mountDev(_ root: FileDescriptor) throws {
+        let mountPoint = try Mounts.openInRoot(root, "/dev", create: .directory)
+        try Mounts.mount("tmpfs", on: Mounts.fdPath(mountPoint), type: "tmpfs",
+                         flags: Mounts.noSuid | Mounts.strictAtime, data: "mode=755,size=65536k", what: "/dev")
+        try mountPoint.close()
+        let dev = try Mounts.openInRoot(root, "/dev")
+        defer { try? dev.close() }
+        let devPath = Mounts.fdPath(dev)
+
+        for (name, major, minor) in Self.devices {
+            let number = dev_t(major) << 8 | dev_t(minor)
+            if mknodat(dev.rawValue, name, S_IFCHR | 0o666, number) == 0 { continue }
+            guard errno == EPERM else {
+                throw KernelError("mknod", "/dev/\(name)", errno: Errno(rawValue: errno))
+            }
+            // No mknod in a user namespace (or under a devices cgroup): bind the host's node.
+            let fd = openat(dev.rawValue, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o666)
+            guard fd >= 0 else { throw KernelError("create", "/dev/\(name)", errno: Errno(rawValue: errno)) }
+            close(fd)
+            try Mounts.mount("/dev/\(name)", on: "\(devPath)/\(name)", type: nil, flags: Mounts.bind,
+                             what: "/dev/\(name)")
+        }
+        let links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                     ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")]
+        for (name, target) in links {
+            guard symlinkat(target, dev.rawValue, name) == 0 else {
+                throw KernelError("symlink", "/dev/\(name)", errno: Errno(rawValue: errno))
+            }
+        }
+
+        try makeDirectory(dev, "pts")
+        do {
+            try Mounts.mount("devpts", on: "\(devPath)/pts", type: "devpts", flags: Mounts.noSuid | Mounts.noExec,
+                             data: "newinstance,ptmxmode=0666,mode=0620,gid=5", what: "/dev/pts")
+        } catch let error as KernelError where error.errno == .invalidArgument {
+            // gid 5 (tty) is not mapped in this user namespace.
+            try Mounts.mount("devpts", on: "\(devPath)/pts", type: "devpts", flags: Mounts.noSuid | Mounts.noExec,
+                             data: "newinstance,ptmxmode=0666,mode=0620", what: "/dev/pts")
+        }
+        try makeDirectory(dev, "shm")
+        try Mounts.mount("shm", on: "\(devPath)/shm", type: "tmpfs",
+                         flags: Mounts.noSuid | Mounts.noDev | Mounts.noExec, data: "mode=1777,size=65536k",
+                         what: "/dev/shm")
+        try makeDirectory(dev, "mqueue")
+        do {
+            try Mounts.mount("mqueue", on: "\(devPath)/mqueue", type: "mqueue",
+                             flags: Mounts.noSuid | Mounts.noDev | Mounts.noExec, what: "/dev/mqueue")
+        } catch let error as KernelError where error.errno == .notPermitted && !config.namespaces.contains(.ipc) {
+            // The host's IPC namespace, not owned by our user namespace: no mqueue of our own.
+        }
+    }
+
+    private func mountSys(_ root: FileDescriptor) throws {
+        let target = try Mounts.openInRoot(root, "/sys", create: .directory)
+        defer { try? target.close() }
+        do {
+            try Mounts.mount("sysfs", on: Mounts.fdPath(target), type: "sysfs",
+                             flags: Mounts.readOnly | Mounts.noSuid | Mounts.noDev | Mounts.noExec, what: "/sys")
+        } catch let error as KernelError where error.errno == .notPermitted {
+            // A user namespace without its own network namespace may not mount sysfs:
+            // bind the host's, read-only all the way down.
+            try Mounts.mount("/sys", on: Mounts.fdPath(target), type: nil, flags: Mounts.bind | Mounts.recursive,
+                             what: "/sys")
+            let mounted = try Mounts.openInRoot(root, "/sys")
+            defer { try? mounted.close() }
+            try Mounts.makeReadOnly(Mounts.fdPath(mounted), recursive: true, what: "/sys")
+        }
+    }
+
+    // MARK: - the spec's mounts
+
+    private func mount(_ entry: MountEntry, _ root: FileDescriptor) throws {
+        switch entry {
+        case .bind(let source, let target, let readOnly):
+            var st = stat()
+            guard stat(source, &st) == 0 else {
+                throw KernelError("bind mount source", source, errno: Errno(rawValue: errno))
+            }
+            let isDirectory = st.st_mode & S_IFMT == S_IFDIR
+            let point = try Mounts.openInRoot(root, target, create: isDirectory ? .directory : .file)
+            defer { try? point.close() }
+            try Mounts.mount(source, on: Mounts.fdPath(point), type: nil, flags: Mounts.bind | Mounts.recursive,
+                             what: target)
+            if readOnly {
+                let mounted = try Mounts.openInRoot(root, target)
+                defer { try? mounted.close() }
+                try Mounts.makeReadOnly(Mounts.fdPath(mounted), recursive: true, what: target)
+            }
+        case .tmpfs(let target, let size, let readOnly):
+            let point = try Mounts.openInRoot(root, target, create: .directory)
+            defer { try? point.close() }
+            let data = "mode=1777" + (size.map { ",size=\($0)" } ?? "")
+            try Mounts.mount("tmpfs", on: Mounts.fdPath(point), type: "tmpfs",
+                             flags: Mounts.noSuid | Mounts.noDev | (readOnly ? Mounts.readOnly : 0), data: data,
+                             what: target)
+        }
+    }
+
+    // MARK: - the switch
+
+    private func pivot(to root: FileDescriptor) throws {
+        let oldRoot = try ProcFS.openFile("/", .readOnly, options: [.directory])
+        defer { try? oldRoot.close() }
+        guard fchdir(root.rawValue) == 0 else { throw KernelError("chdir", config.rootfs, errno: Errno(rawValue: errno)) }
+        if cberth_pivot_root(".", ".") == 0 {
+            // The old root now sits on top of the new one: step onto it and let it go.
+            guard fchdir(oldRoot.rawValue) == 0 else {
+                throw KernelError("chdir", "old root", errno: Errno(rawValue: errno))
+            }
+            guard umount2(".", Int32(MNT_DETACH)) == 0 else {
+                throw KernelError("umount", "old root", errno: Errno(rawValue: errno))
+            }
+        } else if errno == EINVAL {
+            // An initramfs root cannot be pivoted away from: move the rootfs over / and chroot.
+            try Mounts.mount(".", on: "/", type: nil, flags: Mounts.move, what: "rootfs \(config.rootfs) onto /")
+            guard chroot(".") == 0 else { throw KernelError("chroot", config.rootfs, errno: Errno(rawValue: errno)) }
+        } else {
+            throw KernelError("pivot_root", config.rootfs, errno: Errno(rawValue: errno))
+        }
+        guard chdir("/") == 0 else { throw KernelError("chdir", "/", errno: Errno(rawValue: errno)) }
+    }
+
+    // MARK: - hardening
+
+    private func mask(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return }
+            throw KernelError("stat", path, errno: Errno(rawValue: errno))
+        }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            try Mounts.mount("tmpfs", on: path, type: "tmpfs", flags: Mounts.readOnly, what: path)
+        } else {
+            try Mounts.mount("/dev/null", on: path, type: nil, flags: Mounts.bind, what: path)
+        }
+    }
+
+    private func bindReadOnly(_ path: String) throws {
+        guard access(path, F_OK) == 0 else { return }
+        try Mounts.mount(path, on: path, type: nil, flags: Mounts.bind | Mounts.recursive, what: path)
+        try Mounts.makeReadOnly(path, recursive: true)
+    }
+
+    private func makeDirectory(_ dir: FileDescriptor, _ name: String) throws {
+        guard mkdirat(dir.rawValue, name, 0o755) == 0 else {
+            throw KernelError("mkdir", "/dev/\(name)", errno: Errno(rawValue: errno))
+        }
+    }
+}
