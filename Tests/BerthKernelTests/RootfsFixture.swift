@@ -7,7 +7,7 @@ import Testing
 /// marker file outside the rootfs, for one test's containers. `cleanup()` kills the
 /// containers it started and removes the directory (refusing if anything is still
 /// mounted under it, which would mean a mount leaked to the host).
-final class ContainerSandbox {
+final class ContainerSandbox: @unchecked Sendable {
     let base: String
     let rootfs: String
     let outsideMarker: String
@@ -127,3 +127,24 @@ func poll(timeout: Duration, _ condition: () -> Bool) -> Bool {
     }
     return condition()
 }
+
+extension String {
+    /// The value of the first `key=value` line.
+    func value(of key: String) -> String? {
+        for line in split(separator: "\n") where line.hasPrefix(key + "=") {
+            return String(line.dropFirst(key.count + 1))
+        }
+        return nil
+    }
+}
+
+/// The host pids of processes that hold `path` open on fd 1 (a container's log).
+func processesWriting(to path: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1")) == path
+    }
+}
+
+/// A user namespace mapping the container's 0..65535 to the host's 100000..165535.
+let testUserMap = [IDMap(container: 0, host: 100_000, size: 65536)]

@@ -92,7 +92,7 @@ public enum MountEntry: Codable, Sendable, Equatable, Hashable {
 }
 
 /// How a process ended: an exit code, or the signal that killed it.
-public enum ExitStatus: Sendable, Equatable, Hashable, CustomStringConvertible {
+public enum ProcessExitStatus: Sendable, Equatable, Hashable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
 

@@ -55,8 +55,8 @@ public enum ContainerInit {
         // The configuration is gone with setUpAndLaunch's frame; hand its memory back.
         _ = cberth_malloc_trim()
         let status = ChildSupervisor.supervise(child)
-        writeExitRecord(ExitStatus(waitStatus: status))
-        exit(ExitStatus(waitStatus: status).shellCode)
+        writeExitRecord(ProcessExitStatus(waitStatus: status))
+        exit(ProcessExitStatus(waitStatus: status).shellCode)
     }
 
     private static func setUpAndLaunch(_ config: ContainerConfig) throws -> pid_t {
@@ -84,7 +84,7 @@ public enum ContainerInit {
     }
 
     /// `exit.json` in the state directory, crash-safe: temp file, fsync, rename, fsync of the directory.
-    private static func writeExitRecord(_ status: ExitStatus) {
+    private static func writeExitRecord(_ status: ProcessExitStatus) {
         let record = ExitRecord(status: status, finishedAt: ExitRecord.now())
         guard let data = try? JSONEncoder().encode(record) else { return }
         let dir = InitRequest.stateDirFD
@@ -134,7 +134,7 @@ public enum ContainerInit {
         }
         send(InitRequest.ok)
         close(InitRequest.socketFD)
-        let status = ExitStatus(waitStatus: ChildSupervisor.supervise(child))
+        let status = ProcessExitStatus(waitStatus: ChildSupervisor.supervise(child))
         if case .signaled(let sig) = status {
             // End the same way, so that the caller's wait sees the signal.
             signal(sig, SIG_DFL)

@@ -180,7 +180,7 @@ public enum ContainerRuntime {
     public static func exec(
         into id: ProcessIdentity, _ process: ExecConfig, executable: String = "/proc/self/exe",
         stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2, prepare: (Int32) throws -> Void = { _ in }
-    ) throws -> ExitStatus {
+    ) throws -> ProcessExitStatus {
         guard !process.argv.isEmpty else { throw KernelError("exec", "", detail: "the command is empty") }
         let exe = try SealedExecutable.open(executable)
         var owned: [FileDescriptor] = []
@@ -227,7 +227,7 @@ public enum ContainerRuntime {
             _ = reap()
             throw error
         }
-        return ExitStatus(waitStatus: reap())
+        return ProcessExitStatus(waitStatus: reap())
     }
 
     // MARK: - helpers

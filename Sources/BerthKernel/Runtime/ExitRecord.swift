@@ -12,11 +12,11 @@ import Glibc
 /// There is none while the command runs, and none when init itself was killed
 /// (SIGKILL of the container's PID 1 ends every process in its PID namespace at once).
 public struct ExitRecord: Codable, Sendable, Equatable {
-    public var status: ExitStatus
+    public var status: ProcessExitStatus
     /// Seconds after the Unix epoch (CLOCK_REALTIME).
     public var finishedAt: Double
 
-    public init(status: ExitStatus, finishedAt: Double) {
+    public init(status: ProcessExitStatus, finishedAt: Double) {
         self.status = status
         self.finishedAt = finishedAt
     }
