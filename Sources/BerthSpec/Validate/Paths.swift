@@ -8,15 +8,32 @@ enum Paths {
 
     /// An absolute path without `.`, `..` or empty components; `..` at the root stays at the root.
     static func clean(_ path: String) -> String {
-        var parts: [Substring] = []
-        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
-            switch part {
-            case ".": continue
-            case "..": _ = parts.popLast()
-            default: parts.append(part)
+        var path = path
+        return path.withUTF8 { bytes in
+            // Components as byte ranges: this runs for every path of a spec.
+            var parts: [Range<Int>] = []
+            var i = 0
+            while i < bytes.count {
+                while i < bytes.count, bytes[i] == UInt8(ascii: "/") { i += 1 }
+                let start = i
+                while i < bytes.count, bytes[i] != UInt8(ascii: "/") { i += 1 }
+                let length = i - start
+                if length == 0 || (length == 1 && bytes[start] == UInt8(ascii: ".")) { continue }
+                if length == 2, bytes[start] == UInt8(ascii: "."), bytes[start + 1] == UInt8(ascii: ".") {
+                    _ = parts.popLast()
+                    continue
+                }
+                parts.append(start..<i)
             }
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count + 1)
+            for part in parts {
+                out.append(UInt8(ascii: "/"))
+                out.append(contentsOf: bytes[part])
+            }
+            if out.isEmpty { out.append(UInt8(ascii: "/")) }
+            return String(decoding: out, as: UTF8.self)
         }
-        return "/" + parts.joined(separator: "/")
     }
 
     /// The directory part of an absolute path.

@@ -116,18 +116,15 @@ final class Validator {
 
     /// The entries of a mapping, without `x-` extension keys, for lookup by key.
     struct Fields {
+        /// Only known keys, so at most a couple of dozen: a linear search beats hashing.
         var entries: [YAMLNode.Entry]
-        private var index: [String: Int]
 
         init(_ entries: [YAMLNode.Entry]) {
             self.entries = entries
-            var index: [String: Int] = [:]
-            for (i, e) in entries.enumerated() { index[e.key.value] = i }
-            self.index = index
         }
 
         subscript(key: String) -> YAMLNode.Entry? {
-            index[key].map { entries[$0] }
+            entries.first { $0.key.value == key }
         }
     }
 

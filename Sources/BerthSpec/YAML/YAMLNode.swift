@@ -27,16 +27,31 @@ public struct YAMLScalar: Sendable, Hashable {
     /// The core-schema type of an untagged scalar.
     public static func resolve(_ value: String, style: Style) -> Kind {
         guard style == .plain else { return .string }
-        switch value {
-        case "", "~", "null", "Null", "NULL": return .null
-        case "true", "True", "TRUE", "false", "False", "FALSE": return .bool
-        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN":
-            return .float
-        default: break
+        var value = value
+        return value.withUTF8(classify)
+    }
+
+    private static let nulls: [[UInt8]] = ["~", "null", "Null", "NULL"].map { Array($0.utf8) }
+    private static let bools: [[UInt8]] = ["true", "True", "TRUE", "false", "False", "FALSE"].map { Array($0.utf8) }
+    private static let specialFloats: [[UInt8]] = [
+        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN",
+    ].map { Array($0.utf8) }
+
+    /// Works on bytes: this runs for every plain scalar of a file.
+    private static func classify(_ bytes: UnsafeBufferPointer<UInt8>) -> Kind {
+        guard let first = bytes.first else { return .null }
+        switch first {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."):
+            if isIntegerSyntax(bytes) { return .int }
+            if isFloatSyntax(bytes) || specialFloats.contains(where: { $0.elementsEqual(bytes) }) { return .float }
+            return .string
+        case UInt8(ascii: "~"), UInt8(ascii: "n"), UInt8(ascii: "N"):
+            return nulls.contains { $0.elementsEqual(bytes) } ? .null : .string
+        case UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "f"), UInt8(ascii: "F"):
+            return bools.contains { $0.elementsEqual(bytes) } ? .bool : .string
+        default:
+            return .string
         }
-        if isIntegerSyntax(value) { return .int }
-        if isFloatSyntax(value) { return .float }
-        return .string
     }
 
     /// The value of an `int` scalar (decimal, `0x` hex or `0o` octal); nil when it is not one or does not fit.
@@ -80,38 +95,50 @@ public struct YAMLScalar: Sendable, Hashable {
 
     /// Integer syntax whose value does not fit an Int still types as int (so it is not taken for a string).
     static func isIntegerSyntax(_ s: String) -> Bool {
-        var u = Substring(s)
-        if u.hasPrefix("0x") { return isAll(u.dropFirst(2), hex: true) }
-        if u.hasPrefix("0o") { return isAll(u.dropFirst(2), octal: true) }
-        if u.first == "-" || u.first == "+" { u = u.dropFirst() }
-        return isAll(u)
+        var s = s
+        return s.withUTF8 { isIntegerSyntax($0) }
+    }
+
+    /// `[-+]?[0-9]+ | 0o[0-7]+ | 0x[0-9a-fA-F]+`
+    static func isIntegerSyntax(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        func digits(from i: Int, _ ok: (UInt8) -> Bool) -> Bool {
+            i < b.count && b[i...].allSatisfy(ok)
+        }
+        if b.count > 2, b[0] == UInt8(ascii: "0"), b[1] == UInt8(ascii: "x") { return digits(from: 2, isHex) }
+        if b.count > 2, b[0] == UInt8(ascii: "0"), b[1] == UInt8(ascii: "o") { return digits(from: 2) { $0 >= 48 && $0 <= 55 } }
+        let start = (b.first == UInt8(ascii: "-") || b.first == UInt8(ascii: "+")) ? 1 : 0
+        return digits(from: start, isDigit)
     }
 
     /// `[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?`
-    static func isFloatSyntax(_ s: String) -> Bool {
-        var u = Substring(s).utf8[...]
-        if u.first == UInt8(ascii: "-") || u.first == UInt8(ascii: "+") { u = u.dropFirst() }
-        let intDigits = u.prefix { $0 >= 48 && $0 <= 57 }
-        u = u.dropFirst(intDigits.count)
+    static func isFloatSyntax(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        if i < b.count, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") { i += 1 }
+        let intStart = i
+        while i < b.count, isDigit(b[i]) { i += 1 }
+        let intDigits = i - intStart
         var fracDigits = 0
-        if u.first == UInt8(ascii: ".") {
-            u = u.dropFirst()
-            let f = u.prefix { $0 >= 48 && $0 <= 57 }
-            fracDigits = f.count
-            u = u.dropFirst(f.count)
-        } else if intDigits.isEmpty {
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            i += 1
+            let fracStart = i
+            while i < b.count, isDigit(b[i]) { i += 1 }
+            fracDigits = i - fracStart
+            if intDigits == 0 && fracDigits == 0 { return false }
+        } else if intDigits == 0 {
             return false
         }
-        if intDigits.isEmpty && fracDigits == 0 { return false }
-        if u.first == UInt8(ascii: "e") || u.first == UInt8(ascii: "E") {
-            u = u.dropFirst()
-            if u.first == UInt8(ascii: "-") || u.first == UInt8(ascii: "+") { u = u.dropFirst() }
-            let e = u.prefix { $0 >= 48 && $0 <= 57 }
-            if e.isEmpty { return false }
-            u = u.dropFirst(e.count)
+        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < b.count, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") { i += 1 }
+            let expStart = i
+            while i < b.count, isDigit(b[i]) { i += 1 }
+            if i == expStart { return false }
         }
-        return u.isEmpty
+        return i == b.count
     }
+
+    private static func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+    private static func isHex(_ c: UInt8) -> Bool { isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) }
 
     private static func isAll(_ s: Substring, hex: Bool = false, octal: Bool = false) -> Bool {
         guard !s.isEmpty else { return false }

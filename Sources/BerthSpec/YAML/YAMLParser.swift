@@ -44,13 +44,32 @@ private struct Composer {
         var weight = 1
         var items: [YAMLNode] = []
         var entries: [YAMLNode.Entry] = []
-        var seen: [String: SourceLocation] = [:]
+        /// Keys written so far: a list while short (the common case, and faster than hashing), then a dictionary.
+        var keys: [YAMLScalar] = []
+        var keyIndex: [String: SourceLocation]?
         /// A key waiting for its value.
         var pendingKey: YAMLScalar?
         /// The key was rejected: drop its value too.
         var skipValue = false
         /// `<<` values, and the index in `entries` where the merged keys go.
         var merges: [(at: Int, value: YAMLNode)] = []
+
+        func firstLocation(of key: String) -> SourceLocation? {
+            if let keyIndex { return keyIndex[key] }
+            return keys.first { $0.value == key }?.location
+        }
+
+        func remember(_ key: YAMLScalar) {
+            if keyIndex != nil {
+                keyIndex![key.value] = key.location
+                return
+            }
+            keys.append(key)
+            if keys.count > 16 {
+                keyIndex = Dictionary(keys.map { ($0.value, $0.location) }, uniquingKeysWith: { first, _ in first })
+                keys = []
+            }
+        }
 
         init(isMapping: Bool, location: SourceLocation, anchor: String?) {
             self.isMapping = isMapping
@@ -215,12 +234,12 @@ private struct Composer {
                 frame.skipValue = true
                 return
             }
-            if scalar.value != "<<" || scalar.style != .plain, let first = frame.seen[scalar.value] {
+            if scalar.value != "<<" || scalar.style != .plain, let first = frame.firstLocation(of: scalar.value) {
                 error(scalar.location, "duplicate key \(quoted(scalar.value)) (first defined at line \(first.line))")
                 frame.skipValue = true
                 return
             }
-            frame.seen[scalar.value] = scalar.location
+            frame.remember(scalar)
             frame.pendingKey = scalar
             return
         }
@@ -228,7 +247,6 @@ private struct Composer {
         frame.weight += 1 + node.weight
         if key.value == "<<" && key.style == .plain {
             // Merge key: the explicit keys of this mapping win, whatever their position.
-            frame.seen["<<"] = nil
             frame.merges.append((at: frame.entries.count, value: node))
             return
         }
