@@ -59,7 +59,9 @@ public enum SpecLoader {
         if let root = parsed.root, root.scalar?.kind == .null, diagnostics.isEmpty {
             diagnostics.append(Diagnostic(file: fileName, location: parsed.documentLocation, path: "",
                                           message: "the document is empty", hint: "a spec needs at least `version: 1` and `containers:`"))
-        } else if let root = parsed.root, parsed.diagnostics.isEmpty {
+        } else if let root = parsed.root {
+            // The parser only returns a root when it read the whole document; its remaining
+            // complaints (duplicate keys, bad merges) leave a tree that is still worth checking.
             let validator = Validator(
                 file: fileName, baseDirectory: Paths.clean(baseDirectory),
                 defaultProject: fileName == stdinName ? nil : Paths.stem(of: fileName))

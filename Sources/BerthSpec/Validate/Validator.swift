@@ -102,6 +102,9 @@ final class Validator {
         guard let s = node.scalar, s.kind == .int, let v = s.intValue else {
             if let s = node.scalar, s.kind == .string, s.value == "1" {
                 error(node.location, "version", "must be the number 1, not the string \"1\"", hint: "write `version: 1` without quotes")
+            } else if node.scalar?.kind == .string || node.scalar?.kind == .float {
+                error(node.location, "version", "must be the number 1, found \(node.kindDescription)",
+                      hint: "berth's own format has version 1; a Compose file is not a berth spec")
             } else {
                 error(node.location, "version", "must be the number 1, found \(node.kindDescription)")
             }
