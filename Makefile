@@ -10,7 +10,7 @@ RELEASE_FLAGS := -c release --static-swift-stdlib
 BERTH_RELEASE := .build/release/berth
 DEMO_SPEC := specs/demo.yaml
 
-.PHONY: all build release deps run test bench clean
+.PHONY: all build release deps run test bench clean test-v2
 
 all: build
 
@@ -36,6 +36,10 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# berth on a real cgroup v2 kernel: Debian's kernel under qemu (vmtest/README.md).
+test-v2: deps
+	vmtest/run.sh
 
 bench: release
 	@echo "benchmarks: not yet"

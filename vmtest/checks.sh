@@ -1,0 +1,394 @@
+#!/bin/sh
+# The checks berth must pass on a real cgroup v2 kernel, run inside the test VM
+# by vmtest/init.sh. What a user would check, through berth's CLI and the
+# kernel's own files; nothing here reads berth's state directory.
+#
+# Protocol on the console, read by vmtest/run.sh:
+#   BERTH-INFO <text>                      what the VM is
+#   BERTH-CHECK PASS <name>
+#   BERTH-CHECK FAIL <name>: <reason>
+#   BERTH-LOG <name>: <line>               the tail of a failing check's output
+#   BERTH-DONE <passed> <failed>
+#
+# Each check runs in its own shell (`checks.sh --one NAME`) under a timeout, so
+# a hung berth fails one check instead of the whole VM. Checks run in order and
+# later ones build on earlier ones (apply before plan); a check whose premise
+# failed fails too, and says so.
+
+SELF=/vmtest/checks.sh
+WORK=/vmtest/work
+CG=/sys/fs/cgroup
+LOGS=/tmp/checks
+STATE=$LOGS/state
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-180}
+CONTROLLERS="cpuset cpu io memory pids"
+
+# --- helpers for the checks ---------------------------------------------------
+
+fail() { echo "REASON: $*"; exit 1; }
+
+# run CMD...: echo the command and its output into the check's log; $rc holds the exit code.
+run() {
+    echo "\$ $*"
+    "$@"
+    rc=$?
+    [ "$rc" -eq 0 ] || echo "(exit $rc)"
+    return "$rc"
+}
+
+# poll SECONDS CMD...: until CMD succeeds, or fail after SECONDS.
+poll() {
+    limit=$(($1 * 5)); shift
+    i=0
+    while ! "$@"; do
+        i=$((i + 1))
+        [ "$i" -lt "$limit" ] || return 1
+        usleep 200000
+    done
+}
+
+cgdir() { echo "$CG/berth/$1/$2"; }
+
+# expect_file FILE WANT: the kernel file holds exactly WANT.
+expect_file() {
+    [ -e "$1" ] || fail "$1 does not exist"
+    got=$(cat "$1")
+    echo "$1: $got"
+    [ "$got" = "$2" ] || fail "$1 is \"$got\", want \"$2\""
+}
+
+# All processes in a container's cgroup subtree.
+procs_of() { find "$(cgdir "$1" "$2")" -name cgroup.procs -exec cat {} + 2>/dev/null; }
+
+# The host PID of a container's PID 1 (its NSpid ends in 1).
+init_pid() {
+    for p in $(procs_of "$1" "$2"); do
+        [ "$(awk '/^NSpid:/ { print $NF }' "/proc/$p/status" 2>/dev/null)" = 1 ] && { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# The host PID of the process in a container whose command line starts with PREFIX.
+pid_with_cmd() {
+    for p in $(procs_of "$1" "$2"); do
+        case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in "$3"*) echo "$p"; return 0 ;; esac
+    done
+    return 1
+}
+
+field() { awk -v k="$2" '$1 == k { print $2 }' "$1" 2>/dev/null; }
+
+remember() { echo "$2" >"$STATE/$1"; }
+recall() { cat "$STATE/$1" 2>/dev/null; }
+
+needs() {
+    [ -e "$STATE/ok-$1" ] || fail "not run: the $1 check failed before it"
+}
+
+show_procs() {
+    echo "processes in $(cgdir "$1" "$2"):"
+    for p in $(procs_of "$1" "$2"); do echo "  $p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"; done
+}
+
+# apply_ok SPEC: berth apply succeeds, or the check fails with its output.
+apply_ok() {
+    run berth apply -f "$WORK/$1" || fail "berth apply -f $1 exited $rc"
+}
+
+destroy_quietly() { berth destroy -f "$WORK/$1" >/dev/null 2>&1; }
+
+# --- the checks -----------------------------------------------------------------
+
+c_kernel_cgroup2() {
+    run uname -r
+    grep -q 'cgroup2$' /proc/filesystems || fail "the kernel has no cgroup2 filesystem"
+    fs=$(awk -v m="$CG" '$2 == m { print $3 }' /proc/mounts)
+    [ "$fs" = cgroup2 ] || fail "$CG is mounted as \"$fs\", not cgroup2"
+    magic=$(stat -f -c %t "$CG")
+    [ "$magic" = 63677270 ] || fail "statfs($CG) says filesystem type 0x$magic, not CGROUP2_SUPER_MAGIC"
+    if grep -q ' cgroup ' /proc/mounts; then fail "a cgroup v1 hierarchy is mounted: $(grep ' cgroup ' /proc/mounts)"; fi
+    run cat "$CG/cgroup.controllers"
+    for c in $CONTROLLERS; do
+        grep -qw "$c" "$CG/cgroup.controllers" || fail "the root cgroup does not offer the $c controller"
+    done
+}
+
+c_kernel_modules() {
+    while read -r module; do
+        [ -n "$module" ] || continue
+        name=$(basename "$module" .ko | tr - _)
+        [ -d "/sys/module/$name" ] || fail "module $name is not loaded"
+        echo "loaded: $name"
+    done </vmtest/modules.list
+    [ -b /dev/vda ] || fail "/dev/vda is not a block device (virtio disk missing)"
+    run ip link add vmtestbr0 type bridge || fail "cannot create a bridge"
+    ip link del vmtestbr0
+    run ip link add vmtestv0 type veth peer name vmtestv1 || fail "cannot create a veth pair"
+    ip link del vmtestv0
+}
+
+c_berth_libs() {
+    run /lib64/ld-linux-x86-64.so.2 --list /usr/local/bin/berth || fail "the dynamic loader cannot load berth"
+    if /lib64/ld-linux-x86-64.so.2 --list /usr/local/bin/berth | grep -q 'not found'; then
+        fail "missing libraries: $(/lib64/ld-linux-x86-64.so.2 --list /usr/local/bin/berth | grep 'not found' | tr '\n' ' ')"
+    fi
+}
+
+c_berth_help() {
+    run berth --help || fail "berth --help exited $rc"
+    berth --help 2>&1 | grep -q validate || fail "berth --help does not list validate"
+}
+
+c_berth_validate() {
+    for spec in v2check.yaml v2oom.yaml v2pids.yaml v2cpu.yaml v2round.yaml; do
+        run berth validate -f "$WORK/$spec" || fail "berth validate -f $spec exited $rc"
+    done
+    out=$(berth validate -f "$WORK/v2invalid.yaml" 2>&1)
+    rc=$?
+    echo "$out"
+    [ "$rc" -eq 1 ] || fail "berth validate of an invalid spec exited $rc, want 1"
+    echo "$out" | grep -q "v2invalid.yaml:9:15: error" || fail "the diagnostic does not name v2invalid.yaml:9:15"
+}
+
+c_apply() {
+    apply_ok v2check.yaml
+    [ -d "$(cgdir v2check limited)" ] || fail "no cgroup $(cgdir v2check limited) after apply"
+    poll 30 pid_with_cmd v2check limited sleep >/dev/null || {
+        show_procs v2check limited
+        fail "the container's command (sleep) is not running in $(cgdir v2check limited)"
+    }
+    run berth status -p v2check
+    touch "$STATE/ok-apply"
+}
+
+c_container_namespaces() {
+    needs apply
+    init=$(init_pid v2check limited) || { show_procs v2check limited; fail "no process with PID 1 in its namespace in the container's cgroup"; }
+    cmd=$(pid_with_cmd v2check limited sleep) || fail "the command is not running"
+    echo "init: host pid $init ($(tr '\0' ' ' </proc/$init/cmdline)); command: host pid $cmd"
+    ppid=$(awk '/^PPid:/ { print $2 }' "/proc/$cmd/status")
+    [ "$ppid" = "$init" ] || fail "the command's parent is $ppid, not the container's PID 1 ($init)"
+    for ns in uts ipc pid mnt net; do
+        host=$(readlink /proc/1/ns/$ns); inside=$(readlink /proc/$cmd/ns/$ns)
+        echo "$ns: host $host, container $inside"
+        [ "$host" != "$inside" ] || fail "the container shares the host's $ns namespace"
+    done
+    for ns in user cgroup; do
+        host=$(readlink /proc/1/ns/$ns); inside=$(readlink /proc/$cmd/ns/$ns)
+        echo "$ns: host $host, container $inside"
+        [ "$host" = "$inside" ] || fail "the container has its own $ns namespace, which the spec did not ask for"
+    done
+    [ -x "/proc/$cmd/root/bin/busybox" ] || fail "the container's root is not the busybox rootfs"
+    [ ! -e "/proc/$cmd/root/vmtest" ] || fail "the host's /vmtest is visible inside the container"
+    name=$(nsenter -t "$cmd" -u hostname)
+    [ "$name" = limited ] || fail "hostname inside is \"$name\", want \"limited\""
+}
+
+c_cgroup_delegation() {
+    needs apply
+    for d in "$CG" "$CG/berth" "$CG/berth/v2check"; do
+        run cat "$d/cgroup.subtree_control"
+        for c in $CONTROLLERS; do
+            grep -qw "$c" "$d/cgroup.subtree_control" || fail "$c is not enabled in $d/cgroup.subtree_control"
+        done
+    done
+    # cgroup v2's no-internal-processes rule: only leaves hold processes.
+    for d in "$CG/berth" "$CG/berth/v2check"; do
+        [ -z "$(cat "$d/cgroup.procs")" ] || fail "$d holds processes: $(cat "$d/cgroup.procs" | tr '\n' ' ')"
+    done
+}
+
+c_cgroup_cpu_max() {
+    needs apply
+    f=$(cgdir v2check limited)/cpu.max
+    [ -e "$f" ] || fail "$f does not exist"
+    set -- $(cat "$f")
+    echo "$f: $*"
+    [ "$1" != max ] && [ "$(($1 * 2))" = "$2" ] || fail "$f is \"$*\", want a quota of half the period (cpus: 0.5)"
+}
+
+c_cgroup_cpu_weight() { needs apply; expect_file "$(cgdir v2check limited)/cpu.weight" 50; }
+
+c_cgroup_cpuset() {
+    needs apply
+    dir=$(cgdir v2check limited)
+    expect_file "$dir/cpuset.cpus" 1
+    expect_file "$dir/cpuset.cpus.effective" 1
+    cmd=$(pid_with_cmd v2check limited sleep) || fail "the command is not running"
+    allowed=$(awk '/^Cpus_allowed_list:/ { print $2 }' "/proc/$cmd/status")
+    [ "$allowed" = 1 ] || fail "the command may run on CPUs $allowed, want 1"
+}
+
+c_cgroup_memory_max() { needs apply; expect_file "$(cgdir v2check limited)/memory.max" 67108864; }
+
+c_cgroup_memory_swap_max() { needs apply; expect_file "$(cgdir v2check limited)/memory.swap.max" 16777216; }
+
+c_cgroup_pids_max() { needs apply; expect_file "$(cgdir v2check limited)/pids.max" 32; }
+
+c_cgroup_io_max() {
+    needs apply
+    dev=$(printf '%d:%d' "0x$(stat -c %t /dev/vda)" "0x$(stat -c %T /dev/vda)")
+    expect_file "$(cgdir v2check limited)/io.max" "$dev rbps=1048576 wbps=2097152 riops=100 wiops=200"
+}
+
+c_plan_no_changes() {
+    needs apply
+    run berth plan -f "$WORK/v2check.yaml" --detailed-exitcode
+    [ "$rc" -eq 0 ] || fail "berth plan --detailed-exitcode exited $rc right after apply, want 0"
+    touch "$STATE/ok-plan_no_changes"
+}
+
+c_drift_reported() {
+    needs apply
+    f=$(cgdir v2check limited)/memory.max
+    run sh -c "echo 104857600 >$f" || fail "cannot write $f"
+    out=$(berth plan -f "$WORK/v2check.yaml" --detailed-exitcode 2>&1)
+    rc=$?
+    echo "$out"
+    [ "$rc" -eq 2 ] || fail "berth plan --detailed-exitcode exited $rc after memory.max was changed by hand, want 2"
+    echo "$out" | grep -qi drift || fail "the plan does not call the hand-made change drift"
+    echo "$out" | grep -Eq '100Mi|104857600' || fail "the plan does not show the observed value (100Mi)"
+    touch "$STATE/ok-drift_reported"
+}
+
+c_drift_repaired() {
+    needs drift_reported
+    pid_before=$(pid_with_cmd v2check limited sleep)
+    apply_ok v2check.yaml
+    expect_file "$(cgdir v2check limited)/memory.max" 67108864
+    pid_after=$(pid_with_cmd v2check limited sleep)
+    [ "$pid_before" = "$pid_after" ] || fail "repairing drift restarted the container (pid $pid_before -> $pid_after)"
+    run berth plan -f "$WORK/v2check.yaml" --detailed-exitcode
+    [ "$rc" -eq 0 ] || fail "berth plan --detailed-exitcode exited $rc after the repair, want 0"
+}
+
+c_update_in_place() {
+    needs apply
+    sed 's/memory: 64Mi/memory: 96Mi/' "$WORK/v2check.yaml" >"$WORK/v2check-raised.yaml"
+    pid_before=$(pid_with_cmd v2check limited sleep) || fail "the command is not running"
+    out=$(berth plan -f "$WORK/v2check-raised.yaml" 2>&1); echo "$out"
+    echo "$out" | grep -q '64Mi -> 96Mi' || fail "the plan does not show memory 64Mi -> 96Mi"
+    apply_ok v2check-raised.yaml
+    expect_file "$(cgdir v2check limited)/memory.max" 100663296
+    pid_after=$(pid_with_cmd v2check limited sleep)
+    [ "$pid_before" = "$pid_after" ] || fail "the update restarted the container (pid $pid_before -> $pid_after)"
+}
+
+c_memory_page_rounding() {
+    trap 'destroy_quietly v2round.yaml' EXIT
+    apply_ok v2round.yaml
+    run cat "$(cgdir v2round rounded)/memory.max"
+    run berth plan -f "$WORK/v2round.yaml" --detailed-exitcode
+    [ "$rc" -eq 0 ] || fail "memory: 50000000 reads back page-rounded, and berth plan calls that a change (exit $rc)"
+}
+
+c_limit_memory_oom() {
+    trap 'destroy_quietly v2oom.yaml' EXIT
+    apply_ok v2oom.yaml
+    events=$(cgdir v2oom hog)/memory.events
+    oom_killed() { [ "$(field "$events" oom_kill)" -ge 1 ] 2>/dev/null; }
+    poll 60 oom_killed || { run cat "$events"; show_procs v2oom hog; fail "no oom_kill in $events within 60s (dd of 64M under memory: 32Mi)"; }
+    run cat "$events"
+    run cat "$(cgdir v2oom hog)/memory.peak" 2>/dev/null
+    # The shell that started dd survives the kill and goes on.
+    poll 30 pid_with_cmd v2oom hog sleep >/dev/null || { show_procs v2oom hog; fail "the container's shell did not survive the OOM kill of its child"; }
+}
+
+c_limit_pids_fork_loop() {
+    trap 'destroy_quietly v2pids.yaml' EXIT
+    apply_ok v2pids.yaml
+    dir=$(cgdir v2pids forker)
+    hit_max() { [ "$(field "$dir/pids.events" max)" -ge 1 ] 2>/dev/null; }
+    poll 60 hit_max || { run cat "$dir/pids.events" "$dir/pids.current"; fail "the fork loop never hit pids.max within 60s"; }
+    run cat "$dir/pids.events" "$dir/pids.current" "$dir/pids.max"
+    [ "$(cat "$dir/pids.current")" -le 16 ] || fail "pids.current is $(cat "$dir/pids.current"), above pids: 16"
+    poll 30 pid_with_cmd v2pids forker sleep >/dev/null || fail "the container's shell did not go on after the fork loop stopped"
+}
+
+c_limit_cpu_throttled() {
+    trap 'destroy_quietly v2cpu.yaml' EXIT
+    apply_ok v2cpu.yaml
+    dir=$(cgdir v2cpu spinner)
+    run cat "$dir/cpu.max"
+    sleep 1
+    u0=$(field "$dir/cpu.stat" usage_usec); t0=$(cut -d' ' -f1 /proc/uptime)
+    sleep 3
+    u1=$(field "$dir/cpu.stat" usage_usec); t1=$(cut -d' ' -f1 /proc/uptime)
+    run cat "$dir/cpu.stat"
+    [ "$(field "$dir/cpu.stat" nr_throttled)" -ge 1 ] 2>/dev/null || fail "the spinner was never throttled (cpu.stat nr_throttled)"
+    # usage in microseconds per second of wall time, in millicores: about 200.
+    mc=$(awk -v u0="$u0" -v u1="$u1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d", (u1 - u0) / ((t1 - t0) * 1000) }')
+    echo "the spinner used $mc millicores"
+    [ "$mc" -le 400 ] || fail "the spinner used $mc millicores under cpus: 0.2"
+    [ "$mc" -ge 50 ] || fail "the spinner used $mc millicores: it is not running"
+}
+
+c_destroy() {
+    needs apply
+    pids=$(procs_of v2check limited)
+    spec=v2check.yaml
+    [ -e "$WORK/v2check-raised.yaml" ] && spec=v2check-raised.yaml
+    run berth destroy -f "$WORK/$spec" || fail "berth destroy exited $rc"
+    [ ! -e "$CG/berth/v2check" ] || fail "$CG/berth/v2check is still there after destroy: $(find "$CG/berth/v2check" -type d | tr '\n' ' ')"
+    for p in $pids; do
+        [ ! -e "/proc/$p" ] || fail "process $p ($(tr '\0' ' ' </proc/$p/cmdline)) still runs after destroy"
+    done
+    run berth status -p v2check
+}
+
+c_no_leftovers() {
+    left=$(find "$CG/berth" -mindepth 1 -type d 2>/dev/null)
+    [ -z "$left" ] || fail "cgroups left after every project was destroyed: $(echo $left)"
+    mounts=$(grep -E '/vmtest/work|/var/lib/berth/' /proc/mounts)
+    [ -z "$mounts" ] || fail "mounts left behind: $(echo "$mounts" | cut -d' ' -f2 | tr '\n' ' ')"
+}
+
+# --- the runner -----------------------------------------------------------------
+
+if [ "$1" = --one ]; then
+    "c_$2"
+    exit $?
+fi
+
+CHECKS="kernel_cgroup2 kernel_modules berth_libs berth_help berth_validate
+apply container_namespaces cgroup_delegation cgroup_cpu_max cgroup_cpu_weight cgroup_cpuset
+cgroup_memory_max cgroup_memory_swap_max cgroup_pids_max cgroup_io_max plan_no_changes
+drift_reported drift_repaired update_in_place memory_page_rounding
+limit_memory_oom limit_pids_fork_loop limit_cpu_throttled destroy no_leftovers"
+
+# Only the checks named on the kernel command line (berth.checks=a,b), if any.
+only=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^berth\.checks=//p' | tr ',' ' ')
+[ -z "$only" ] || CHECKS=$only
+
+mkdir -p "$LOGS" "$STATE"
+echo "BERTH-INFO kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print $2 / 1024 " MiB" }' /proc/meminfo)"
+echo "BERTH-INFO root filesystem $(awk '$2 == "/" { print $3 }' /proc/mounts | tail -n 1), cgroup2 controllers: $(cat $CG/cgroup.controllers)"
+echo "BERTH-INFO berth built from $(cat /vmtest/build-info 2>/dev/null || echo 'an unknown tree')"
+
+passed=0
+failed=0
+for name in $CHECKS; do
+    log=$LOGS/$name.log
+    start=$(cut -d' ' -f1 /proc/uptime)
+    timeout -s KILL "$CHECK_TIMEOUT" sh "$SELF" --one "$name" >"$log" 2>&1
+    rc=$?
+    took=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')
+    shown=$(echo "$name" | tr _ -)
+    if [ "$rc" -eq 0 ]; then
+        passed=$((passed + 1))
+        echo "BERTH-CHECK PASS $shown (${took}s)"
+    else
+        failed=$((failed + 1))
+        reason=$(sed -n 's/^REASON: //p' "$log" | tail -n 1)
+        if [ -z "$reason" ]; then
+            if [ "$rc" -eq 137 ] || [ "$rc" -eq 124 ]; then
+                reason="timed out after ${CHECK_TIMEOUT}s"
+            else
+                reason="exited $rc: $(grep -v '^REASON: ' "$log" | tail -n 1)"
+            fi
+        fi
+        echo "BERTH-CHECK FAIL $shown: $reason"
+        grep -v '^REASON: ' "$log" | tail -n 30 | sed "s/^/BERTH-LOG $shown: /"
+    fi
+done
+echo "BERTH-DONE $passed $failed"

@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# make test-v2: prove berth on a real cgroup v2 kernel.
+#
+# Builds berth (release, Swift stdlib static), packs it with the shared
+# libraries it needs, busybox, the checks and the kernel modules they use into
+# an initramfs, boots Debian's kernel on it under qemu (KVM when /dev/kvm is
+# usable, software emulation otherwise), and turns the results the VM prints on
+# its console into PASS/FAIL lines and an exit code. See vmtest/README.md.
+#
+# Everything comes from Debian packages: qemu-system-x86 and busybox-static are
+# installed when missing; the kernel package is downloaded (not installed) and
+# unpacked into a cache under .build/vmtest. The VM has no network device.
+#
+# Settings (environment):
+#   VMTEST_TIMEOUT   seconds before the VM is declared hung (default 900)
+#   VMTEST_ACCEL     auto | kvm | tcg (default auto: kvm when /dev/kvm is usable)
+#   VMTEST_MEM       guest memory in MiB (default 1024)
+#   VMTEST_SMP       guest CPUs (default 2; the cpuset check pins CPU 1)
+#   VMTEST_CHECKS    comma-separated check names to run, default all
+#   VMTEST_KERNEL    kernel package, e.g. linux-image-6.1.0-56-amd64
+#                    (default: what linux-image-amd64 depends on today)
+#   VMTEST_BERTH     a berth binary to test instead of building one
+#   VMTEST_SCRATCH   swift build scratch path (default .build-v2vm)
+#   VMTEST_VERBOSE=1 stream the whole console, not only the results
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+OUT=$ROOT/.build/vmtest
+TIMEOUT=${VMTEST_TIMEOUT:-900}
+ACCEL=${VMTEST_ACCEL:-auto}
+MEM=${VMTEST_MEM:-1024}
+SMP=${VMTEST_SMP:-2}
+SCRATCH=${VMTEST_SCRATCH:-$ROOT/.build-v2vm}
+SWIFT=${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}
+# The modules the checks need; their dependencies come from modules.dep.
+MODULES="virtio_pci virtio_blk bridge veth"
+
+say() { echo "test-v2: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+now() { date +%s; }
+t_start=$(now)
+mkdir -p "$OUT"
+
+# --- host packages --------------------------------------------------------------
+
+need_packages() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+need_packages qemu-system-x86 busybox-static
+BUSYBOX=/bin/busybox
+
+# --- the kernel: a Debian package, unpacked into a cache, never installed --------
+
+kernel_package() {
+    if [ -n "${VMTEST_KERNEL:-}" ]; then echo "$VMTEST_KERNEL"; return; fi
+    local pkg
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    if [ -z "$pkg" ]; then
+        apt-get update -qq >/dev/null 2>&1 || true
+        pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    fi
+    if [ -z "$pkg" ]; then
+        # No package lists (offline): the newest kernel already in the cache.
+        pkg=$(ls -1 "$OUT/kernel" 2>/dev/null | sort -V | tail -n 1)
+    fi
+    [ -n "$pkg" ] || die "cannot tell which linux-image package to use (set VMTEST_KERNEL)"
+    echo "$pkg"
+}
+
+KPKG=$(kernel_package)
+KDIR=$OUT/kernel/$KPKG
+if [ ! -e "$KDIR/.complete" ]; then
+    say "fetching $KPKG (Debian package, unpacked under $OUT, not installed)"
+    rm -rf "$OUT/deb" "$KDIR"
+    mkdir -p "$OUT/deb" "$KDIR"
+    (cd "$OUT/deb" && apt-get download -q -o APT::Sandbox::User=root "$KPKG" >/dev/null) ||
+        die "apt-get download $KPKG failed"
+    dpkg-deb -x "$OUT"/deb/"$KPKG"_*.deb "$KDIR"
+    rm -rf "$KDIR/usr/share" "$OUT/deb"
+    kver=$(ls -1 "$KDIR/lib/modules" | head -n 1)
+    # Debian generates modules.dep at install time; this package was not installed.
+    "$BUSYBOX" depmod -b "$KDIR" "$kver"
+    touch "$KDIR/.complete"
+fi
+KVER=$(ls -1 "$KDIR/lib/modules" | head -n 1)
+VMLINUZ=$KDIR/boot/vmlinuz-$KVER
+[ -r "$VMLINUZ" ] || die "no kernel image at $VMLINUZ"
+
+# The modules to load, each after its dependencies (paths relative to the module dir).
+module_order() {
+    local dep=$KDIR/lib/modules/$KVER/modules.dep seen=" " m
+    visit() {
+        local path=$1 d
+        case "$seen" in *" $path "*) return ;; esac
+        seen="$seen$path "
+        for d in $(awk -v p="$path:" '$1 == p { $1 = ""; print }' "$dep"); do visit "$d"; done
+        echo "$path"
+    }
+    for m in $MODULES; do
+        local path
+        path=$(awk -F: -v m="/$m.ko" 'substr($1, length($1) - length(m) + 1) == m { print $1; exit }' "$dep")
+        if [ -z "$path" ]; then
+            grep -q "/$m.ko" "$KDIR/lib/modules/$KVER/modules.builtin" || die "module $m is neither in modules.dep nor built in"
+            continue
+        fi
+        visit "$path"
+    done
+}
+
+# --- berth ----------------------------------------------------------------------
+
+if [ -n "${VMTEST_BERTH:-}" ]; then
+    BERTH=$VMTEST_BERTH
+else
+    say "building berth (release, static Swift stdlib) in $SCRATCH"
+    t0=$(now)
+    "$SWIFT" build -c release --static-swift-stdlib --scratch-path "$SCRATCH" >"$OUT/build.log" 2>&1 ||
+        { tail -n 40 "$OUT/build.log" >&2; die "swift build failed (log: $OUT/build.log)"; }
+    BERTH=$("$SWIFT" build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --show-bin-path)/berth
+    say "built in $(($(now) - t0))s"
+fi
+[ -x "$BERTH" ] || die "no berth binary at $BERTH"
+
+# --- the initramfs ----------------------------------------------------------------
+
+STAGE=$OUT/initramfs
+rm -rf "$STAGE"
+mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,dev,proc,sys,newroot,vmtest/specs,vmtest/work}
+
+cp "$BUSYBOX" "$STAGE/bin/busybox"
+"$BUSYBOX" --list-full | while read -r applet; do
+    [ -e "$STAGE/$applet" ] || ln -s /bin/busybox "$STAGE/$applet"
+done
+
+# berth, and the shared libraries and loader it links, at the same paths.
+cp "$BERTH" "$STAGE/usr/local/bin/berth"
+ldd "$BERTH" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u |
+    while read -r lib; do
+        mkdir -p "$STAGE$(dirname "$lib")"
+        cp -L "$lib" "$STAGE$lib"
+    done
+grep -q 'not found' <(ldd "$BERTH") && die "berth needs libraries this host lacks: $(ldd "$BERTH" | grep 'not found')"
+
+module_order >"$STAGE/vmtest/modules.list"
+while read -r m; do
+    mkdir -p "$STAGE/lib/modules/$KVER/$(dirname "$m")"
+    cp "$KDIR/lib/modules/$KVER/$m" "$STAGE/lib/modules/$KVER/$m"
+done <"$STAGE/vmtest/modules.list"
+
+cp vmtest/init.sh "$STAGE/init"
+if [ -n "${VMTEST_BERTH:-}" ]; then
+    echo "$VMTEST_BERTH (given)" >"$STAGE/vmtest/build-info"
+else
+    desc=$(git describe --always --dirty 2>/dev/null || echo unknown)
+    echo "the work tree at $desc" >"$STAGE/vmtest/build-info"
+fi
+cp vmtest/checks.sh "$STAGE/vmtest/checks.sh"
+cp vmtest/specs/*.yaml "$STAGE/vmtest/specs/"
+chmod 0755 "$STAGE/init" "$STAGE/vmtest/checks.sh"
+# The kernel opens /dev/console for /init before anything is mounted.
+[ "$(id -u)" -eq 0 ] && mknod -m 600 "$STAGE/dev/console" c 5 1
+
+INITRD=$OUT/initramfs.cpio.gz
+(cd "$STAGE" && find . | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -1 >"$INITRD"
+
+# A scratch disk for the io checks (/dev/vda in the VM): a sparse file, new each run.
+DISK=$OUT/disk.img
+rm -f "$DISK"
+truncate -s 64M "$DISK"
+
+# --- boot -------------------------------------------------------------------------
+
+# KVM only when /dev/kvm is there and this kernel boots on it: a nested host
+# may offer the device without what qemu needs behind it (seen: "failed to set
+# MSR", or a guest that never gets past the BIOS). The probe boots a one-line
+# /init that prints a word and powers off.
+kvm_works() {
+    [ -r /dev/kvm ] && [ -w /dev/kvm ] || { KVM_NOTE=" (no /dev/kvm)"; return 1; }
+    local probe=$OUT/kvm-probe
+    rm -rf "$probe" && mkdir -p "$probe/root/bin" "$probe/root/dev"
+    cp "$BUSYBOX" "$probe/root/bin/busybox"
+    printf '#!/bin/busybox sh\n/bin/busybox echo BERTH-KVM-OK\n/bin/busybox poweroff -f\n' >"$probe/root/init"
+    chmod 0755 "$probe/root/init"
+    [ "$(id -u)" -ne 0 ] || mknod -m 600 "$probe/root/dev/console" c 5 1
+    (cd "$probe/root" && find . | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -1 >"$probe/initrd"
+    # In a subshell, so that bash's "Aborted" job notice for a crashing qemu goes nowhere.
+    (timeout -k 5 30 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nographic -no-reboot -nic none \
+        -kernel "$VMLINUZ" -initrd "$probe/initrd" -append "console=ttyS0 quiet panic=-1" \
+        </dev/null 2>&1 | tr -d '\r' >"$probe/console.log") 2>/dev/null
+    grep -q '^BERTH-KVM-OK' "$probe/console.log" && return 0
+    KVM_NOTE=" (probe boot: $(grep -v '^$' "$probe/console.log" | tail -n 1 | cut -c1-120))"
+    return 1
+}
+if [ "$ACCEL" = auto ]; then
+    if kvm_works; then
+        ACCEL=kvm
+    else
+        say "KVM is not usable here${KVM_NOTE:-}; software emulation (tcg)"
+        ACCEL=tcg
+    fi
+fi
+case "$ACCEL" in
+    kvm) CPU=host ;;  # what the probe booted
+    tcg) CPU=max ;;
+    *) die "VMTEST_ACCEL must be auto, kvm or tcg" ;;
+esac
+
+APPEND="console=ttyS0 quiet panic=-1"
+[ -n "${VMTEST_CHECKS:-}" ] && APPEND="$APPEND berth.checks=$VMTEST_CHECKS"
+
+LOG=$OUT/console.log
+say "booting $KPKG ($KVER) with accel=$ACCEL, ${MEM}M, $SMP CPUs, timeout ${TIMEOUT}s; console log: $LOG"
+t_boot=$(now)
+set +e
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
+    -accel "$ACCEL" -cpu "$CPU" -m "$MEM" -smp "$SMP" \
+    -nographic -no-reboot -nic none \
+    -kernel "$VMLINUZ" -initrd "$INITRD" -append "$APPEND" \
+    -drive "file=$DISK,if=virtio,format=raw" \
+    </dev/null 2>&1 | tr -d '\r' | tee "$LOG" | {
+        if [ "${VMTEST_VERBOSE:-0}" = 1 ]; then cat; else
+            grep --line-buffered -E '^BERTH-(CHECK|INFO|VM)' || true
+        fi
+    }
+status=${PIPESTATUS[0]}
+set -e
+boot_secs=$(($(now) - t_boot))
+
+# --- the verdict ------------------------------------------------------------------
+
+passed=$(grep -c '^BERTH-CHECK PASS ' "$LOG" || true)
+failed=$(grep -c '^BERTH-CHECK FAIL ' "$LOG" || true)
+done_line=$(grep '^BERTH-DONE ' "$LOG" | tail -n 1 || true)
+problem=""
+
+if [ "$failed" -gt 0 ]; then
+    echo
+    echo "Failed checks, with the tail of their output inside the VM:"
+    grep -E '^BERTH-(CHECK FAIL|LOG) ' "$LOG" | sed -e 's/^BERTH-CHECK FAIL /FAIL /' -e 's/^BERTH-LOG /    /'
+fi
+if [ -z "$done_line" ]; then
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+        problem="the VM did not finish within ${TIMEOUT}s (hung?)"
+    else
+        problem="the VM stopped before reporting BERTH-DONE (qemu exit $status: crashed or panicked?)"
+    fi
+    echo
+    echo "$problem; the last 40 lines of its console:"
+    grep -v '^BERTH-LOG ' "$LOG" | tail -n 40 | sed 's/^/    /'
+    failed=$((failed + 1))
+else
+    read -r _ done_passed done_failed <<<"$done_line"
+    if [ "$done_passed" != "$passed" ] || [ "$done_failed" != "$failed" ]; then
+        problem="the VM reported $done_passed passed, $done_failed failed, but the console shows $passed and $failed (lines lost?)"
+        echo "$problem"
+        failed=$((failed + 1))
+    fi
+fi
+say "VM ran ${boot_secs}s (accel=$ACCEL); total $(($(now) - t_start))s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
