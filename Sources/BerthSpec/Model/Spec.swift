@@ -19,10 +19,12 @@ public struct Spec: Sendable, Equatable, Codable {
         self.containers = containers
     }
 
+    /// The container called `name`, if the spec has one.
     public func container(named name: String) -> Container? {
         containers.first { $0.name == name }
     }
 
+    /// The network called `name`, if the spec has one.
     public func network(named name: String) -> Network? {
         networks.first { $0.name == name }
     }
@@ -30,14 +32,18 @@ public struct Spec: Sendable, Equatable, Codable {
 
 /// A bridge network.
 public struct Network: Sendable, Equatable, Codable {
+    /// `[a-z0-9][a-z0-9-]*`, at most 63 characters.
     public var name: String
+    /// Prefix /8 to /30, host bits zero; no two networks of a spec overlap.
     public var subnet: IPv4CIDR
     /// Default: the first host address of the subnet.
     public var gateway: IPv4Address
     /// Linux interface name of the bridge (at most 15 characters).
     /// Default: derived from project and network name (see ``Network/defaultBridgeName(project:network:)``).
     public var bridge: String
+    /// 68...65535; nil for the kernel's default.
     public var mtu: Int?
+    /// NAT for traffic that leaves the subnet.
     public var masquerade: Bool
 
     public init(name: String, subnet: IPv4CIDR, gateway: IPv4Address, bridge: String, mtu: Int? = nil, masquerade: Bool = false) {
@@ -50,7 +56,9 @@ public struct Network: Sendable, Equatable, Codable {
     }
 }
 
+/// A container: everything needed to start it and to tell whether a running one still matches.
 public struct Container: Sendable, Equatable, Codable {
+    /// `[a-z0-9][a-z0-9-]*`, at most 63 characters: safe as a cgroup path component.
     public var name: String
     /// Absolute path, resolved against the spec file's directory.
     public var rootfs: String
@@ -62,14 +70,17 @@ public struct Container: Sendable, Equatable, Codable {
     public var workdir: String
     /// Default 0:0.
     public var user: User
-    /// Default: the container's name.
+    /// Default: the container's name. Only applied with the uts namespace (validation refuses
+    /// an explicit hostname without it; without it the default must not be set on the host).
     public var hostname: String
     /// Default: uts, ipc, pid, mount, network. Sorted in ``Namespace`` order.
     public var namespaces: [Namespace]
-    /// Present only when `namespaces` contains `.user`.
+    /// Present exactly when `namespaces` contains `.user` (validation requires a mapping with
+    /// the user namespace; when `user` is set, its uid and gid are mapped).
     public var userns: UserNamespace?
     /// In the order written; only with the network namespace.
     public var networks: [NetworkAttachment]
+    /// Name servers for /etc/resolv.conf, at most 3; empty to leave resolv.conf alone.
     public var dns: [IPv4Address]
     public var resources: Resources
     /// Default `.always`.
@@ -80,6 +91,7 @@ public struct Container: Sendable, Equatable, Codable {
     public var stopTimeout: TimeSpan
     public var readOnlyRootfs: Bool
     public var capabilities: CapabilityChanges
+    /// In the order written; targets are unique, absolute and without `..`.
     public var mounts: [Mount]
 
     public init(
@@ -112,6 +124,7 @@ public struct Container: Sendable, Equatable, Codable {
     }
 }
 
+/// One environment variable: the name holds no `=` or NUL.
 public struct EnvVar: Sendable, Equatable, Codable {
     public var name: String
     public var value: String
@@ -132,6 +145,7 @@ public struct User: Sendable, Equatable, Codable, CustomStringConvertible {
     public var description: String { "\(uid):\(gid)" }
 }
 
+/// A Linux namespace a container gets. `mount` is always among them (validation requires it).
 public enum Namespace: String, Sendable, Equatable, Codable, CaseIterable, Comparable {
     case uts, ipc, pid, mount, network, user, cgroup
 
@@ -142,6 +156,7 @@ public enum Namespace: String, Sendable, Equatable, Codable, CaseIterable, Compa
     }
 }
 
+/// One line of uid_map or gid_map: container ids `container..<container+size` are host ids `host..<host+size`.
 public struct IDMapping: Sendable, Equatable, Codable {
     public var container: UInt32
     public var host: UInt32
@@ -153,6 +168,7 @@ public struct IDMapping: Sendable, Equatable, Codable {
     }
 }
 
+/// The id mappings of a user namespace; each map holds 1 to 340 ranges that overlap on neither side.
 public struct UserNamespace: Sendable, Equatable, Codable {
     public var uidMap: [IDMapping]
     public var gidMap: [IDMapping]
@@ -162,10 +178,12 @@ public struct UserNamespace: Sendable, Equatable, Codable {
     }
 }
 
+/// A container's place on a network.
 public struct NetworkAttachment: Sendable, Equatable, Codable {
     /// The name of a network of the spec.
     public var network: String
-    /// Static address; nil when berth chooses one.
+    /// Static address (inside the subnet, not its network, broadcast or gateway address, unique
+    /// in the spec); nil when berth chooses one.
     public var ip: IPv4Address?
     public init(network: String, ip: IPv4Address? = nil) {
         self.network = network
@@ -173,12 +191,16 @@ public struct NetworkAttachment: Sendable, Equatable, Codable {
     }
 }
 
+/// What happens when a container's main process exits.
 public enum RestartPolicy: String, Sendable, Equatable, Codable, CaseIterable {
     case always
     case onFailure = "on-failure"
     case never
 }
 
+/// Changes to the default capability set. `ALL` in the spec is expanded here into every name of
+/// ``Capability/names`` except those named in the other list (`drop: [ALL], add: [NET_BIND_SERVICE]`
+/// keeps NET_BIND_SERVICE); a name is never in both lists.
 public struct CapabilityChanges: Sendable, Equatable, Codable {
     /// Canonical names with the `CAP_` prefix, e.g. `CAP_NET_BIND_SERVICE`, in the order written.
     public var add: [String]
@@ -189,9 +211,11 @@ public struct CapabilityChanges: Sendable, Equatable, Codable {
     }
 }
 
+/// An extra mount of a container.
 public enum Mount: Sendable, Equatable, Codable {
     /// `source` is absolute (resolved against the spec file's directory).
     case bind(source: String, target: String, readOnly: Bool)
+    /// `size` nil for the kernel's default (half of RAM).
     case tmpfs(target: String, size: ByteSize?, readOnly: Bool)
 
     public var target: String {
@@ -201,14 +225,22 @@ public enum Mount: Sendable, Equatable, Codable {
     }
 }
 
+/// cgroup limits; nil (or empty) means no limit.
 public struct Resources: Sendable, Equatable, Codable {
+    /// More than 0, whole millicores.
     public var cpus: CPUAmount?
     /// 1...10000 (cgroup v2 weight).
     public var cpuWeight: Int?
+    /// At least one CPU.
     public var cpuset: CPUSet?
+    /// At least 1Mi.
     public var memory: ByteSize?
+    /// Swap allowed beyond `memory` (0: none); only set when `memory` is. On cgroup v1 the
+    /// kernel file wants memory + swap (memory.memsw.limit_in_bytes).
     public var memorySwap: ByteSize?
+    /// At least 1; nil for no limit (there is no "max" in the spec: omit the field).
     public var pids: Int?
+    /// One entry per device.
     public var io: [IOLimit]
 
     public init(
@@ -225,6 +257,7 @@ public struct Resources: Sendable, Equatable, Codable {
     }
 }
 
+/// The block device of an io limit.
 public enum IODevice: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
     /// A block device path such as `/dev/vda` (resolved to MAJ:MIN at apply time).
     case path(String)
@@ -238,6 +271,7 @@ public enum IODevice: Sendable, Equatable, Hashable, Codable, CustomStringConver
     }
 }
 
+/// Limits on one block device; at least one of the four is set, sizes and counts more than 0.
 public struct IOLimit: Sendable, Equatable, Codable {
     public var device: IODevice
     public var readBps: ByteSize?
