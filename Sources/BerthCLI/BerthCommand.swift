@@ -6,7 +6,10 @@ public struct BerthCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "A declarative container orchestrator for one Linux host.",
-        subcommands: [ValidateCommand.self]
+        subcommands: [
+            ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self,
+            DestroyCommand.self, ReconcileCommand.self,
+        ]
     )
     public init() {}
 }

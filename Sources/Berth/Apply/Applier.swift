@@ -1,0 +1,137 @@
+import BerthKernel
+import Foundation
+
+/// Executes a plan against the kernel, step by step, printing each step as it happens.
+///
+/// Each step leaves nothing half-made: a container whose start fails has its
+/// process killed and its cgroup removed before the error is reported. Records are
+/// written before the kernel is touched (an intent) and after (the result), so that
+/// an apply interrupted at any point is finished by the next one.
+public struct Applier: Sendable {
+    public var engine: Engine
+    /// Receives one line per step.
+    public var output: @Sendable (String) -> Void
+
+    public init(engine: Engine, output: @escaping @Sendable (String) -> Void) {
+        self.engine = engine
+        self.output = output
+    }
+
+    public func apply(_ plan: Plan, spec: Spec, records: ProjectRecords) throws -> ApplyReport {
+        var report = ApplyReport()
+        for action in plan.actions where action.kind != .leave {
+            let started = ContinuousClock.now
+            do {
+                guard let line = try run(action, spec: spec, records: records) else { continue }
+                let ms = (ContinuousClock.now - started).milliseconds
+                output("\(action.kind.symbol.padded(3)) \(action.object.kind.rawValue) \(action.object.name): \(line) (\(ms) ms)")
+                report.done.append(action)
+            } catch {
+                throw ApplyError(failed: action, underlying: error, done: report.done)
+            }
+        }
+        return report
+    }
+
+    /// Runs one action; returns what was done, or nil for a step that changed nothing visible.
+    func run(_ action: PlannedAction, spec: Spec, records: ProjectRecords) throws -> String? {
+        let project = spec.project
+        let name = action.object.name
+        let record = records.containers[name]
+        switch action.kind {
+        case .create:
+            let c = spec.container(named: name)!
+            // A leftover cgroup of an interrupted apply: empty it first.
+            try engine.removeKernelObjects(project: project, name: name, record: record)
+            let id = try engine.start(c, project: project, restarts: 0, lastExit: nil)
+            return "created, pid \(id.pid)"
+        case .start:
+            let c = spec.container(named: name)!
+            let exit = engine.observer.observeExit(project: project, name: name)
+            try engine.removeKernelObjects(project: project, name: name, record: record)
+            let ran = record?.startedAt.flatMap { started in exit.map { $0.finishedAt - started } }
+            let failures = RestartBackoff.failures(previous: record?.failures ?? 0, ranFor: ran) + 1
+            let id = try engine.start(c, project: project, restarts: (record?.restarts ?? 0) + 1,
+                                      lastExit: exit ?? record?.lastExit, failures: failures)
+            return "started again, pid \(id.pid)"
+        case .replace:
+            let c = spec.container(named: name)!
+            try engine.stop(project: project, name: name, record: record)
+            let id = try engine.start(c, project: project, restarts: 0, lastExit: nil)
+            return "replaced, pid \(id.pid)"
+        case .update:
+            let c = spec.container(named: name)!
+            guard var record else { return nil }
+            let path = Observer.containerCgroup(project, name)
+            let limits = engine.mapping.limits(for: c.resources)
+            if engine.cgroups.exists(path) {
+                try engine.cgroups.apply(limits, to: path)
+            }
+            if action.changes.contains(where: { $0.field == "hostname" }), let id = record.process {
+                try ProcFS.setHostname(c.hostname, of: id)
+            }
+            record.spec = c
+            record.limits = limits
+            try engine.store.write(record, project: project)
+            return "updated " + action.changes.map(\.field).joined(separator: ", ")
+        case .destroy:
+            try engine.stop(project: project, name: name, record: record)
+            try engine.store.removeContainer(project: project, name: name)
+            engine.removeProjectIfEmpty(project)
+            return "destroyed"
+        case .noop:
+            // Same values written differently (1Gi -> 1024Mi): keep the record in the user's words.
+            if var record, let c = spec.container(named: name), record.spec != c {
+                record.spec = c
+                record.limits = engine.mapping.limits(for: c.resources)
+                try engine.store.write(record, project: project)
+            }
+            return nil
+        case .leave:
+            return nil
+        }
+    }
+}
+
+/// What an apply did.
+public struct ApplyReport: Sendable {
+    public var done: [PlannedAction] = []
+
+    public var summary: String {
+        func n(_ k: ActionKind) -> Int { done.filter { $0.kind == k }.count }
+        if done.isEmpty { return "Apply complete: nothing to do." }
+        return "Apply complete: \(n(.create)) created, \(n(.update)) updated, \(n(.start)) started again, "
+            + "\(n(.replace)) replaced, \(n(.destroy)) destroyed."
+    }
+}
+
+/// An apply that stopped part way: what was done, what failed and why.
+public struct ApplyError: Error, CustomStringConvertible, Sendable {
+    public var failed: PlannedAction
+    public var underlying: any Error
+    public var done: [PlannedAction]
+
+    public var description: String {
+        var s = "\(failed.object.kind.rawValue) \(failed.object.name): \(failed.kind.rawValue) failed: \(underlying)\n"
+        if done.isEmpty {
+            s += "Nothing else was changed."
+        } else {
+            s += "Done before the failure: " + done.map { "\($0.kind.rawValue) \($0.object.name)" }.joined(separator: ", ") + "."
+        }
+        s += "\nNothing was left half-made; run apply again to continue from here."
+        return s
+    }
+}
+
+extension Swift.Duration {
+    var milliseconds: Int64 {
+        let (s, atto) = components
+        return s * 1000 + atto / 1_000_000_000_000_000
+    }
+}
+
+extension String {
+    func padded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}

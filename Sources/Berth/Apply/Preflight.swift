@@ -1,0 +1,79 @@
+import BerthKernel
+import Foundation
+
+/// What only the machine can tell, checked for the whole spec before apply
+/// changes anything: root filesystems, commands, bind sources, devices.
+public enum Preflight {
+    /// Every problem found, one line each, in spec order; empty when apply may go ahead.
+    public static func problems(spec: Spec, plan: Plan, mapping: KernelMapping, cgroups: any CgroupDriver) -> [String] {
+        var out: [String] = []
+        let fm = FileManager.default
+        let starting = Set(plan.actions.filter { [.create, .replace, .start].contains($0.kind) }.map(\.object.name))
+        for c in spec.containers {
+            let at = "containers.\(c.name)"
+            func isDirectory(_ path: String) -> Bool {
+                var dir: ObjCBool = false
+                return fm.fileExists(atPath: path, isDirectory: &dir) && dir.boolValue
+            }
+            if starting.contains(c.name) {
+                if !isDirectory(c.rootfs) {
+                    out.append("\(at).rootfs: \(c.rootfs) is not a directory")
+                } else if let problem = commandProblem(c) {
+                    out.append("\(at).command: \(problem)")
+                }
+                for case .bind(let source, _, _) in c.mounts where !fm.fileExists(atPath: source) {
+                    out.append("\(at).mounts: bind source \(source) does not exist")
+                }
+            }
+            for limit in c.resources.io {
+                if case .path(let path) = limit.device, mapping.resolveDevice(path) == nil {
+                    out.append("\(at).resources.io: \(path) is not a block device on this machine")
+                }
+            }
+        }
+        return out
+    }
+
+    /// The command must exist in the root filesystem: an absolute path, or a name
+    /// found on the container's PATH (the spec's, or the usual default).
+    static func commandProblem(_ c: Container) -> String? {
+        guard let argv0 = c.command.first else { return "empty command" }
+        let fm = FileManager.default
+        func executable(_ inside: String) -> Bool {
+            guard let path = resolve(inside, in: c.rootfs) else { return false }
+            return fm.isExecutableFile(atPath: path)
+        }
+        if argv0.contains("/") {
+            let inside = argv0.hasPrefix("/") ? argv0 : (c.workdir as NSString).appendingPathComponent(argv0)
+            return executable(inside) ? nil : "\(argv0) is not an executable file in \(c.rootfs)"
+        }
+        let path = c.env.first { $0.name == "PATH" }?.value ?? ContainerConfig.defaultPath
+        for dir in path.split(separator: ":") where executable("\(dir)/\(argv0)") {
+            return nil
+        }
+        return "\(argv0) is not found on PATH (\(path)) in \(c.rootfs)"
+    }
+
+    /// Resolves a path inside a root filesystem as the container will see it:
+    /// symlinks (absolute ones too) are followed within the root, never onto the host.
+    static func resolve(_ path: String, in root: String) -> String? {
+        var pending = path.split(separator: "/").map(String.init)
+        var resolved: [String] = []
+        var hops = 0
+        while !pending.isEmpty {
+            let part = pending.removeFirst()
+            if part == "." || part.isEmpty { continue }
+            if part == ".." { _ = resolved.popLast(); continue }
+            let host = root + "/" + (resolved + [part]).joined(separator: "/")
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: host) {
+                hops += 1
+                guard hops <= 40 else { return nil }
+                if target.hasPrefix("/") { resolved = [] }
+                pending = target.split(separator: "/").map(String.init) + pending
+                continue
+            }
+            resolved.append(part)
+        }
+        return root + "/" + resolved.joined(separator: "/")
+    }
+}

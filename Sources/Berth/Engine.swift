@@ -1,0 +1,120 @@
+import BerthKernel
+import Foundation
+
+/// The pieces every command works with: the state store, the cgroup driver,
+/// the spec-to-kernel mapping, and the berth binary that becomes each container's init.
+public struct Engine: Sendable {
+    public var store: StateStore
+    public var cgroups: any CgroupDriver
+    public var mapping: KernelMapping
+    /// The binary re-executed as `berth init` (the running berth, normally).
+    public var executable: String
+
+    public init(store: StateStore, cgroups: any CgroupDriver, mapping: KernelMapping = .host,
+                executable: String = "/proc/self/exe") {
+        self.store = store
+        self.cgroups = cgroups
+        self.mapping = mapping
+        self.executable = executable
+    }
+
+    /// The engine for this machine: cgroup mode detected, state under `stateDirectory`.
+    public static func host(stateDirectory: String = StateStore.defaultRoot,
+                            executable: String = "/proc/self/exe") throws -> Engine {
+        Engine(store: StateStore(root: stateDirectory), cgroups: try Cgroups.detect(), executable: executable)
+    }
+
+    public var observer: Observer { Observer(cgroups: cgroups, store: store) }
+    public var planner: Planner {
+        let cgroups = self.cgroups
+        return Planner(mapping: mapping, normalize: { cgroups.normalized($0) })
+    }
+
+    /// Observes and diffs; changes nothing (no lock, no file, no cgroup).
+    public func plan(_ spec: Spec) throws -> (plan: Plan, observed: ObservedState, records: ProjectRecords) {
+        let records = try store.records(spec.project)
+        let observed = try observer.observe(project: spec.project, records: records)
+        return (planner.plan(spec: spec, observed: observed, records: records), observed, records)
+    }
+
+    /// Creates the cgroup, writes the limits, starts berth init and records it.
+    @discardableResult
+    func start(_ c: Container, project: String, restarts: Int, lastExit: ExitRecord?,
+               failures: Int = 0) throws -> ProcessIdentity {
+        let path = Observer.containerCgroup(project, c.name)
+        let dir = store.containerDirectory(project, c.name)
+        var record = ContainerRecord(spec: c, limits: mapping.limits(for: c.resources),
+                                     restarts: restarts, lastExit: lastExit, failures: failures)
+        try store.write(record, project: project)
+        do {
+            try cgroups.create(path)
+            try cgroups.apply(record.limits, to: path)
+            let config = mapping.config(for: c, project: project)
+            let id = try ContainerRuntime.start(config, stateDir: dir, executable: executable) { pid in
+                try cgroups.addProcess(pid, to: path)
+            }
+            record.process = id
+            record.startedAt = Date().timeIntervalSince1970
+            try store.write(record, project: project)
+            return id
+        } catch {
+            try? cgroups.killAll(in: path, timeout: .seconds(5))
+            try? cgroups.remove(path)
+            throw error
+        }
+    }
+
+    /// Stops a container (its stop signal, then SIGKILL after its stop timeout),
+    /// kills whatever else is left in its cgroup and removes the cgroup.
+    func stop(project: String, name: String, record: ContainerRecord?) throws {
+        let path = Observer.containerCgroup(project, name)
+        if cgroups.exists(path) {
+            let pids = try cgroups.processes(in: path)
+            if let id = Observer.initProcess(among: pids, recorded: record?.process) {
+                let signal = record?.spec.stopSignal.number ?? SIGTERM
+                let timeout = Swift.Duration.milliseconds(record?.spec.stopTimeout.milliseconds ?? 10_000)
+                try ContainerRuntime.stop(id, signal: signal, timeout: timeout)
+            }
+        }
+        try removeKernelObjects(project: project, name: name, record: record)
+    }
+
+    /// Kills every process left in the container's cgroup and removes the cgroup.
+    func removeKernelObjects(project: String, name: String, record: ContainerRecord?) throws {
+        let path = Observer.containerCgroup(project, name)
+        guard cgroups.exists(path) else { return }
+        try cgroups.killAll(in: path, timeout: .seconds(10))
+        try cgroups.remove(path)
+    }
+
+    func removeProjectIfEmpty(_ project: String) {
+        let path = Observer.projectCgroup(project)
+        if cgroups.exists(path), (try? cgroups.children(of: path))?.isEmpty ?? false {
+            try? cgroups.remove(path)
+        }
+        store.removeProjectIfEmpty(project)
+    }
+}
+
+extension Engine {
+    /// Removes every container of a project (observed or recorded), its cgroups and its records.
+    public func destroy(project: String, output: @Sendable (String) -> Void) throws -> ApplyReport {
+        let records = try store.records(project)
+        let observed = try observer.observe(project: project, records: records)
+        var report = ApplyReport()
+        for name in Set(observed.containers.keys).union(records.containers.keys).sorted() {
+            let action = PlannedAction(object: .container(name), kind: .destroy, reason: "destroy")
+            let started = ContinuousClock.now
+            do {
+                try stop(project: project, name: name, record: records.containers[name])
+                try store.removeContainer(project: project, name: name)
+            } catch {
+                throw ApplyError(failed: action, underlying: error, done: report.done)
+            }
+            output("  - container \(name): destroyed (\((ContinuousClock.now - started).milliseconds) ms)")
+            report.done.append(action)
+        }
+        removeProjectIfEmpty(project)
+        return report
+    }
+}

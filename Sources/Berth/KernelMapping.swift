@@ -1,0 +1,75 @@
+import BerthKernel
+
+/// Translates the spec's terms into the kernel layer's: limits, launch configuration.
+///
+/// One home for the mapping, so that plan (which compares) and apply (which
+/// writes) can never disagree about what a spec value means to the kernel.
+public struct KernelMapping: Sendable {
+    /// Resolves a block device path to its MAJ:MIN; nil when it is not a block device.
+    public var resolveDevice: @Sendable (String) -> (major: UInt32, minor: UInt32)?
+
+    public init(resolveDevice: @escaping @Sendable (String) -> (major: UInt32, minor: UInt32)?) {
+        self.resolveDevice = resolveDevice
+    }
+
+    /// The mapping for this machine: devices resolved with stat(2).
+    public static let host = KernelMapping(resolveDevice: { BlockDevice.number(of: $0) })
+
+    /// The cgroup limits a container's resources ask for. Unresolvable io devices
+    /// are left out here; apply's preflight check rejects them first.
+    public func limits(for resources: Resources) -> CgroupLimits {
+        var io: [IOThrottle] = []
+        for limit in resources.io {
+            let number: (major: UInt32, minor: UInt32)?
+            switch limit.device {
+            case .number(let major, let minor): number = (major, minor)
+            case .path(let path): number = resolveDevice(path)
+            }
+            guard let number else { continue }
+            io.append(IOThrottle(
+                major: number.major, minor: number.minor,
+                readBps: limit.readBps?.bytes, writeBps: limit.writeBps?.bytes,
+                readIops: limit.readIops.map(UInt64.init), writeIops: limit.writeIops.map(UInt64.init)))
+        }
+        io.sort { ($0.major, $0.minor) < ($1.major, $1.minor) }
+        return CgroupLimits(
+            cpuMillicores: resources.cpus?.millicores,
+            cpuWeight: resources.cpuWeight,
+            cpuset: resources.cpuset?.text,
+            memoryBytes: resources.memory?.bytes,
+            memorySwapBytes: resources.memorySwap?.bytes,
+            pids: resources.pids,
+            io: io)
+    }
+
+    /// The launch configuration of berth init for a container.
+    public func config(for c: Container, project: String, extraMounts: [MountEntry] = []) -> ContainerConfig {
+        let namespaces = Set(c.namespaces.map { NamespaceKind(rawValue: $0.rawValue)! })
+        var caps = ContainerConfig.defaultCapabilities
+        for drop in c.capabilities.drop { caps.removeAll { $0 == drop } }
+        for add in c.capabilities.add where !caps.contains(add) { caps.append(add) }
+        let mounts: [MountEntry] = c.mounts.map {
+            switch $0 {
+            case .bind(let source, let target, let readOnly):
+                .bind(source: source, target: target, readOnly: readOnly)
+            case .tmpfs(let target, let size, let readOnly):
+                .tmpfs(target: target, sizeBytes: size?.bytes, readOnly: readOnly)
+            }
+        }
+        return ContainerConfig(
+            id: "\(project)/\(c.name)",
+            rootfs: c.rootfs,
+            argv: c.command,
+            env: c.env.map { "\($0.name)=\($0.value)" },
+            workdir: c.workdir,
+            uid: c.user.uid,
+            gid: c.user.gid,
+            hostname: c.namespaces.contains(.uts) ? c.hostname : nil,
+            namespaces: namespaces,
+            uidMap: c.userns?.uidMap.map { IDMap(container: $0.container, host: $0.host, size: $0.size) } ?? [],
+            gidMap: c.userns?.gidMap.map { IDMap(container: $0.container, host: $0.host, size: $0.size) } ?? [],
+            mounts: mounts + extraMounts,
+            readOnlyRootfs: c.readOnlyRootfs,
+            capabilities: caps)
+    }
+}

@@ -1,0 +1,74 @@
+import BerthKernel
+import Foundation
+
+/// Reads a project's state from the kernel: containers by their cgroups,
+/// liveness from /proc (pid plus start time), limits from the cgroup files,
+/// the hostname from inside the UTS namespace, the last exit from berth init's record.
+public struct Observer: Sendable {
+    public var cgroups: any CgroupDriver
+    public var store: StateStore
+
+    public init(cgroups: any CgroupDriver, store: StateStore) {
+        self.cgroups = cgroups
+        self.store = store
+    }
+
+    public static func projectCgroup(_ project: String) -> String { "berth/\(project)" }
+    public static func containerCgroup(_ project: String, _ name: String) -> String { "berth/\(project)/\(name)" }
+
+    /// Projects that have a cgroup.
+    public func projects() -> [String] {
+        ((try? cgroups.children(of: "berth")) ?? []).sorted()
+    }
+
+    public func observe(project: String, records: ProjectRecords) throws -> ObservedState {
+        var state = ObservedState(project: project)
+        let inKernel = cgroups.exists(Self.projectCgroup(project))
+            ? try cgroups.children(of: Self.projectCgroup(project)) : []
+        for name in Set(inKernel).union(records.containers.keys) {
+            state.containers[name] = try observe(project: project, name: name, record: records.containers[name])
+        }
+        return state
+    }
+
+    func observe(project: String, name: String, record: ContainerRecord?) throws -> ObservedContainer {
+        let path = Self.containerCgroup(project, name)
+        var seen = ObservedContainer(name: name)
+        let stateDir = store.containerDirectory(project, name)
+        seen.lastExit = ContainerRuntime.readExitRecord(stateDir: stateDir)
+        guard cgroups.exists(path) else { return seen }
+        seen.limits = try cgroups.limits(of: path)
+        let pids = try cgroups.processes(in: path)
+        seen.process = Self.initProcess(among: pids, recorded: record?.process)
+        if let process = seen.process {
+            seen.lastExit = nil
+            if record?.spec.namespaces.contains(.uts) ?? true {
+                seen.hostname = try? ProcFS.hostname(of: process)
+            }
+        }
+        return seen
+    }
+
+    /// berth init of a container: the recorded one when it is still the same process,
+    /// otherwise the process of the cgroup whose parent is outside it (an apply that
+    /// was interrupted before recording the pid).
+    static func initProcess(among pids: [Int32], recorded: ProcessIdentity?) -> ProcessIdentity? {
+        let members = Set(pids)
+        if let recorded, members.contains(recorded.pid), recorded.isAlive {
+            return recorded
+        }
+        for pid in pids.sorted() {
+            guard let info = try? ProcFS.snapshot(pid: pid), info.state != .zombie,
+                  !members.contains(info.parentPID) else { continue }
+            return info.identity
+        }
+        return nil
+    }
+}
+
+extension Observer {
+    /// How the current run of a container ended, from berth init's record.
+    public func observeExit(project: String, name: String) -> ExitRecord? {
+        ContainerRuntime.readExitRecord(stateDir: store.containerDirectory(project, name))
+    }
+}

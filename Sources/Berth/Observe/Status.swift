@@ -1,0 +1,53 @@
+import BerthKernel
+import Foundation
+
+/// A container as `berth status` shows it: observed from the kernel, with berth's records.
+public struct ContainerStatus: Sendable, Codable, Equatable {
+    public var project: String
+    public var name: String
+    /// running, exited, stopped (no process and no exit recorded), or missing (no cgroup, no process).
+    public var state: String
+    public var pid: Int32?
+    /// Seconds since the container's init started.
+    public var uptimeSeconds: Double?
+    public var restarts: Int
+    public var lastExit: ExitRecord?
+    public var limits: CgroupLimits?
+    public var usage: CgroupUsage?
+    public var restartPolicy: String?
+}
+
+extension Engine {
+    /// Every container of a project as observed now. Reads only; takes no lock.
+    public func status(project: String) throws -> [ContainerStatus] {
+        let records = try store.records(project)
+        let observed = try observer.observe(project: project, records: records)
+        return observed.containers.keys.sorted().map { name in
+            let seen = observed.containers[name]!
+            let record = records.containers[name]
+            let path = Observer.containerCgroup(project, name)
+            let state: String
+            if seen.isRunning {
+                state = "running"
+            } else if seen.lastExit != nil {
+                state = "exited"
+            } else {
+                state = seen.limits == nil ? "missing" : "stopped"
+            }
+            var uptime: Double?
+            if seen.isRunning, let started = record?.startedAt {
+                uptime = max(0, Date().timeIntervalSince1970 - started)
+            }
+            return ContainerStatus(
+                project: project, name: name, state: state, pid: seen.process?.pid, uptimeSeconds: uptime,
+                restarts: record?.restarts ?? 0, lastExit: seen.lastExit ?? record?.lastExit,
+                limits: seen.limits, usage: seen.limits == nil ? nil : try? cgroups.usage(of: path),
+                restartPolicy: record?.spec.restart.rawValue)
+        }
+    }
+
+    /// Projects berth knows of: by cgroup or by record.
+    public func projects() -> [String] {
+        Array(Set(observer.projects()).union(store.projects())).sorted()
+    }
+}

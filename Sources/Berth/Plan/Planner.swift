@@ -1,0 +1,188 @@
+import BerthKernel
+
+/// Computes a ``Plan``: a pure function of the spec, the observed state and berth's records.
+///
+/// Order of the actions is the order apply runs them: containers that left the
+/// spec first (freeing names and addresses), then every container of the spec in
+/// file order.
+public struct Planner: Sendable {
+    public var mapping: KernelMapping
+    /// What the kernel will read back after writing these limits (rounding), from the cgroup driver.
+    public var normalize: @Sendable (CgroupLimits) -> CgroupLimits
+
+    public init(mapping: KernelMapping, normalize: @escaping @Sendable (CgroupLimits) -> CgroupLimits) {
+        self.mapping = mapping
+        self.normalize = normalize
+    }
+
+    public func plan(spec: Spec, observed: ObservedState, records: ProjectRecords) -> Plan {
+        var actions: [PlannedAction] = []
+        let wanted = Set(spec.containers.map(\.name))
+        let known = Set(observed.containers.keys).union(records.containers.keys)
+        for name in known.subtracting(wanted).sorted() {
+            let running = observed.containers[name]?.isRunning ?? false
+            actions.append(PlannedAction(
+                object: .container(name), kind: .destroy,
+                reason: running ? "not in the spec" : "not in the spec (not running)"))
+        }
+        for container in spec.containers {
+            actions.append(plan(container, observed: observed.containers[container.name],
+                                record: records.containers[container.name]))
+        }
+        return Plan(project: spec.project, actions: actions)
+    }
+
+    func plan(_ c: Container, observed: ObservedContainer?, record: ContainerRecord?) -> PlannedAction {
+        let ref = ObjectRef.container(c.name)
+        guard let observed, observed.isRunning || record != nil else {
+            return PlannedAction(object: ref, kind: .create, reason: "not running")
+        }
+        guard let record else {
+            // Running, but berth has no record of what it started: an apply was
+            // interrupted before its first write, or the state directory was lost.
+            return PlannedAction(object: ref, kind: .replace,
+                                 reason: "running without a record of what berth applied")
+        }
+        let replacing = Self.replacementChanges(from: record.spec, to: c)
+        if !replacing.isEmpty {
+            let fields = replacing.map(\.field).joined(separator: ", ")
+            return PlannedAction(object: ref, kind: .replace, reason: "\(fields) cannot change on a live container",
+                                 changes: replacing)
+        }
+        var changes = limitChanges(c, record: record, observed: observed)
+        changes += Self.metadataChanges(from: record.spec, to: c)
+
+        guard observed.isRunning else {
+            let (kind, reason, killed) = restartDecision(c, observed: observed)
+            return PlannedAction(object: ref, kind: kind == .leave && !changes.isEmpty ? .update : kind,
+                                 reason: reason, changes: changes, drifted: killed)
+        }
+        if c.namespaces.contains(.uts), let seen = observed.hostname, seen != c.hostname {
+            let drifted = seen != record.spec.hostname
+            changes.append(FieldChange(
+                field: "hostname", old: drifted ? seen : record.spec.hostname, new: c.hostname,
+                drift: drifted ? Drift(applied: record.spec.hostname, observed: seen) : nil))
+        }
+        if changes.isEmpty {
+            return PlannedAction(object: ref, kind: .noop, reason: "running, matches the spec")
+        }
+        let drifted = changes.contains { $0.drift != nil }
+        return PlannedAction(object: ref, kind: .update,
+                             reason: drifted ? "changed outside berth" : "changed in the spec", changes: changes)
+    }
+
+    /// Stopped or dead: start again, or leave it, as the restart policy says.
+    func restartDecision(_ c: Container, observed: ObservedContainer) -> (ActionKind, String, Bool) {
+        let exit = observed.lastExit
+        // berth init records how the command ended; no record means init itself died,
+        // which only happens when something outside berth killed it.
+        let killed = exit == nil || exit?.signal != nil
+        let how = exit.map { "not running (\($0.summary))" } ?? "not running (berth init gone, no exit recorded)"
+        switch c.restart {
+        case .always:
+            return (.start, "\(how); restart: always", killed)
+        case .onFailure:
+            if let exit, exit.succeeded {
+                return (.leave, "\(how); restart: on-failure leaves it stopped", false)
+            }
+            return (.start, "\(how); restart: on-failure", killed)
+        case .never:
+            return (.leave, "\(how); restart: never leaves it stopped", killed)
+        }
+    }
+
+    /// Limits: compared in the kernel's terms, after the kernel's rounding, so that a
+    /// value the kernel rounded is converged and not drift.
+    func limitChanges(_ c: Container, record: ContainerRecord, observed: ObservedContainer) -> [FieldChange] {
+        let desired = normalize(mapping.limits(for: c.resources))
+        let applied = normalize(record.limits)
+        guard let seen = observed.limits else {
+            return [] // no cgroup: a create or start will write every limit anyway
+        }
+        var changes: [FieldChange] = []
+        for field in LimitField.all {
+            let want = field.value(desired), had = field.value(applied), now = field.value(seen)
+            guard want != now else { continue }
+            let specText = field.text(c.resources, desired)
+            let recordText = field.text(record.spec.resources, applied)
+            if had == now {
+                changes.append(FieldChange(field: field.path, old: recordText, new: specText))
+            } else {
+                let observedText = field.kernelText(seen)
+                changes.append(FieldChange(field: field.path, old: observedText, new: specText,
+                                           drift: Drift(applied: recordText, observed: observedText)))
+            }
+        }
+        return changes
+    }
+
+    /// Fields that cannot change on a live process.
+    static func replacementChanges(from old: Container, to new: Container) -> [FieldChange] {
+        var out: [FieldChange] = []
+        func check<T: Equatable>(_ field: String, _ a: T, _ b: T, _ show: (T) -> String) {
+            if a != b { out.append(FieldChange(field: field, old: show(a), new: show(b), forcesReplacement: true)) }
+        }
+        check("rootfs", old.rootfs, new.rootfs) { $0 }
+        check("command", old.command, new.command, Render.list)
+        check("env", old.env, new.env) { Render.list($0.map { "\($0.name)=\($0.value)" }) }
+        check("workdir", old.workdir, new.workdir) { $0 }
+        check("user", old.user, new.user) { $0.description }
+        check("namespaces", old.namespaces, new.namespaces) { Render.list($0.map(\.rawValue)) }
+        check("userns", old.userns, new.userns) { Render.userns($0) }
+        check("mounts", old.mounts, new.mounts) { Render.list($0.map(Render.mount)) }
+        check("capabilities", old.capabilities, new.capabilities) { Render.capabilities($0) }
+        check("readOnlyRootfs", old.readOnlyRootfs, new.readOnlyRootfs) { "\($0)" }
+        check("networks", old.networks, new.networks) { Render.list($0.map(Render.attachment)) }
+        check("dns", old.dns, new.dns) { Render.list($0.map(\.description)) }
+        if !old.namespaces.contains(.uts) || !new.namespaces.contains(.uts) {
+            check("hostname", old.hostname, new.hostname) { $0 }
+        }
+        return out
+    }
+
+    /// Fields berth alone reads (restart policy, stop signal and timeout): updated in the record.
+    static func metadataChanges(from old: Container, to new: Container) -> [FieldChange] {
+        var out: [FieldChange] = []
+        if old.restart != new.restart {
+            out.append(FieldChange(field: "restart", old: old.restart.rawValue, new: new.restart.rawValue))
+        }
+        if old.stopSignal != new.stopSignal {
+            out.append(FieldChange(field: "stopSignal", old: old.stopSignal.name, new: new.stopSignal.name))
+        }
+        if old.stopTimeout != new.stopTimeout {
+            out.append(FieldChange(field: "stopTimeout", old: old.stopTimeout.text, new: new.stopTimeout.text))
+        }
+        return out
+    }
+}
+
+/// A cgroup limit as the plan compares and shows it.
+struct LimitField: Sendable {
+    var path: String
+    /// The kernel-terms value, as a comparable string ("" = unset).
+    var value: @Sendable (CgroupLimits) -> String
+    /// As the user wrote it in the spec (falls back to the kernel rendering).
+    var specText: @Sendable (Resources) -> String?
+    /// A kernel value shown in the user's units.
+    var kernelText: @Sendable (CgroupLimits) -> String?
+
+    func text(_ r: Resources, _ l: CgroupLimits) -> String? { specText(r) ?? kernelText(l) }
+
+    static let all: [LimitField] = [
+        LimitField(path: "resources.cpus", value: { $0.cpuMillicores.map(String.init) ?? "" },
+                   specText: { $0.cpus?.text }, kernelText: { $0.cpuMillicores.map(CPUAmount.format) }),
+        LimitField(path: "resources.cpuWeight", value: { $0.cpuWeight.map(String.init) ?? "" },
+                   specText: { $0.cpuWeight.map(String.init) }, kernelText: { $0.cpuWeight.map(String.init) }),
+        LimitField(path: "resources.cpuset", value: { $0.cpuset ?? "" },
+                   specText: { $0.cpuset?.text }, kernelText: { $0.cpuset }),
+        LimitField(path: "resources.memory", value: { $0.memoryBytes.map(String.init) ?? "" },
+                   specText: { $0.memory?.text }, kernelText: { $0.memoryBytes.map(ByteSize.format) }),
+        LimitField(path: "resources.memorySwap", value: { $0.memorySwapBytes.map(String.init) ?? "" },
+                   specText: { $0.memorySwap?.text }, kernelText: { $0.memorySwapBytes.map(ByteSize.format) }),
+        LimitField(path: "resources.pids", value: { $0.pids.map(String.init) ?? "" },
+                   specText: { $0.pids.map(String.init) }, kernelText: { $0.pids.map(String.init) }),
+        LimitField(path: "resources.io", value: { Render.io($0.io) },
+                   specText: { $0.io.isEmpty ? nil : Render.list($0.io.map(Render.ioLimit)) },
+                   kernelText: { $0.io.isEmpty ? nil : Render.io($0.io) }),
+    ]
+}

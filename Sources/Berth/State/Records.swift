@@ -1,0 +1,46 @@
+import BerthKernel
+import Foundation
+
+/// What berth remembers of a container: only what the kernel cannot tell.
+public struct ContainerRecord: Sendable, Equatable, Codable {
+    /// The container's spec as last applied.
+    public var spec: Container
+    /// The limits written for it, in kernel terms (io devices resolved).
+    public var limits: CgroupLimits
+    /// The berth init started for it; nil between writing the record and the start
+    /// (an apply that stopped there left an intent, not a container).
+    public var process: ProcessIdentity?
+    /// Seconds since the epoch.
+    public var startedAt: Double?
+    /// How many times berth started it again after it stopped.
+    public var restarts: Int
+    /// How the previous run ended, kept across a start again (berth init's exit.json
+    /// describes the current run only).
+    public var lastExit: ExitRecord?
+    /// Consecutive quick failures, for the restart backoff (see ``RestartBackoff``).
+    public var failures: Int
+    /// When a stopped container's next start is due, set by a reconciler that is backing off.
+    public var nextStartAt: Double?
+
+    public init(spec: Container, limits: CgroupLimits, process: ProcessIdentity? = nil,
+                startedAt: Double? = nil, restarts: Int = 0, lastExit: ExitRecord? = nil,
+                failures: Int = 0, nextStartAt: Double? = nil) {
+        self.lastExit = lastExit
+        self.failures = failures
+        self.nextStartAt = nextStartAt
+        self.spec = spec
+        self.limits = limits
+        self.process = process
+        self.startedAt = startedAt
+        self.restarts = restarts
+    }
+}
+
+/// All of a project's records, as read from the state directory.
+public struct ProjectRecords: Sendable, Equatable {
+    public var containers: [String: ContainerRecord]
+
+    public init(containers: [String: ContainerRecord] = [:]) {
+        self.containers = containers
+    }
+}

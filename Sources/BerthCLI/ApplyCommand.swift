@@ -1,0 +1,38 @@
+import ArgumentParser
+import Berth
+
+struct ApplyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Make the kernel match the spec, and print what was done.",
+        discussion: """
+        Validates the whole spec and checks the machine (root filesystems, commands, devices) \
+        before the first change. Containers that left the spec are destroyed as the plan shows. \
+        Applies to one project are serialised by a lock.
+        """)
+
+    @OptionGroup var spec: SpecFileOption
+    @OptionGroup var options: EngineOptions
+    @Flag(help: "Accepted for compatibility: apply always destroys what left the spec, within its project only.")
+    var prune = false
+    @Option(help: ArgumentHelp("How long to wait for another apply of the project to finish.", valueName: "duration"))
+    var lockTimeout: String = "60s"
+
+    func run() throws {
+        let spec = try spec.load()
+        let timeout = try seconds(lockTimeout, option: "--lock-timeout")
+        let engine = try options.engine()
+        let lock = try ProjectLock.acquire(store: engine.store, project: spec.project, command: "apply",
+                                           timeout: timeout, onWait: Console.err)
+        defer { lock.release() }
+        let (plan, _, records) = try engine.plan(spec)
+        let problems = Preflight.problems(spec: spec, plan: plan, mapping: engine.mapping, cgroups: engine.cgroups)
+        guard problems.isEmpty else {
+            for p in problems { Console.err("berth: error: \(p)") }
+            Console.err("Nothing was changed.")
+            throw ExitCode.failure
+        }
+        let report = try Applier(engine: engine, output: Console.out).apply(plan, spec: spec, records: records)
+        Console.out(report.summary)
+    }
+}

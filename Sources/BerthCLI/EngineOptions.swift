@@ -1,0 +1,57 @@
+import ArgumentParser
+import Berth
+import Foundation
+
+/// Options every command that touches berth's state shares.
+struct EngineOptions: ParsableArguments {
+    @Option(name: .customLong("state-dir"),
+            help: ArgumentHelp("Where berth keeps its records.", valueName: "dir"))
+    var stateDirectory: String = ProcessInfo.processInfo.environment["BERTH_STATE_DIR"] ?? StateStore.defaultRoot
+
+    func engine() throws -> Engine {
+        do {
+            return try Engine.host(stateDirectory: stateDirectory, executable: Self.selfExecutable())
+        } catch {
+            throw CLIError("cannot read the cgroup hierarchy: \(error)")
+        }
+    }
+
+    /// The running berth binary, re-executed as each container's init. Resolved once,
+    /// so that a binary replaced on disk while berth runs does not change under it.
+    static func selfExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+    }
+}
+
+/// A spec file option: `-f FILE`, `-f -` for standard input.
+struct SpecFileOption: ParsableArguments {
+    @Option(name: [.customShort("f"), .customLong("file")],
+            help: ArgumentHelp("The spec file (`-` reads standard input).", valueName: "file"))
+    var file: String
+
+    /// Loads and validates the spec; on any problem prints every diagnostic and exits 1.
+    func load() throws -> Spec { try SpecInput.load(path: file) }
+}
+
+/// An error for the user, printed as one line after `berth: error:`.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Lines on standard output and error.
+enum Console {
+    static func out(_ s: String) { StandardStreams.write(s.hasSuffix("\n") ? s : s + "\n") }
+    static func err(_ s: String) { StandardStreams.writeError(s.hasSuffix("\n") ? s : s + "\n") }
+    static var colorOnStdout: Bool {
+        isatty(STDOUT_FILENO) == 1 && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+    }
+}
+
+/// A duration option (`500ms`, `10s`, `1m30s`), in seconds.
+func seconds(_ text: String, option: String) throws -> Double {
+    guard let span = try? TimeSpan(parsing: text) else {
+        throw ValidationError("\(option): \"\(text)\" is not a duration (use e.g. 10s)")
+    }
+    return Double(span.milliseconds) / 1000
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Berth
+import Foundation
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show every container as observed: state, PID, uptime, restarts, last exit, limits and usage.")
+
+    @Option(name: .shortAndLong, help: "Only this project (default: every project).")
+    var project: String?
+    @Option(help: "text or json.")
+    var output: OutputFormat = .text
+    @OptionGroup var options: EngineOptions
+
+    func run() throws {
+        let engine = try options.engine()
+        let projects = project.map { [$0] } ?? engine.projects()
+        let all = try projects.flatMap { try engine.status(project: $0) }
+        switch output {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            Console.out(String(decoding: try encoder.encode(StatusDocument(containers: all)), as: UTF8.self))
+        case .text:
+            Console.out(Self.table(all))
+        }
+    }
+
+    struct StatusDocument: Encodable {
+        var formatVersion = 1
+        var containers: [ContainerStatus]
+    }
+
+    static func table(_ rows: [ContainerStatus]) -> String {
+        guard !rows.isEmpty else { return "No containers." }
+        let header = ["PROJECT", "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "MEMORY", "CPU"]
+        let body = rows.map { s -> [String] in
+            let memory: String
+            if let used = s.usage?.memoryCurrent {
+                memory = ByteSize.format(roundedToKi(used)) + " / " + (s.limits?.memoryBytes.map(ByteSize.format) ?? "-")
+            } else {
+                memory = "-"
+            }
+            let cpu = s.usage?.cpuUsageNanos.map { String(format: "%.2fs", Double($0) / 1e9) } ?? "-"
+            return [s.project, s.name, s.state, s.pid.map(String.init) ?? "-",
+                    s.uptimeSeconds.map(duration) ?? "-", String(s.restarts),
+                    s.lastExit?.summary ?? "-", memory, cpu]
+        }
+        var widths = header.map(\.count)
+        for row in body { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }
+        return ([line(header)] + body.map(line)).joined(separator: "\n")
+    }
+
+    static func roundedToKi(_ bytes: UInt64) -> UInt64 { bytes / 1024 * 1024 }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds)
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m\(s % 60)s" }
+        if s < 86400 { return "\(s / 3600)h\(s % 3600 / 60)m" }
+        return "\(s / 86400)d\(s % 86400 / 3600)h"
+    }
+}
