@@ -77,14 +77,37 @@ struct HostileInputTests {
         #expect(found[0].message.count < 200)
     }
 
-    @Test("many unknown keys: every one reported")
+    @Test("many problems: the first 1000 reported, then a note that there are more")
     func manyErrors() throws {
         var text = "version: 1\ncontainers:\n  web:\n    rootfs: ./r\n    command: [a]\n"
-        for i in 0..<5000 { text += "    bogus\(i): 1\n" }
+        for i in 0..<999 { text += "    bogus\(i): 1\n" }
+        #expect(try failure(Array(text.utf8)).count == 999)
+        for i in 999..<50_000 { text += "    bogus\(i): 1\n" }
         let found = try failure(Array(text.utf8))
-        #expect(found.count == 5000)
+        #expect(found.count == Validator.maxDiagnostics + 1)
         #expect(found.first?.line == 6)
-        #expect(found.last?.line == 5005)
+        #expect(found.last?.line == 1006)
+        #expect(found.last?.message == "more than 1000 problems; berth stops reporting here")
+    }
+
+    @Test("many duplicate keys stop the parser after 1000")
+    func manyDuplicates() throws {
+        var text = "version: 1\nenv:\n"
+        for _ in 0..<20_000 { text += "  same: 1\n" }
+        let found = try failure(Array(text.utf8))
+        #expect(found.count == Validator.maxDiagnostics + 1)
+        #expect(found.last?.message.contains("stops reading here") == true)
+    }
+
+    @Test("thousands of unknown networks: no quadratic suggestions")
+    func manyUnknownNetworks() throws {
+        var text = "version: 1\nnetworks:\n"
+        for n in 0..<300 { text += "  net\(n): {subnet: 10.\(n / 200).\(n % 200).0/24}\n" }
+        text += "containers:\n"
+        for c in 0..<500 { text += "  c\(c): {rootfs: ./r, command: [a], networks: [nett\(c)]}\n" }
+        let found = try failure(Array(text.utf8))
+        #expect(found.count == 500)
+        #expect(found.allSatisfy { $0.hint == nil })
     }
 
     @Test("invalid UTF-8 bytes", arguments: [

@@ -174,6 +174,38 @@ struct SpecLoaderTests {
         #expect(spec.containers[2].restart == .never)
     }
 
+    @Test("x- keys are ignored everywhere but in env, where they are variable names")
+    func extensionKeys() throws {
+        let spec = try load("""
+            version: 1
+            x-top: 1
+            containers:
+              x-not-a-container: {}
+              web:
+                x-note: ignored
+                rootfs: ./r
+                command: [a]
+                env: {x-kept: "yes", A: b}
+                resources: {x-why: ignored, pids: 5}
+            """)
+        #expect(spec.containers.map(\.name) == ["web"])
+        #expect(spec.containers[0].env == [EnvVar(name: "A", value: "b"), EnvVar(name: "x-kept", value: "yes")])
+        #expect(spec.containers[0].resources.pids == 5)
+    }
+
+    @Test("a SpecError prints one diagnostic a line")
+    func specErrorDescription() {
+        guard case .failure(let error) = SpecLoader.load(text: "version: 2\n", fileName: "v.yaml", baseDirectory: "/") else {
+            Issue.record("version 2 loads")
+            return
+        }
+        #expect(error.description == """
+            v.yaml:1:1: error: missing "containers" (a spec runs at least one container)
+            v.yaml:1:10: error: version: version 2 is not supported; this berth reads version 1
+            """)
+        #expect(error.source == Array("version: 2\n".utf8))
+    }
+
     @Test("standard input needs a project")
     func stdinNeedsProject() throws {
         let text = "version: 1\ncontainers:\n  a: {rootfs: ./r, command: [a]}\n"

@@ -38,6 +38,8 @@ enum Suggestions {
     }
 
     static func closest(to word: String, among candidates: [String]) -> String? {
+        // Suggestions are for typos among a handful of keys; a long list would cost more than it helps.
+        guard candidates.count <= 256 else { return nil }
         let normal = normalise(word)
         if let exact = candidates.first(where: { normalise($0) == normal }) { return exact }
         let limit = max(1, min(3, word.count / 3))

@@ -33,7 +33,7 @@ extension Validator {
         guard let fields = fields(of: entry.value, path: path, known: Validator.containerKeys, what: "a container") else {
             return nil
         }
-        let errorsBefore = diagnostics.count
+        let errorsBefore = errorCount
         var container = Container(name: name, rootfs: "/", command: ["/"])
         func at(_ key: String) -> (YAMLNode, String)? {
             fields[key].map { ($0.value, join(path, key)) }
@@ -136,7 +136,7 @@ extension Validator {
         if let (node, p) = at("capabilities") { container.capabilities = checkCapabilities(node, p) }
         if let (node, p) = at("mounts") { container.mounts = checkMounts(node, p) }
 
-        return diagnostics.count == errorsBefore ? container : nil
+        return errorCount == errorsBefore ? container : nil
     }
 
     private func checkCommand(_ node: YAMLNode, _ path: String) -> [String] {

@@ -58,7 +58,8 @@ extension Validator {
                 if declared.contains(facts.network) { continue }
                 error(facts.location, facts.path, "no network named \(quoted(facts.network)) is declared",
                       hint: Suggestions.hint(for: facts.network, among: declaredNetworks)
-                        ?? (declaredNetworks.isEmpty ? "declare it under the top-level networks:" : "declared: \(declaredNetworks.joined(separator: ", "))"))
+                        ?? (declaredNetworks.isEmpty ? "declare it under the top-level networks:"
+                            : declaredNetworks.count <= 10 ? "declared: \(declaredNetworks.joined(separator: ", "))" : nil))
                 continue
             }
             let subnet = network.subnet

@@ -36,8 +36,22 @@ final class Validator {
         self.defaultProject = defaultProject
     }
 
+    /// Past this many, a file's problems are counted but no longer kept: hostile input must
+    /// not turn into hundreds of megabytes of messages.
+    static let maxDiagnostics = 1000
+    /// Every problem found, also those past ``maxDiagnostics``.
+    private(set) var errorCount = 0
+    /// No more diagnostics are kept: skip the costly hints.
+    var isFull: Bool { diagnostics.count > Validator.maxDiagnostics }
+
     func error(_ location: SourceLocation, _ path: String, _ message: String, hint: String? = nil) {
-        diagnostics.append(Diagnostic(file: file, location: location, path: path, message: message, hint: hint))
+        errorCount += 1
+        if diagnostics.count < Validator.maxDiagnostics {
+            diagnostics.append(Diagnostic(file: file, location: location, path: path, message: message, hint: hint))
+        } else if diagnostics.count == Validator.maxDiagnostics {
+            diagnostics.append(Diagnostic(file: file, location: location, path: "",
+                                          message: "more than \(Validator.maxDiagnostics) problems; berth stops reporting here"))
+        }
     }
 
     func error(_ location: SourceLocation, _ path: String, _ problem: ValueError) {
@@ -143,6 +157,8 @@ final class Validator {
             if Validator.isExtension(key) { continue }
             if known.contains(key) {
                 kept.append(entry)
+            } else if isFull {
+                error(entry.key.location, join(path, key), "unknown key")
             } else {
                 error(entry.key.location, join(path, key), "unknown key \(quoted(key)) in \(what)",
                       hint: Suggestions.hint(for: key, among: known) ?? "expected one of: \(known.joined(separator: ", "))")

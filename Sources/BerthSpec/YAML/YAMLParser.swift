@@ -119,8 +119,14 @@ private struct Composer {
                 return
             }
             let done = handle(event)
+            // yaml_event_delete clears the whole event, marks included.
+            let location = SourceLocation(line: event.start_mark.line + 1, column: event.start_mark.column + 1)
             yaml_event_delete(&event)
             if done { return }
+            if diagnostics.count >= Validator.maxDiagnostics {
+                error(location, "more than \(Validator.maxDiagnostics) problems; berth stops reading here")
+                return
+            }
         }
     }
 
