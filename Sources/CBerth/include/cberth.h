@@ -6,4 +6,6 @@
 
 #include "cberth_runtime.h"
 
+#include "cberth_netlink.h"
+
 #endif

@@ -1,0 +1,249 @@
+import Foundation
+import Testing
+@testable import BerthKernel
+
+/// rtnetlink against the real kernel, always inside network namespaces the
+/// test creates (see ``NetlinkLab``); nothing is made in the host's.
+@Suite("Netlink on the kernel", .enabled(if: geteuid() == 0, "needs root"))
+struct NetlinkKernelTests {
+    @Test("a bridge is created with its MTU and MAC, read back, changed, renamed, deleted")
+    func bridgeLifecycle() throws {
+        let lab = NetlinkLab("bridgeLifecycle")
+        let netlink = try RouteNetlink(namespace: lab.namespace("host"))
+        let mac = try #require(MACAddress("02:be:27:00:00:01"))
+
+        try netlink.createBridge("bfront0", mtu: 1400, mac: mac)
+        let bridge = try #require(try netlink.link("bfront0"))
+        #expect(bridge.kind == "bridge")
+        #expect(bridge.mtu == 1400)
+        #expect(bridge.mac == mac)
+        #expect(!bridge.isUp)
+        #expect(try netlink.link(.index(bridge.index))?.name == "bfront0")
+        #expect(try netlink.links().map(\.name).sorted() == ["bfront0", "lo"])
+
+        try netlink.setUp("bfront0")
+        try netlink.setMTU("bfront0", 1300)
+        let other = try #require(MACAddress("02:be:27:00:00:02"))
+        try netlink.setMAC(.index(bridge.index), other)
+        let changed = try #require(try netlink.link("bfront0"))
+        #expect(changed.isUp)
+        #expect(changed.mtu == 1300)
+        #expect(changed.mac == other)
+
+        // Kernels before 6.2 rename only links that are down.
+        try netlink.setDown("bfront0")
+        #expect(try netlink.link("bfront0")?.isUp == false)
+        try netlink.rename("bfront0", to: "bback0")
+        #expect(try netlink.link("bfront0") == nil)
+        #expect(try netlink.link("bback0")?.index == bridge.index)
+
+        try netlink.deleteLink("bback0")
+        #expect(try netlink.link(.index(bridge.index)) == nil)
+        #expect(try netlink.links().map(\.name) == ["lo"])
+    }
+
+    @Test("errors name the step and the object, with the kernel's own words when it gives some")
+    func readableErrors() throws {
+        let lab = NetlinkLab("readableErrors")
+        let netlink = try RouteNetlink(namespace: lab.namespace("host"))
+        try netlink.createBridge("bfront0")
+
+        let exists = #expect(throws: KernelError.self) { try netlink.createBridge("bfront0") }
+        #expect(exists?.errno == .fileExists)
+        #expect(exists?.description.hasPrefix("create bridge(bfront0): File exists") == true)
+
+        let missing = #expect(throws: KernelError.self) { try netlink.deleteLink("vb-missing") }
+        #expect(missing?.description.hasPrefix("delete link(vb-missing): No such device") == true)
+
+        let notThere = #expect(throws: KernelError.self) { try netlink.setUp("vb-missing") }
+        #expect(notThere?.description.hasPrefix("set link up(vb-missing): No such device") == true)
+
+        // An MTU above the bridge's maximum: EINVAL, and the kernel says why.
+        let tooBig = #expect(throws: KernelError.self) { try netlink.setMTU("bfront0", 70_000) }
+        #expect(tooBig?.errno == .invalidArgument)
+        #expect(tooBig?.detail?.localizedCaseInsensitiveContains("mtu") == true, "\(String(describing: tooBig))")
+
+        let badName = #expect(throws: KernelError.self) { try netlink.createBridge("a-name-too-long-0") }
+        #expect(badName?.description.hasPrefix("create bridge(a-name-too-long-0): Invalid argument") == true)
+
+        let noNamespace = #expect(throws: KernelError.self) { try RouteNetlink(namespacePath: "/nonexistent/ns/net") }
+        #expect(noNamespace?.description == "open network namespace(/nonexistent/ns/net): No such file or directory")
+        let notANamespace = #expect(throws: KernelError.self) { try RouteNetlink(namespacePath: "/proc/self/stat") }
+        #expect(notANamespace?.description == "setns(/proc/self/stat): Invalid argument")
+    }
+
+    @Test("a veth is created with its peer directly in another namespace, under its final name")
+    func vethPeerInNamespace() throws {
+        let lab = NetlinkLab("vethPeerInNamespace")
+        let host = try RouteNetlink(namespace: lab.namespace("host"))
+        let containerNamespace = try lab.namespace("container")
+        try host.createBridge("br0", up: true)
+
+        try host.createVeth("vb-c1", peer: "eth0", peerNamespace: containerNamespace, mtu: 1400,
+                            master: "br0", up: true)
+
+        // Opened by path, as berth opens /proc/PID/ns/net.
+        let container = try RouteNetlink(namespacePath: NetlinkLab.path(of: containerNamespace))
+        #expect(try container.link("eth0")?.isUp == false)
+        try container.setUp("eth0")
+        let hostEnd = try #require(try host.links().first { $0.name == "vb-c1" })
+        let bridge = try #require(try host.link("br0"))
+        let containerEnd = try #require(try container.link("eth0"))
+        #expect(try host.link("eth0") == nil)
+        #expect(try container.links().map(\.name).sorted() == ["eth0", "lo"])
+
+        #expect(hostEnd.kind == "veth" && containerEnd.kind == "veth")
+        #expect(hostEnd.mtu == 1400 && containerEnd.mtu == 1400)
+        #expect(hostEnd.isUp && containerEnd.isUp)
+        #expect(hostEnd.hasCarrier && containerEnd.hasCarrier)
+        #expect(hostEnd.masterIndex == bridge.index)
+        #expect(hostEnd.portKind == "bridge")
+        #expect(containerEnd.masterIndex == nil)
+        #expect(hostEnd.peerIndex == containerEnd.index)
+        #expect(containerEnd.peerIndex == hostEnd.index)
+        #expect(hostEnd.peerNamespaceID != nil)
+
+        try host.setNoMaster("vb-c1")
+        #expect(try host.link("vb-c1")?.masterIndex == nil)
+        try host.setMaster("vb-c1", "br0")
+        #expect(try host.link("vb-c1")?.masterIndex == bridge.index)
+
+        // Deleting one end deletes the other, in its namespace.
+        try host.deleteLink("vb-c1")
+        #expect(try container.link("eth0") == nil)
+        #expect(try container.links().map(\.name) == ["lo"])
+    }
+
+    @Test("addresses are added (with broadcast), listed by link, and deleted")
+    func addresses() throws {
+        let lab = NetlinkLab("addresses")
+        let netlink = try RouteNetlink(namespace: lab.namespace("container"))
+        let x = NetlinkLab.subnet()
+        try netlink.createVeth("va", peer: "vb")
+        try netlink.setLoopbackUp()
+        let va = try #require(try netlink.link("va"))
+
+        let first = IPv4Prefix(IPv4(10, 250, x, 2), 24)
+        let second = IPv4Prefix(IPv4(10, 250, x, 9), 24)
+        let point = IPv4Prefix(IPv4(10, 251, x, 1), 31)
+        try netlink.addAddress(first, to: "va")
+        try netlink.addAddress(second, to: .index(va.index))
+        try netlink.addAddress(point, to: "vb")
+
+        let onVA = try netlink.addresses(on: "va")
+        #expect(onVA.map(\.prefix) == [first, second])
+        #expect(onVA.allSatisfy { $0.linkIndex == va.index && $0.label == "va" && $0.scope == 0 })
+        #expect(onVA.first?.broadcast == IPv4(10, 250, x, 255))
+        #expect(try netlink.addresses(on: "vb").map(\.prefix) == [point])
+        #expect(try netlink.addresses(on: "vb").first?.broadcast == nil)
+        let all = try netlink.addresses()
+        #expect(Set(all.map(\.prefix)) == [first, second, point, IPv4Prefix(IPv4(127, 0, 0, 1), 8)])
+
+        let again = #expect(throws: KernelError.self) { try netlink.addAddress(first, to: "va") }
+        #expect(again?.description.hasPrefix("add address(10.250.\(x).2/24 dev va): File exists") == true)
+
+        try netlink.deleteAddress(second, from: "va")
+        #expect(try netlink.addresses(on: "va").map(\.prefix) == [first])
+        let gone = #expect(throws: KernelError.self) { try netlink.deleteAddress(second, from: "va") }
+        #expect(gone?.errno == .addressNotAvailable)
+        let noLink = #expect(throws: KernelError.self) { try netlink.addAddress(first, to: "vc") }
+        #expect(noLink?.errno == .operationNotSupportedByDevice)
+        // Deleting the primary address takes the subnet's secondaries with it.
+        try netlink.addAddress(second, to: "va")
+        try netlink.deleteAddress(first, from: "va")
+        #expect(try netlink.addresses(on: "va") == [])
+    }
+
+    @Test("the default route is added via a gateway, dumped with its link, table and protocol, and deleted")
+    func routes() throws {
+        let lab = NetlinkLab("routes")
+        let netlink = try RouteNetlink(namespace: lab.namespace("container"))
+        let x = NetlinkLab.subnet()
+        // A fresh namespace has no main table yet: that is no routes, not an error.
+        #expect(try netlink.routes() == [])
+
+        try netlink.createVeth("eth0", peer: "peer0", up: true)
+        try netlink.setUp("peer0")
+        let eth0 = try #require(try netlink.link("eth0"))
+        try netlink.addAddress(IPv4Prefix(IPv4(10, 250, x, 2), 24), to: "eth0")
+        let gateway = IPv4(10, 250, x, 1)
+        try netlink.addDefaultRoute(via: gateway)
+        try netlink.addRoute(IPv4Prefix(IPv4(10, 99, 7, 7), 16), via: gateway, device: "eth0", protocol: .static, metric: 50)
+
+        let routes = try netlink.routes()
+        let defaultRoute = try #require(routes.first { $0.isDefault })
+        #expect(defaultRoute.gateway == gateway)
+        #expect(defaultRoute.outputIndex == eth0.index)
+        #expect(defaultRoute.table == RouteTable.main)
+        #expect(defaultRoute.routeProtocol == .boot)
+        #expect(defaultRoute.scope == 0)
+        let subnet = try #require(routes.first { $0.destination == IPv4Prefix(IPv4(10, 250, x, 0), 24) })
+        #expect(subnet.routeProtocol == .kernel)
+        #expect(subnet.gateway == nil && subnet.scope == 253)
+        #expect(subnet.preferredSource == IPv4(10, 250, x, 2))
+        let added = try #require(routes.first { $0.destination == IPv4Prefix(IPv4(10, 99, 0, 0), 16) })
+        #expect(added.routeProtocol == .static && added.metric == 50 && added.gateway == gateway)
+        #expect(routes.count == 3)
+        #expect(try netlink.routes(table: nil).contains { $0.table == RouteTable.local })
+
+        let twice = #expect(throws: KernelError.self) { try netlink.addDefaultRoute(via: gateway) }
+        #expect(twice?.description.hasPrefix("add route(default via 10.250.\(x).1): File exists") == true)
+        let unreachable = #expect(throws: KernelError.self) { try netlink.addRoute(IPv4Prefix(IPv4(10, 98, 0, 0), 16), via: IPv4(192, 0, 2, 1)) }
+        #expect(unreachable?.errno == .networkUnreachable)
+
+        try netlink.deleteRoute(.defaultRoute)
+        #expect(try netlink.routes().contains { $0.isDefault } == false)
+        let missing = #expect(throws: KernelError.self) { try netlink.deleteRoute(.defaultRoute) }
+        #expect(missing?.errno == .noSuchProcess)
+    }
+
+    @Test("sockets are made inside a namespace without moving the calling thread")
+    func namespaceSocketLeavesCallerAlone() throws {
+        let before = try currentThreadNamespace()
+        let lab = NetlinkLab("namespaceSocket")
+        let namespace = try lab.namespace("container")
+        let inside = try RouteNetlink(namespace: namespace)
+        #expect(try currentThreadNamespace() == before)
+        let seen = try namespace.perform { try currentThreadNamespace() }
+        #expect(seen != before)
+        #expect(try currentThreadNamespace() == before)
+
+        // The socket stays in its namespace after the descriptor is closed.
+        try inside.createBridge("only-here")
+        try lab.close(namespace)
+        #expect(try inside.links().map(\.name).sorted() == ["lo", "only-here"])
+        #expect(try RouteNetlink().link("only-here") == nil)
+    }
+
+    @Test("two namespaces joined by a bridge in a third reach each other")
+    func connectivity() throws {
+        let lab = NetlinkLab("connectivity")
+        let x = NetlinkLab.subnet()
+        let host = try RouteNetlink(namespace: lab.namespace("host"))
+        let a = try lab.namespace("a"), b = try lab.namespace("b")
+        try host.createBridge("br0", mac: MACAddress("02:be:27:00:00:10"), up: true)
+        try host.addAddress(IPv4Prefix(IPv4(10, 250, x, 1), 24), to: "br0")
+
+        for (index, namespace) in [(2, a), (3, b)] {
+            try host.createVeth("vb-\(index)", peer: "eth0", peerNamespace: namespace, master: "br0", up: true)
+            let container = try RouteNetlink(namespace: namespace)
+            try container.setLoopbackUp()
+            try container.setUp("eth0")
+            try container.addAddress(IPv4Prefix(IPv4(10, 250, x, UInt8(index)), 24), to: "eth0")
+            try container.addDefaultRoute(via: IPv4(10, 250, x, 1))
+        }
+
+        // ARP and the bridge learn in the first round trip; allow a few tries.
+        var result = (status: Int32(-1), output: "")
+        let deadline = Date().addingTimeInterval(15)
+        repeat {
+            result = try NetlinkLab.run(in: a, ["/bin/busybox", "ping", "-c1", "-W1", "10.250.\(x).3"])
+        } while result.status != 0 && Date() < deadline
+        #expect(result.status == 0, "\(result.output)")
+        let toBridge = try NetlinkLab.run(in: b, ["/bin/busybox", "ping", "-c1", "-W1", "10.250.\(x).1"])
+        #expect(toBridge.status == 0, "\(toBridge.output)")
+        // Nobody answers an address no namespace has: the ping above can fail.
+        let nobody = try NetlinkLab.run(in: a, ["/bin/busybox", "ping", "-c1", "-W1", "10.250.\(x).99"])
+        #expect(nobody.status != 0)
+    }
+}
