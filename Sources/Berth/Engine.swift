@@ -92,6 +92,10 @@ public struct Engine: Sendable {
         if cgroups.exists(path), (try? cgroups.children(of: path))?.isEmpty ?? false {
             try? cgroups.remove(path)
         }
+        // berth's own top cgroup goes with its last project (rmdir refuses while another has one).
+        if cgroups.exists("berth"), (try? cgroups.children(of: "berth"))?.isEmpty ?? false {
+            try? cgroups.remove("berth")
+        }
         store.removeProjectIfEmpty(project)
     }
 }

@@ -1,0 +1,141 @@
+import BerthKernel
+import Foundation
+import Testing
+
+/// One test's world: a temp directory with a busybox root filesystem, a state
+/// directory, a unique project name, and the berth binary to run as a user would.
+/// `close()` destroys the project and removes everything, also after a failure.
+final class Sandbox: @unchecked Sendable {
+    let project: String
+    let directory: String
+    let stateDirectory: String
+    let rootfs: String
+    let berth: String
+
+    init(_ tag: String) throws {
+        signal(SIGPIPE, SIG_IGN)
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        project = "bt-\(tag.prefix(16))-\(suffix)".lowercased()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("berth-test-\(project)").path
+        stateDirectory = directory + "/state"
+        rootfs = directory + "/rootfs"
+        berth = Self.berthBinary()
+        try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
+        for applet in ["sh", "sleep", "cat", "echo", "hostname", "true", "false", "ls", "dd", "head"] {
+            try FileManager.default.createSymbolicLink(atPath: "\(rootfs)/bin/\(applet)", withDestinationPath: "busybox")
+        }
+        for dir in ["proc", "dev", "sys", "tmp", "etc"] {
+            try FileManager.default.createDirectory(atPath: "\(rootfs)/\(dir)", withIntermediateDirectories: true)
+        }
+    }
+
+    /// The berth executable built next to the test bundle.
+    static func berthBinary() -> String {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        return bundle.appendingPathComponent("berth").path
+    }
+
+    var specPath: String { directory + "/\(project).yaml" }
+
+    /// Writes the spec (YAML text) as `<project>.yaml`, so the project name defaults to ours.
+    func write(_ yaml: String) throws {
+        try yaml.write(toFile: specPath, atomically: true, encoding: .utf8)
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs berth with the sandbox's state directory.
+    @discardableResult
+    func run(_ arguments: String...) throws -> Result { try run(arguments) }
+
+    func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: berth)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["BERTH_STATE_DIR"] = stateDirectory
+        env["NO_COLOR"] = "1"
+        process.environment = env
+        // Files rather than pipes: berth's output can never fill a pipe and block it,
+        // and a daemonised container holding a copy of the fd cannot keep us waiting.
+        let outPath = "\(directory)/.stdout-\(UUID().uuidString)", errPath = "\(directory)/.stderr-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: outPath)
+            try? FileManager.default.removeItem(atPath: errPath)
+        }
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        defer {
+            try? out.close()
+            try? err.close()
+        }
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    }
+
+    /// `berth apply` that must succeed.
+    @discardableResult
+    func apply(sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
+        let r = try run("apply", "-f", specPath)
+        #expect(r.status == 0, "apply failed: \(r.stderr)\(r.stdout)", sourceLocation: sourceLocation)
+        return r
+    }
+
+    /// `berth plan` (text); exit status 0 or 2 with --detailed-exitcode.
+    func plan(_ extra: String...) throws -> Result { try run(["plan", "-f", specPath] + extra) }
+
+    /// The status document of the project.
+    func status() throws -> [[String: Any]] {
+        let r = try run("status", "-p", project, "--output", "json")
+        let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        return doc?["containers"] as? [[String: Any]] ?? []
+    }
+
+    func pid(of name: String) throws -> Int32? {
+        try status().first { $0["name"] as? String == name }?["pid"] as? Int32
+    }
+
+    var cgroups: any CgroupDriver { get throws { try Cgroups.detect() } }
+    func cgroup(_ name: String) -> String { "berth/\(project)/\(name)" }
+
+    func close() {
+        _ = try? run("destroy", "-p", project)
+        if let driver = try? Cgroups.detect() {
+            for name in (try? driver.children(of: "berth/\(project)")) ?? [] {
+                try? driver.killAll(in: "berth/\(project)/\(name)", timeout: .seconds(5))
+                try? driver.remove("berth/\(project)/\(name)")
+            }
+            try? driver.remove("berth/\(project)")
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Polls until `condition` holds or `timeout` passes.
+func eventually(timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return try condition()
+}
+
+/// The process has exited (a zombie waiting for its reaper counts as gone).
+func gone(_ pid: Int32) -> Bool {
+    guard let snapshot = try? ProcFS.snapshot(pid: pid) else { return true }
+    return snapshot.state == .zombie || snapshot.state == .dead
+}
