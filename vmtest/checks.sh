@@ -157,7 +157,6 @@ c_apply() {
         show_procs v2check limited
         fail "the container's command (sleep) is not running in $(cgdir v2check limited)"
     }
-    run berth status -p v2check
     touch "$STATE/ok-apply"
 }
 
@@ -290,8 +289,12 @@ c_limit_memory_oom() {
     poll 60 oom_killed || { run cat "$events"; show_procs v2oom hog; fail "no oom_kill in $events within 60s (dd of 64M under memory: 32Mi)"; }
     run cat "$events"
     run cat "$(cgdir v2oom hog)/memory.peak" 2>/dev/null
-    # The shell that started dd survives the kill and goes on.
+    # The shell that started dd survives the kill, records dd's status and goes on.
     poll 30 pid_with_cmd v2oom hog sleep >/dev/null || { show_procs v2oom hog; fail "the container's shell did not survive the OOM kill of its child"; }
+    pid=$(pid_with_cmd v2oom hog sleep)
+    status=$(cat "/proc/$pid/root/tmp/v2oom-dd-exit" 2>/dev/null)
+    echo "dd exited $status"
+    [ "$status" = 137 ] || fail "dd exited \"$status\", want 137 (killed by SIGKILL)"
 }
 
 c_limit_pids_fork_loop() {
@@ -323,15 +326,35 @@ c_limit_cpu_throttled() {
     [ "$mc" -ge 50 ] || fail "the spinner used $mc millicores: it is not running"
 }
 
+c_status() {
+    needs apply
+    out=$(berth status -p v2check 2>&1)
+    rc=$?
+    echo "$out"
+    [ "$rc" -eq 0 ] || fail "berth status exited $rc"
+    init=$(init_pid v2check limited) || fail "the container is not running"
+    echo "$out" | grep -Eq "limited +running +$init( |\$)" ||
+        fail "berth status does not show limited as running with pid $init"
+}
+
+# A process is gone when /proc has no entry for it or only a zombie left to reap.
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+
 c_destroy() {
     needs apply
+    # A process berth did not start, put into the container's cgroup by hand:
+    # destroy must kill it too (cgroup.kill, or its equivalent).
+    setsid sleep 100001 </dev/null >/dev/null 2>&1 &
+    stray=$!
+    echo "$stray" >"$(cgdir v2check limited)/cgroup.procs" || fail "cannot move a process into $(cgdir v2check limited)"
     pids=$(procs_of v2check limited)
+    echo "processes before destroy: $(echo $pids)"
     spec=v2check.yaml
     [ -e "$WORK/v2check-raised.yaml" ] && spec=v2check-raised.yaml
     run berth destroy -f "$WORK/$spec" || fail "berth destroy exited $rc"
     [ ! -e "$CG/berth/v2check" ] || fail "$CG/berth/v2check is still there after destroy: $(find "$CG/berth/v2check" -type d | tr '\n' ' ')"
     for p in $pids; do
-        [ ! -e "/proc/$p" ] || fail "process $p ($(tr '\0' ' ' </proc/$p/cmdline)) still runs after destroy"
+        ! alive "$p" || fail "process $p ($(tr '\0' ' ' </proc/$p/cmdline)) still runs after destroy"
     done
     run berth status -p v2check
 }
@@ -341,6 +364,11 @@ c_no_leftovers() {
     [ -z "$left" ] || fail "cgroups left after every project was destroyed: $(echo $left)"
     mounts=$(grep -E '/vmtest/work|/var/lib/berth/' /proc/mounts)
     [ -z "$mounts" ] || fail "mounts left behind: $(echo "$mounts" | cut -d' ' -f2 | tr '\n' ' ')"
+    for p in $(ls /proc | grep -E '^[0-9]+$'); do
+        case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+            "berth init"*|sleep\ 1000*) ! alive "$p" || fail "process $p ($(tr '\0' ' ' <"/proc/$p/cmdline")) is left running" ;;
+        esac
+    done
 }
 
 # --- the runner -----------------------------------------------------------------
@@ -352,13 +380,15 @@ fi
 
 CHECKS="kernel_cgroup2 kernel_modules berth_libs berth_help berth_validate
 apply container_namespaces cgroup_delegation cgroup_cpu_max cgroup_cpu_weight cgroup_cpuset
-cgroup_memory_max cgroup_memory_swap_max cgroup_pids_max cgroup_io_max plan_no_changes
+cgroup_memory_max cgroup_memory_swap_max cgroup_pids_max cgroup_io_max plan_no_changes status
 drift_reported drift_repaired update_in_place memory_page_rounding
 limit_memory_oom limit_pids_fork_loop limit_cpu_throttled destroy no_leftovers"
 
 # Only the checks named on the kernel command line (berth.checks=a,b), if any.
 only=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^berth\.checks=//p' | tr ',' ' ')
 [ -z "$only" ] || CHECKS=$only
+# berth.showlogs=1: the output of passing checks too.
+showlogs=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^berth\.showlogs=1$/yes/p')
 
 mkdir -p "$LOGS" "$STATE"
 echo "BERTH-INFO kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print $2 / 1024 " MiB" }' /proc/meminfo)"
@@ -377,6 +407,7 @@ for name in $CHECKS; do
     if [ "$rc" -eq 0 ]; then
         passed=$((passed + 1))
         echo "BERTH-CHECK PASS $shown (${took}s)"
+        [ -z "$showlogs" ] || sed "s/^/BERTH-LOG $shown: /" "$log"
     else
         failed=$((failed + 1))
         reason=$(sed -n 's/^REASON: //p' "$log" | tail -n 1)

@@ -22,6 +22,7 @@
 #   VMTEST_BERTH     a berth binary to test instead of building one
 #   VMTEST_SCRATCH   swift build scratch path (default .build-v2vm)
 #   VMTEST_VERBOSE=1 stream the whole console, not only the results
+#   VMTEST_SHOWLOGS=1 print the output of passing checks too (in the console log)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -215,6 +216,7 @@ esac
 
 APPEND="console=ttyS0 quiet panic=-1"
 [ -n "${VMTEST_CHECKS:-}" ] && APPEND="$APPEND berth.checks=$VMTEST_CHECKS"
+[ "${VMTEST_SHOWLOGS:-0}" = 1 ] && APPEND="$APPEND berth.showlogs=1"
 
 LOG=$OUT/console.log
 say "booting $KPKG ($KVER) with accel=$ACCEL, ${MEM}M, $SMP CPUs, timeout ${TIMEOUT}s; console log: $LOG"
