@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import BerthKernel
 
@@ -101,4 +102,12 @@ final class NetlinkLab {
 /// The namespace the calling thread is in, as the kernel names it (`net:[4026531840]`).
 func currentThreadNamespace() throws -> String {
     try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self/ns/net")
+}
+
+/// Tells a helper thread to stop, and lets the test wait until it has.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    let finished = DispatchSemaphore(value: 0)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
 }

@@ -215,6 +215,43 @@ struct NetlinkKernelTests {
         #expect(try RouteNetlink().link("only-here") == nil)
     }
 
+    @Test("a dump stays whole while the table changes under it (interrupted dumps are started again)")
+    func dumpUnderChurn() throws {
+        let lab = NetlinkLab("dumpUnderChurn")
+        let namespace = try lab.namespace("busy")
+        let netlink = try RouteNetlink(namespace: namespace)
+        try netlink.createBridge("br0")
+        // Enough addresses that one dump spans several datagrams.
+        let stable = (0..<1500).map { IPv4Prefix(IPv4(10, 200, UInt8($0 / 250), UInt8(1 + $0 % 250)), 32) }
+        for address in stable { try netlink.addAddress(address, to: "br0") }
+
+        // Another socket adds and removes addresses for as long as the dumps run.
+        let churner = try RouteNetlink(namespace: namespace)
+        let stop = StopFlag()
+        let churning = Thread {
+            var n: UInt32 = 0
+            while !stop.isSet {
+                let address = IPv4Prefix(IPv4(0x0AC9_0000 | (n % 60_000) + 1), 32)
+                try? churner.addAddress(address, to: "br0")
+                try? churner.deleteAddress(address, from: "br0")
+                n &+= 1
+            }
+            stop.finished.signal()
+        }
+        churning.start()
+        defer {
+            stop.set()
+            stop.finished.wait()
+        }
+
+        for _ in 0..<30 {
+            let seen = try netlink.addresses().map(\.prefix).filter { $0.address.value >> 16 == 0x0AC8 }
+            #expect(seen.count == stable.count)
+            #expect(Set(seen) == Set(stable))
+        }
+        print("dumpUnderChurn: \(netlink.socket.dumpRestarts) interrupted dumps started again")
+    }
+
     @Test("two namespaces joined by a bridge in a third reach each other")
     func connectivity() throws {
         let lab = NetlinkLab("connectivity")

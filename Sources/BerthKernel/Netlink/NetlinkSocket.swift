@@ -28,6 +28,7 @@ protocol NetlinkTransport: Sendable {
 public final class NetlinkSocket: Sendable {
     private let transport: any NetlinkTransport
     private let state: Mutex<State>
+    private let restarts = Atomic<Int>(0)
 
     private struct State {
         var sequence: UInt32
@@ -64,6 +65,10 @@ public final class NetlinkSocket: Sendable {
         try namespace.perform { try NetlinkSocket(protocol: netlinkProtocol) }
     }
 
+    /// How many dumps were started again because the kernel marked them
+    /// interrupted, over the socket's life.
+    public var dumpRestarts: Int { restarts.load(ordering: .relaxed) }
+
     /// Sends `request` with `NLM_F_ACK` and waits for the kernel's answer.
     ///
     /// - Throws: ``KernelError`` `operation(object): <errno text>`.
@@ -88,6 +93,7 @@ public final class NetlinkSocket: Sendable {
         for _ in 0..<Self.dumpAttempts {
             let (messages, interrupted) = try dumpOnce(request, operation, object)
             if !interrupted { return messages }
+            restarts.add(1, ordering: .relaxed)
         }
         throw KernelError(operation, object, errno: .interrupted,
                           detail: "the table kept changing during \(Self.dumpAttempts) dumps")
@@ -133,7 +139,7 @@ public final class NetlinkSocket: Sendable {
                     case NL.error:
                         let status = try malformedIsKernelError(operation, object) { try NetlinkStatus(error: message) }
                         if status.errno != 0 { throw KernelError(operation, object, status) }
-                        if !wantReplies { return [] }
+                        return []
                     case NL.noop:
                         continue
                     default:
@@ -217,6 +223,10 @@ final class KernelNetlinkTransport: NetlinkTransport {
         // Best effort, each: older kernels lack some of these options, and
         // everything still works without them, only with terser errors.
         setOption(SOL_SOCKET, SO_RCVBUF, 1 << 20)
+        // The kernel answers every request at once; a receive that waits 30 s
+        // means a lost answer, and an error beats a reconcile loop stuck forever.
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setOption(NL.solNetlink, NL.extAck, 1)       // error text in NLMSG_ERROR
         setOption(NL.solNetlink, NL.capAck, 1)       // do not echo the request back in errors
         setOption(NL.solNetlink, NL.strictCheck, 1)  // let dumps filter (by link, table) in the kernel
