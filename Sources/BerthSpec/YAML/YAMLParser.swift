@@ -168,7 +168,8 @@ private struct Composer {
             }
             let node = YAMLNode(.scalar(YAMLScalar(value: value, style: style, kind: kind, location: location)), location: location)
             if let anchor = s.anchor { anchors[String(cString: anchor)] = node }
-            return !add(node)
+            add(node)
+            return false
         case YAML_ALIAS_EVENT:
             let name = String(cString: event.data.alias.anchor)
             guard let target = anchors[name] else {
@@ -183,7 +184,8 @@ private struct Composer {
             }
             var node = target
             node.location = location
-            return !add(node)
+            add(node)
+            return false
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             let isMapping = event.type == YAML_MAPPING_START_EVENT
             if stack.count >= YAMLParser.maxDepth {
@@ -208,17 +210,18 @@ private struct Composer {
                 ? finishMapping(frame)
                 : YAMLNode(.sequence(frame.items), location: frame.location, weight: frame.weight)
             if let anchor = frame.anchor { anchors[anchor] = node }
-            return !add(node)
+            add(node)
+            return false
         default:
             return false
         }
     }
 
-    /// Places a finished node in its parent; false when parsing must stop.
-    private mutating func add(_ node: YAMLNode) -> Bool {
+    /// Places a finished node in its parent, or makes it the root.
+    private mutating func add(_ node: YAMLNode) {
         guard let top = stack.last else {
             root = node
-            return true
+            return
         }
         if top.isMapping {
             addToMapping(top, node)
@@ -226,7 +229,6 @@ private struct Composer {
             top.items.append(node)
             top.weight += node.weight
         }
-        return true
     }
 
     private mutating func addToMapping(_ frame: Frame, _ node: YAMLNode) {
