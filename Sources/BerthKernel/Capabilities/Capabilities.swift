@@ -1,3 +1,4 @@
+import CBerth
 import CCap
 import Glibc
 import SystemPackage
@@ -15,14 +16,14 @@ public enum Capabilities {
     }
 
     /// The highest capability number the running kernel knows.
-    public static var lastCapability: Int32 {
+    public static let lastCapability: Int32 = {
         if let text = try? ProcFS.readText("/proc/sys/kernel/cap_last_cap"),
             let n = Int32(text.split(separator: "\n").first ?? "")
         {
             return n
         }
         return cap_max_bits() - 1
-    }
+    }()
 
     /// The numbers of `names`; throws naming the first unknown one.
     public static func values(of names: [String]) throws -> [Int32] {
@@ -47,7 +48,8 @@ public enum Capabilities {
                 throw KernelError("drop capability from bounding set", String(cap), errno: Errno(rawValue: errno))
             }
         }
-        _ = cap_reset_ambient()
+        // One call, where libcap's cap_reset_ambient() asks about every capability first.
+        _ = cberth_prctl(PR_CAP_AMBIENT, UInt(PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0)
     }
 
     /// Sets permitted and effective to `caps` (for uid 0) or to nothing, and

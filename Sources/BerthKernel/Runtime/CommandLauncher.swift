@@ -70,9 +70,8 @@ struct CommandLauncher {
     }
 
     private func prepare(signalMask: sigset_t) throws {
-        for sig in 1..<Int32(NSIG) where sig != SIGKILL && sig != SIGSTOP {
-            signal(sig, SIG_DFL)
-        }
+        // berth init installs no handlers and ignores nothing (its dispositions were
+        // reset before it was exec'd); it only blocks signals: give the command the mask back.
         var mask = signalMask
         sigprocmask(SIG_SETMASK, &mask, nil)
         umask(0o022)

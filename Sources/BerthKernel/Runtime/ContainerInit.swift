@@ -35,7 +35,7 @@ public enum ContainerInit {
         defer { try? fd.close() }
         guard let bytes = try? ProcFS.readAll(fd, name: "configuration"), !bytes.isEmpty else { return nil }
         do {
-            return try JSONDecoder().decode(InitRequest.self, from: Data(bytes))
+            return try InitJSON.decode(InitRequest.self, from: bytes)
         } catch {
             fail("configuration: \(error)")
         }

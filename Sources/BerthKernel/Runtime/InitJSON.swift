@@ -1,0 +1,313 @@
+/// A small JSON reader and `Decoder` for the configuration berth init reads on fd 3.
+///
+/// Foundation's JSONDecoder costs berth init about 0.6 ms on first use (in a
+/// binary this size, mostly one-time runtime work), a tenth of the start budget.
+/// This one parses the few hundred bytes of the request into a tree and decodes
+/// from it with no dynamic casts. The parent still writes the JSON with JSONEncoder.
+enum InitJSON {
+    indirect enum Value: Equatable {
+        case null
+        case bool(Bool)
+        case number(Substring)
+        case string(String)
+        case array([Value])
+        case object([(String, Value)])
+
+        static func == (a: Value, b: Value) -> Bool {
+            switch (a, b) {
+            case (.null, .null): true
+            case (.bool(let x), .bool(let y)): x == y
+            case (.number(let x), .number(let y)): x == y
+            case (.string(let x), .string(let y)): x == y
+            case (.array(let x), .array(let y)): x == y
+            case (.object(let x), .object(let y)): x.map(\.0) == y.map(\.0) && x.map(\.1) == y.map(\.1)
+            default: false
+            }
+        }
+    }
+
+    struct SyntaxError: Error, CustomStringConvertible {
+        var offset: Int
+        var description: String { "malformed JSON at byte \(offset)" }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        var parser = Parser(bytes: bytes)
+        let value = try parser.parseDocument()
+        return try T(from: TreeDecoder(value: value, codingPath: []))
+    }
+
+    // MARK: - parsing
+
+    struct Parser {
+        let bytes: [UInt8]
+        var i = 0
+
+        mutating func parseDocument() throws -> Value {
+            let value = try parseValue()
+            skipSpace()
+            guard i == bytes.count else { throw SyntaxError(offset: i) }
+            return value
+        }
+
+        mutating func skipSpace() {
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0a || bytes[i] == 0x0d || bytes[i] == 0x09 { i += 1 }
+        }
+
+        mutating func expect(_ literal: String) throws {
+            for byte in literal.utf8 {
+                guard i < bytes.count, bytes[i] == byte else { throw SyntaxError(offset: i) }
+                i += 1
+            }
+        }
+
+        mutating func parseValue() throws -> Value {
+            skipSpace()
+            guard i < bytes.count else { throw SyntaxError(offset: i) }
+            switch bytes[i] {
+            case UInt8(ascii: "{"):
+                i += 1
+                var members: [(String, Value)] = []
+                skipSpace()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+                while true {
+                    skipSpace()
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw SyntaxError(offset: i) }
+                    let key = try parseString()
+                    skipSpace()
+                    try expect(":")
+                    members.append((key, try parseValue()))
+                    skipSpace()
+                    guard i < bytes.count else { throw SyntaxError(offset: i) }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+                    throw SyntaxError(offset: i)
+                }
+            case UInt8(ascii: "["):
+                i += 1
+                var elements: [Value] = []
+                skipSpace()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(elements) }
+                while true {
+                    elements.append(try parseValue())
+                    skipSpace()
+                    guard i < bytes.count else { throw SyntaxError(offset: i) }
+                    if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(elements) }
+                    throw SyntaxError(offset: i)
+                }
+            case UInt8(ascii: "\""):
+                return .string(try parseString())
+            case UInt8(ascii: "t"):
+                try expect("true")
+                return .bool(true)
+            case UInt8(ascii: "f"):
+                try expect("false")
+                return .bool(false)
+            case UInt8(ascii: "n"):
+                try expect("null")
+                return .null
+            default:
+                let start = i
+                while i < bytes.count, (0x30...0x39).contains(bytes[i]) || "+-.eE".utf8.contains(bytes[i]) { i += 1 }
+                guard i > start else { throw SyntaxError(offset: i) }
+                return .number(Substring(decoding: bytes[start..<i], as: UTF8.self))
+            }
+        }
+
+        mutating func parseString() throws -> String {
+            i += 1  // the opening quote
+            var out: [UInt8] = []
+            while i < bytes.count {
+                let c = bytes[i]
+                i += 1
+                if c == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
+                guard c == UInt8(ascii: "\\") else {
+                    out.append(c)
+                    continue
+                }
+                guard i < bytes.count else { break }
+                let e = bytes[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "n"): out.append(0x0a)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "r"): out.append(0x0d)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0c)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        try expect("\\u")
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw SyntaxError(offset: i) }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let u = Unicode.Scalar(scalar) else { throw SyntaxError(offset: i) }
+                    out.append(contentsOf: Array(String(Character(u)).utf8))
+                default: out.append(e)  // \" \\ \/
+                }
+            }
+            throw SyntaxError(offset: i)
+        }
+
+        mutating func hex4() throws -> UInt32 {
+            guard i + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[i..<i + 4], as: UTF8.self), radix: 16)
+            else { throw SyntaxError(offset: i) }
+            i += 4
+            return v
+        }
+    }
+
+    // MARK: - decoding
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int?
+        init(stringValue: String) { self.stringValue = stringValue }
+        init(intValue: Int) {
+            self.stringValue = String(intValue)
+            self.intValue = intValue
+        }
+    }
+
+    static func mismatch(_ type: Any.Type, _ path: [any CodingKey], _ value: Value) -> DecodingError {
+        .typeMismatch(type, .init(codingPath: path, debugDescription: "found \(value)"))
+    }
+
+    /// Decodes one leaf; nil when `T` is not a leaf type (then `T(from:)` is used).
+    static func leaf<T>(_ type: T.Type, _ value: Value, _ path: [any CodingKey]) throws -> T? {
+        func number<N: LosslessStringConvertible>(_: N.Type) throws -> N {
+            guard case .number(let text) = value, let n = N(String(text)) else { throw mismatch(T.self, path, value) }
+            return n
+        }
+        if T.self == String.self {
+            guard case .string(let s) = value else { throw mismatch(T.self, path, value) }
+            return (s as! T)
+        }
+        if T.self == Bool.self {
+            guard case .bool(let b) = value else { throw mismatch(T.self, path, value) }
+            return (b as! T)
+        }
+        if T.self == Int.self { return (try number(Int.self) as! T) }
+        if T.self == Int32.self { return (try number(Int32.self) as! T) }
+        if T.self == Int64.self { return (try number(Int64.self) as! T) }
+        if T.self == UInt32.self { return (try number(UInt32.self) as! T) }
+        if T.self == UInt64.self { return (try number(UInt64.self) as! T) }
+        if T.self == Double.self { return (try number(Double.self) as! T) }
+        return nil
+    }
+
+    struct TreeDecoder: Decoder {
+        let value: Value
+        let codingPath: [any CodingKey]
+        var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+        func container<K: CodingKey>(keyedBy type: K.Type) throws -> KeyedDecodingContainer<K> {
+            guard case .object(let members) = value else { throw mismatch([String: Any].self, codingPath, value) }
+            return KeyedDecodingContainer(Keyed<K>(members: members, codingPath: codingPath))
+        }
+
+        func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+            guard case .array(let elements) = value else { throw mismatch([Any].self, codingPath, value) }
+            return Unkeyed(elements: elements, codingPath: codingPath)
+        }
+
+        func singleValueContainer() throws -> any SingleValueDecodingContainer { Single(value: value, codingPath: codingPath) }
+    }
+
+    struct Single: SingleValueDecodingContainer {
+        let value: Value
+        let codingPath: [any CodingKey]
+        func decodeNil() -> Bool { value == .null }
+        func decode<T: Decodable>(_ type: T.Type) throws -> T {
+            if let leaf = try leaf(T.self, value, codingPath) { return leaf }
+            return try T(from: TreeDecoder(value: value, codingPath: codingPath))
+        }
+    }
+
+    struct Keyed<K: CodingKey>: KeyedDecodingContainerProtocol {
+        let members: [(String, Value)]
+        let codingPath: [any CodingKey]
+
+        var allKeys: [K] { members.compactMap { K(stringValue: $0.0) } }
+        func contains(_ key: K) -> Bool { members.contains { $0.0 == key.stringValue } }
+
+        func find(_ key: K) throws -> Value {
+            guard let member = members.first(where: { $0.0 == key.stringValue }) else {
+                throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "missing"))
+            }
+            return member.1
+        }
+
+        func decodeNil(forKey key: K) throws -> Bool { try find(key) == .null }
+
+        func decode<T: Decodable>(_ type: T.Type, forKey key: K) throws -> T {
+            let value = try find(key)
+            let path = codingPath + [key]
+            if let leaf = try leaf(T.self, value, path) { return leaf }
+            return try T(from: TreeDecoder(value: value, codingPath: path))
+        }
+
+        func nestedContainer<N: CodingKey>(keyedBy type: N.Type, forKey key: K) throws -> KeyedDecodingContainer<N> {
+            try TreeDecoder(value: find(key), codingPath: codingPath + [key]).container(keyedBy: N.self)
+        }
+
+        func nestedUnkeyedContainer(forKey key: K) throws -> any UnkeyedDecodingContainer {
+            try TreeDecoder(value: find(key), codingPath: codingPath + [key]).unkeyedContainer()
+        }
+
+        func superDecoder() throws -> any Decoder { TreeDecoder(value: .object(members), codingPath: codingPath) }
+        func superDecoder(forKey key: K) throws -> any Decoder {
+            TreeDecoder(value: try find(key), codingPath: codingPath + [key])
+        }
+    }
+
+    struct Unkeyed: UnkeyedDecodingContainer {
+        let elements: [Value]
+        let codingPath: [any CodingKey]
+        var currentIndex = 0
+        var count: Int? { elements.count }
+        var isAtEnd: Bool { currentIndex >= elements.count }
+
+        init(elements: [Value], codingPath: [any CodingKey]) {
+            self.elements = elements
+            self.codingPath = codingPath
+        }
+
+        mutating func next() throws -> (Value, [any CodingKey]) {
+            guard !isAtEnd else {
+                throw DecodingError.valueNotFound(Value.self, .init(codingPath: codingPath, debugDescription: "end of array"))
+            }
+            defer { currentIndex += 1 }
+            return (elements[currentIndex], codingPath + [Key(intValue: currentIndex)])
+        }
+
+        mutating func decodeNil() throws -> Bool {
+            guard !isAtEnd, elements[currentIndex] == .null else { return false }
+            currentIndex += 1
+            return true
+        }
+
+        mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
+            let (value, path) = try next()
+            if let leaf = try leaf(T.self, value, path) { return leaf }
+            return try T(from: TreeDecoder(value: value, codingPath: path))
+        }
+
+        mutating func nestedContainer<N: CodingKey>(keyedBy type: N.Type) throws -> KeyedDecodingContainer<N> {
+            let (value, path) = try next()
+            return try TreeDecoder(value: value, codingPath: path).container(keyedBy: N.self)
+        }
+
+        mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
+            let (value, path) = try next()
+            return try TreeDecoder(value: value, codingPath: path).unkeyedContainer()
+        }
+
+        mutating func superDecoder() throws -> any Decoder {
+            let (value, path) = try next()
+            return TreeDecoder(value: value, codingPath: path)
+        }
+    }
+}
