@@ -24,7 +24,10 @@ public struct Engine: Sendable {
         Engine(store: StateStore(root: stateDirectory), cgroups: try Cgroups.detect(), executable: executable)
     }
 
-    public var observer: Observer { Observer(cgroups: cgroups, store: store) }
+    /// nftables access for networks with `masquerade: true`.
+    public var masquerade = Masquerade()
+
+    public var observer: Observer { Observer(cgroups: cgroups, store: store, masquerade: masquerade) }
     public var planner: Planner {
         let cgroups = self.cgroups
         return Planner(mapping: mapping, normalize: { cgroups.normalized($0) })
@@ -39,8 +42,9 @@ public struct Engine: Sendable {
 
     /// Creates the cgroup, writes the limits, starts berth init and records it.
     @discardableResult
-    func start(_ c: Container, project: String, restarts: Int, lastExit: ExitRecord?,
+    func start(_ c: Container, spec: Spec, addresses: IPAM.Assignment, restarts: Int, lastExit: ExitRecord?,
                failures: Int = 0) throws -> ProcessIdentity {
+        let project = spec.project
         let path = Observer.containerCgroup(project, c.name)
         let dir = store.containerDirectory(project, c.name)
         var record = ContainerRecord(spec: c, limits: mapping.limits(for: c.resources),
@@ -49,9 +53,24 @@ public struct Engine: Sendable {
         do {
             try cgroups.create(path)
             try cgroups.apply(record.limits, to: path)
-            let config = mapping.config(for: c, project: project)
+            var extraMounts: [MountEntry] = []
+            if c.namespaces.contains(.network) {
+                // berth's own /etc/hosts and /etc/resolv.conf, rewritten in place later.
+                let hosts = ContainerFiles.hostsPath(dir), resolv = ContainerFiles.resolvPath(dir)
+                try ContainerFiles.update(hosts, ContainerFiles.hosts(for: c, spec: spec, addresses: addresses))
+                try ContainerFiles.update(resolv, ContainerFiles.resolv(for: c))
+                extraMounts = [.bind(source: hosts, target: "/etc/hosts", readOnly: false),
+                               .bind(source: resolv, target: "/etc/resolv.conf", readOnly: false)]
+            }
+            let config = mapping.config(for: c, project: project, extraMounts: extraMounts)
+            let networks = Dictionary(uniqueKeysWithValues: spec.networks.map { ($0.name, $0) })
+            let net = NetworkApplier(project: project, masquerade: masquerade)
             let id = try ContainerRuntime.start(config, stateDir: dir, executable: executable) { pid in
                 try cgroups.addProcess(pid, to: path)
+                // Before the command runs, so that it starts with its network up.
+                if c.namespaces.contains(.network), !c.networks.isEmpty {
+                    try net.ensureAttached(c, pid: pid, networks: networks, addresses: addresses)
+                }
             }
             record.process = id
             record.startedAt = Date().timeIntervalSince1970
@@ -116,6 +135,18 @@ extension Engine {
                 throw ApplyError(failed: action, underlying: error, done: report.done)
             }
             output("  - container \(name): destroyed (\((ContinuousClock.now - started).milliseconds) ms)")
+            report.done.append(action)
+        }
+        let net = NetworkApplier(project: project, masquerade: masquerade)
+        for (name, record) in records.networks.sorted(by: { $0.key < $1.key }) {
+            let action = PlannedAction(object: .network(name), kind: .destroy, reason: "destroy")
+            do {
+                try net.deleteBridge(record.spec.bridge, network: name)
+                try store.removeNetwork(project: project, name: name)
+            } catch {
+                throw ApplyError(failed: action, underlying: error, done: report.done)
+            }
+            output("  - network \(name): destroyed")
             report.done.append(action)
         }
         removeProjectIfEmpty(project)

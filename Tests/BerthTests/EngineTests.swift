@@ -70,7 +70,7 @@ struct EngineTests {
         #expect(plan.status == 2)
         #expect(plan.stdout.contains("changed outside berth"))
         #expect(plan.stdout.contains("resources.memory: 100Mi -> 64Mi"))
-        #expect(plan.stdout.contains("the kernel has 100Mi"))
+        #expect(plan.stdout.contains("100Mi -> 64Mi  # drift"))
         let json = try box.plan("--output", "json")
         #expect(json.stdout.contains("\"observed\" : \"100Mi\""))
         try box.apply()

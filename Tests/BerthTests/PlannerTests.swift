@@ -87,7 +87,7 @@ import Testing
         #expect(change.new == "64Mi")
         let text = PlanText(color: false).render(p)
         #expect(text.contains("changed outside berth"))
-        #expect(text.contains("the kernel has 100Mi"))
+        #expect(text.contains("resources.memory: 100Mi -> 64Mi  # drift"))
     }
 
     @Test func changedCommandForcesReplacement() throws {

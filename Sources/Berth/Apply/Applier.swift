@@ -19,10 +19,16 @@ public struct Applier: Sendable {
 
     public func apply(_ plan: Plan, spec: Spec, records: ProjectRecords) throws -> ApplyReport {
         var report = ApplyReport()
+        do {
+            try recordAddresses(plan, spec: spec, records: records)
+        } catch {
+            throw ApplyError(failed: PlannedAction(object: .network("*"), kind: .update, reason: "record addresses"),
+                             underlying: error, done: [])
+        }
         for action in plan.actions where action.kind != .leave {
             let started = ContinuousClock.now
             do {
-                guard let line = try run(action, spec: spec, records: records) else { continue }
+                guard let line = try run(action, plan: plan, spec: spec, records: records) else { continue }
                 let ms = (ContinuousClock.now - started).milliseconds
                 output("\(action.kind.symbol.padded(3)) \(action.object.kind.rawValue) \(action.object.name): \(line) (\(ms) ms)")
                 report.done.append(action)
@@ -30,11 +36,44 @@ public struct Applier: Sendable {
                 throw ApplyError(failed: action, underlying: error, done: report.done)
             }
         }
+        if !spec.networks.isEmpty || !records.networks.isEmpty {
+            try refreshContainerFiles(spec: spec, addresses: plan.addresses)
+        }
         return report
     }
 
+    /// Writes every address the plan hands out into the network records before any
+    /// object uses it (released ones go), so that an interrupted apply never hands
+    /// an address out twice and never leaks one.
+    func recordAddresses(_ plan: Plan, spec: Spec, records: ProjectRecords) throws {
+        for network in spec.networks {
+            var record = records.networks[network.name]
+                ?? NetworkRecord(spec: network, mac: NetworkNames.bridgeMAC(project: spec.project, network: network.name).description)
+            let wanted = plan.addresses.addresses[network.name] ?? [:]
+            guard record.allocations != wanted || records.networks[network.name] == nil else { continue }
+            record.allocations = wanted
+            try engine.store.write(record, project: spec.project)
+        }
+    }
+
+    /// Rewrites /etc/hosts of every running container of the project whose set of
+    /// neighbours changed (in place: the containers see it at once).
+    func refreshContainerFiles(spec: Spec, addresses: IPAM.Assignment) throws {
+        for c in spec.containers where c.namespaces.contains(.network) {
+            let dir = engine.store.containerDirectory(spec.project, c.name)
+            let path = ContainerFiles.hostsPath(dir)
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            if try ContainerFiles.update(path, ContainerFiles.hosts(for: c, spec: spec, addresses: addresses)) {
+                output("  ~ container \(c.name): /etc/hosts updated")
+            }
+        }
+    }
+
     /// Runs one action; returns what was done, or nil for a step that changed nothing visible.
-    func run(_ action: PlannedAction, spec: Spec, records: ProjectRecords) throws -> String? {
+    func run(_ action: PlannedAction, plan: Plan, spec: Spec, records: ProjectRecords) throws -> String? {
+        if action.object.kind == .network {
+            return try runNetwork(action, spec: spec, records: records)
+        }
         let project = spec.project
         let name = action.object.name
         let record = records.containers[name]
@@ -43,7 +82,7 @@ public struct Applier: Sendable {
             let c = spec.container(named: name)!
             // A leftover cgroup of an interrupted apply: empty it first.
             try engine.removeKernelObjects(project: project, name: name, record: record)
-            let id = try engine.start(c, project: project, restarts: 0, lastExit: nil)
+            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil)
             return "created, pid \(id.pid)"
         case .start:
             let c = spec.container(named: name)!
@@ -51,13 +90,13 @@ public struct Applier: Sendable {
             try engine.removeKernelObjects(project: project, name: name, record: record)
             let ran = record?.startedAt.flatMap { started in exit.map { $0.finishedAt - started } }
             let failures = RestartBackoff.failures(previous: record?.failures ?? 0, ranFor: ran) + 1
-            let id = try engine.start(c, project: project, restarts: (record?.restarts ?? 0) + 1,
+            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: (record?.restarts ?? 0) + 1,
                                       lastExit: exit ?? record?.lastExit, failures: failures)
             return "started again, pid \(id.pid)"
         case .replace:
             let c = spec.container(named: name)!
             try engine.stop(project: project, name: name, record: record)
-            let id = try engine.start(c, project: project, restarts: 0, lastExit: nil)
+            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil)
             return "replaced, pid \(id.pid)"
         case .update:
             let c = spec.container(named: name)!
@@ -69,6 +108,15 @@ public struct Applier: Sendable {
             }
             if action.changes.contains(where: { $0.field == "hostname" }), let id = record.process {
                 try ProcFS.setHostname(c.hostname, of: id)
+            }
+            if action.changes.contains(where: { $0.field.hasPrefix("networks.") }), let id = record.process {
+                let networks = Dictionary(uniqueKeysWithValues: spec.networks.map { ($0.name, $0) })
+                try NetworkApplier(project: project, masquerade: engine.masquerade)
+                    .ensureAttached(c, pid: id.pid, networks: networks, addresses: plan.addresses)
+            }
+            if action.changes.contains(where: { $0.field == "dns" }) {
+                try ContainerFiles.update(ContainerFiles.resolvPath(engine.store.containerDirectory(project, name)),
+                                          ContainerFiles.resolv(for: c))
             }
             record.spec = c
             record.limits = limits
@@ -88,6 +136,42 @@ public struct Applier: Sendable {
             }
             return nil
         case .leave:
+            return nil
+        }
+    }
+}
+
+extension Applier {
+    /// Creates, repairs, replaces or removes a bridge, recording it as it goes.
+    func runNetwork(_ action: PlannedAction, spec: Spec, records: ProjectRecords) throws -> String? {
+        let project = spec.project
+        let name = action.object.name
+        let net = NetworkApplier(project: project, masquerade: engine.masquerade)
+        switch action.kind {
+        case .create, .update, .replace:
+            let network = spec.network(named: name)!
+            let stored = try engine.store.networkRecords(project)[name]
+            if action.kind == .replace, let old = stored?.spec {
+                try net.deleteBridge(old.bridge, network: name)
+            }
+            let mac = NetworkNames.bridgeMAC(project: project, network: name)
+            try net.ensureBridge(network, mac: mac)
+            var record = stored ?? NetworkRecord(spec: network, mac: mac.description)
+            record.spec = network
+            record.mac = mac.description
+            try engine.store.write(record, project: project)
+            switch action.kind {
+            case .create: return "created bridge \(network.bridge) with \(network.gateway)/\(network.subnet.prefix)"
+            case .replace: return "replaced bridge \(network.bridge) (\(network.subnet))"
+            default: return "updated " + action.changes.map(\.field).joined(separator: ", ")
+            }
+        case .destroy:
+            if let old = records.networks[name]?.spec {
+                try net.deleteBridge(old.bridge, network: name)
+            }
+            try engine.store.removeNetwork(project: project, name: name)
+            return "destroyed"
+        case .start, .noop, .leave:
             return nil
         }
     }

@@ -5,10 +5,14 @@ public struct ObservedState: Sendable, Equatable {
     public var project: String
     /// Containers found under the project's cgroup, by name.
     public var containers: [String: ObservedContainer]
+    /// The project's networks (those of the spec and those berth recorded), by name.
+    public var networks: [String: ObservedNetwork]
 
-    public init(project: String, containers: [String: ObservedContainer] = [:]) {
+    public init(project: String, containers: [String: ObservedContainer] = [:],
+                networks: [String: ObservedNetwork] = [:]) {
         self.project = project
         self.containers = containers
+        self.networks = networks
     }
 }
 
@@ -23,9 +27,12 @@ public struct ObservedContainer: Sendable, Equatable {
     public var hostname: String?
     /// How the command last ended, as berth init recorded it.
     public var lastExit: ExitRecord?
+    /// Its links to networks, by network name (read when it runs).
+    public var attachments: [String: ObservedAttachment]
 
     public init(name: String, process: ProcessIdentity? = nil, limits: CgroupLimits? = nil,
-                hostname: String? = nil, lastExit: ExitRecord? = nil) {
+                hostname: String? = nil, lastExit: ExitRecord? = nil, attachments: [String: ObservedAttachment] = [:]) {
+        self.attachments = attachments
         self.name = name
         self.process = process
         self.limits = limits

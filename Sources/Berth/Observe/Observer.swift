@@ -7,10 +7,12 @@ import Foundation
 public struct Observer: Sendable {
     public var cgroups: any CgroupDriver
     public var store: StateStore
+    public var masquerade: Masquerade
 
-    public init(cgroups: any CgroupDriver, store: StateStore) {
+    public init(cgroups: any CgroupDriver, store: StateStore, masquerade: Masquerade = Masquerade()) {
         self.cgroups = cgroups
         self.store = store
+        self.masquerade = masquerade
     }
 
     public static func projectCgroup(_ project: String) -> String { "berth/\(project)" }
@@ -27,6 +29,19 @@ public struct Observer: Sendable {
             ? try cgroups.children(of: Self.projectCgroup(project)) : []
         for name in Set(inKernel).union(records.containers.keys) {
             state.containers[name] = try observe(project: project, name: name, record: records.containers[name])
+        }
+        let bridges = records.networks.mapValues(\.spec.bridge)
+        if !bridges.isEmpty {
+            let wantsRules = records.networks.values.contains { $0.spec.masquerade }
+            let networks = NetworkObserver(masquerade: wantsRules ? masquerade : nil)
+            state.networks = try networks.observe(project: project, networks: bridges)
+            for (name, seen) in state.containers {
+                guard let process = seen.process, let spec = records.containers[name]?.spec,
+                      spec.namespaces.contains(.network), !spec.networks.isEmpty else { continue }
+                // A container that exits while we look has no attachments to read.
+                state.containers[name]?.attachments =
+                    (try? networks.attachments(project: project, container: spec, pid: process.pid)) ?? [:]
+            }
         }
         return state
     }

@@ -8,10 +8,13 @@ public struct Plan: Sendable, Equatable {
     public var project: String
     /// In execution order (see ``Planner``).
     public var actions: [PlannedAction]
+    /// The address of every attachment, as apply will record and use it.
+    public var addresses: IPAM.Assignment
 
-    public init(project: String, actions: [PlannedAction]) {
+    public init(project: String, actions: [PlannedAction], addresses: IPAM.Assignment = IPAM.Assignment()) {
         self.project = project
         self.actions = actions
+        self.addresses = addresses
     }
 
     /// Actions that change something (everything but `.noop` and `.leave`).

@@ -27,7 +27,9 @@ public struct PlanText: Sendable {
                 out += "      \(change.field): \(value(change.old)) -> \(value(change.new))"
                 if change.forcesReplacement { out += paint("  # forces replacement", .replace) }
                 if let drift = change.drift {
-                    out += paint("  # drift: berth applied \(value(drift.applied)), the kernel has \(value(drift.observed))", .destroy)
+                    // The old value shown is the kernel's; say what berth had applied when the spec moved on since.
+                    let note = drift.applied == change.new ? "  # drift" : "  # drift: berth applied \(value(drift.applied))"
+                    out += paint(note, .destroy)
                 }
                 out += "\n"
             }

@@ -3,8 +3,9 @@ import BerthKernel
 /// Computes a ``Plan``: a pure function of the spec, the observed state and berth's records.
 ///
 /// Order of the actions is the order apply runs them: containers that left the
-/// spec first (freeing names and addresses), then every container of the spec in
-/// file order.
+/// spec first (freeing names and addresses), then the spec's networks, then every
+/// container of the spec in file order, then networks that left the spec (once
+/// their containers are detached).
 public struct Planner: Sendable {
     public var mapping: KernelMapping
     /// What the kernel will read back after writing these limits (rounding), from the cgroup driver.
@@ -25,14 +26,21 @@ public struct Planner: Sendable {
                 object: .container(name), kind: .destroy,
                 reason: running ? "not in the spec" : "not in the spec (not running)"))
         }
+        let addresses = IPAM.assign(spec: spec, records: records.networks)
+        let networks = planNetworks(spec: spec, observed: observed, records: records)
+        actions += networks.early
+        let context = AttachmentContext(spec: spec, addresses: addresses, records: records.networks,
+                                        rebuilt: networks.rebuilt)
         for container in spec.containers {
             actions.append(plan(container, observed: observed.containers[container.name],
-                                record: records.containers[container.name]))
+                                record: records.containers[container.name], context: context))
         }
-        return Plan(project: spec.project, actions: actions)
+        actions += networks.late
+        return Plan(project: spec.project, actions: actions, addresses: addresses)
     }
 
-    func plan(_ c: Container, observed: ObservedContainer?, record: ContainerRecord?) -> PlannedAction {
+    func plan(_ c: Container, observed: ObservedContainer?, record: ContainerRecord?,
+              context: AttachmentContext) -> PlannedAction {
         let ref = ObjectRef.container(c.name)
         guard let observed, observed.isRunning || record != nil else {
             return PlannedAction(object: ref, kind: .create, reason: "not running")
@@ -51,6 +59,10 @@ public struct Planner: Sendable {
         }
         var changes = limitChanges(c, record: record, observed: observed)
         changes += Self.metadataChanges(from: record.spec, to: c)
+        if record.spec.dns != c.dns {
+            changes.append(FieldChange(field: "dns", old: Render.list(record.spec.dns.map(\.description)),
+                                       new: Render.list(c.dns.map(\.description))))
+        }
 
         guard observed.isRunning else {
             let (kind, reason, killed) = restartDecision(c, observed: observed)
@@ -63,6 +75,7 @@ public struct Planner: Sendable {
                 field: "hostname", old: drifted ? seen : record.spec.hostname, new: c.hostname,
                 drift: drifted ? Drift(applied: record.spec.hostname, observed: seen) : nil))
         }
+        changes += attachmentChanges(c, observed: observed, context: context)
         if changes.isEmpty {
             return PlannedAction(object: ref, kind: .noop, reason: "running, matches the spec")
         }
@@ -132,8 +145,8 @@ public struct Planner: Sendable {
         check("mounts", old.mounts, new.mounts) { Render.list($0.map(Render.mount)) }
         check("capabilities", old.capabilities, new.capabilities) { Render.capabilities($0) }
         check("readOnlyRootfs", old.readOnlyRootfs, new.readOnlyRootfs) { "\($0)" }
-        check("networks", old.networks, new.networks) { Render.list($0.map(Render.attachment)) }
-        check("dns", old.dns, new.dns) { Render.list($0.map(\.description)) }
+        // Joining or leaving a network needs a new network namespace; a new address does not.
+        check("networks", old.networks.map(\.network), new.networks.map(\.network), Render.list)
         if !old.namespaces.contains(.uts) || !new.namespaces.contains(.uts) {
             check("hostname", old.hostname, new.hostname) { $0 }
         }

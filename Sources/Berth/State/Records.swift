@@ -39,8 +39,10 @@ public struct ContainerRecord: Sendable, Equatable, Codable {
 /// All of a project's records, as read from the state directory.
 public struct ProjectRecords: Sendable, Equatable {
     public var containers: [String: ContainerRecord]
+    public var networks: [String: NetworkRecord]
 
-    public init(containers: [String: ContainerRecord] = [:]) {
+    public init(containers: [String: ContainerRecord] = [:], networks: [String: NetworkRecord] = [:]) {
         self.containers = containers
+        self.networks = networks
     }
 }

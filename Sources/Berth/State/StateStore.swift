@@ -37,7 +37,7 @@ public struct StateStore: Sendable {
 
     public func records(_ project: String) throws -> ProjectRecords {
         let dir = "\(projectDirectory(project))/containers"
-        var out = ProjectRecords()
+        var out = ProjectRecords(networks: try networkRecords(project))
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         for name in names where !name.hasPrefix(".") {
             let path = "\(dir)/\(name)/record.json"
@@ -69,7 +69,8 @@ public struct StateStore: Sendable {
     /// Removes the project's directory once no container is left in it.
     public func removeProjectIfEmpty(_ project: String) {
         let dir = projectDirectory(project)
-        let left = (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/containers")) ?? []
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/containers")) ?? [])
+            + ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/networks")) ?? [])
         guard left.isEmpty else { return }
         try? FileManager.default.removeItem(atPath: dir)
     }

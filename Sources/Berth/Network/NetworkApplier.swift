@@ -1,0 +1,158 @@
+import BerthKernel
+import Foundation
+
+/// Makes bridges and container attachments match the spec. Every operation is
+/// idempotent and repairs what it finds: the same call creates a missing object,
+/// fixes one that drifted, and leaves a correct one alone.
+struct NetworkApplier {
+    var project: String
+    var masquerade: Masquerade
+
+    /// Creates or repairs a bridge: pinned MAC, MTU, gateway address, up; the masquerade rule.
+    func ensureBridge(_ network: Network, mac: MACAddress) throws {
+        let host = try RouteNetlink()
+        let gateway = network.subnet.host(network.gateway)
+        if let link = try host.link(.name(network.bridge)) {
+            guard link.kind == "bridge" else {
+                throw KernelError("bridge", network.bridge, detail: "a link of that name exists and is not a bridge")
+            }
+            var change = LinkChange()
+            if link.mac != mac { change.mac = mac }
+            if let mtu = network.mtu, link.mtu != mtu { change.mtu = mtu }
+            if !link.isUp { change.up = true }
+            if change != LinkChange() { try host.setLink(.name(network.bridge), change, operation: "repair bridge") }
+            let present = try host.addresses(on: .index(link.index))
+            for address in present where address.prefix != gateway {
+                try host.deleteAddress(address.prefix, from: .index(link.index))
+            }
+            if !present.contains(where: { $0.prefix == gateway }) {
+                try host.addAddress(gateway, to: .index(link.index), broadcast: gateway.broadcast)
+            }
+        } else {
+            try host.createBridge(network.bridge, mtu: network.mtu, mac: mac, up: true)
+            try host.addAddress(gateway, to: .name(network.bridge), broadcast: gateway.broadcast)
+        }
+        if network.masquerade {
+            if !((try? masquerade.rules()) ?? []).contains(Masquerade.tag(project: project, network: network.name)) {
+                try masquerade.add(project: project, network: network.name, subnet: network.subnet, bridge: network.bridge)
+            }
+        } else {
+            try removeMasquerade(network.name)
+        }
+    }
+
+    func removeMasquerade(_ network: String) throws {
+        if masquerade.isAvailable { try masquerade.remove(project: project, network: network) }
+    }
+
+    /// Deletes a bridge (its ports are detached by the kernel) and its masquerade rule.
+    func deleteBridge(_ name: String, network: String) throws {
+        let host = try RouteNetlink()
+        if try host.link(.name(name)) != nil { try host.deleteLink(.name(name)) }
+        try removeMasquerade(network)
+    }
+
+    /// Creates or repairs every attachment of a running container: veth pairs with
+    /// the container end made directly in its network namespace, master, MTU, up,
+    /// address, loopback, and the default route via the first network's gateway.
+    func ensureAttached(_ c: Container, pid: Int32, networks: [String: Network], addresses: IPAM.Assignment) throws {
+        let host = try RouteNetlink()
+        let namespace = try NetworkNamespace.open("/proc/\(pid)/ns/net")
+        defer { try? namespace.close() }
+        let inside = try RouteNetlink(namespace: namespace)
+        try inside.setLoopbackUp()
+        for (i, attachment) in c.networks.enumerated() {
+            guard let network = networks[attachment.network],
+                  let ip = addresses.address(of: c.name, on: network.name) else { continue }
+            let vethName = NetworkNames.hostVeth(project: project, container: c.name, network: network.name)
+            let ifName = NetworkNames.containerInterface(i)
+            let veth = try host.link(.name(vethName))
+            var iface = try inside.link(.name(ifName))
+            if veth == nil || iface == nil {
+                // Half a pair is useless: start again from nothing.
+                if veth != nil { try host.deleteLink(.name(vethName)) }
+                if iface != nil { try inside.deleteLink(.name(ifName)) }
+                try host.createVeth(vethName, peer: ifName, peerNamespace: namespace, mtu: network.mtu,
+                                    master: .name(network.bridge), up: true)
+                iface = try inside.link(.name(ifName))
+            } else if let veth {
+                var change = LinkChange()
+                let bridgeIndex = try host.index(of: .name(network.bridge))
+                if veth.masterIndex != bridgeIndex { change.master = .link(.index(bridgeIndex)) }
+                if let mtu = network.mtu, veth.mtu != mtu { change.mtu = mtu }
+                if !veth.isUp { change.up = true }
+                if change != LinkChange() { try host.setLink(.name(vethName), change, operation: "repair veth") }
+            }
+            guard let iface else { throw KernelError("find", ifName, detail: "missing after creating it") }
+            var change = LinkChange()
+            if let mtu = network.mtu, iface.mtu != mtu { change.mtu = mtu }
+            if !iface.isUp { change.up = true }
+            if change != LinkChange() { try inside.setLink(.index(iface.index), change, operation: "set \(ifName) up") }
+            let want = network.subnet.host(ip)
+            let present = try inside.addresses(on: .index(iface.index))
+            for address in present where address.prefix != want {
+                try inside.deleteAddress(address.prefix, from: .index(iface.index))
+            }
+            if !present.contains(where: { $0.prefix == want }) {
+                try inside.addAddress(want, to: .index(iface.index), broadcast: want.broadcast)
+            }
+            if i == 0 {
+                let gateway = network.gateway.kernel
+                let current = try inside.routes().first { $0.isDefault }
+                if current?.gateway != gateway {
+                    if let current { try inside.deleteRoute(current.destination, via: current.gateway) }
+                    try inside.addDefaultRoute(via: gateway, device: .index(iface.index))
+                }
+            }
+        }
+    }
+}
+
+/// `/etc/hosts` and `/etc/resolv.conf` of containers with their own network
+/// namespace: berth's files, bind-mounted in, rewritten in place (the bind
+/// mount holds the inode) when the set of containers changes.
+enum ContainerFiles {
+    static func hostsPath(_ dir: String) -> String { dir + "/hosts" }
+    static func resolvPath(_ dir: String) -> String { dir + "/resolv.conf" }
+
+    static func hosts(for c: Container, spec: Spec, addresses: IPAM.Assignment) -> String {
+        var lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        var seen = Set<String>()
+        for attachment in c.networks {
+            guard let own = addresses.address(of: c.name, on: attachment.network) else { continue }
+            if seen.insert(c.name).inserted {
+                lines.append("\(own)\t\(c.hostname == c.name ? c.name : "\(c.hostname) \(c.name)")")
+            }
+            for other in spec.containers where other.name != c.name && !seen.contains(other.name) {
+                if let ip = addresses.address(of: other.name, on: attachment.network) {
+                    seen.insert(other.name)
+                    lines.append("\(ip)\t\(other.name)")
+                }
+            }
+        }
+        if !seen.contains(c.name) { lines.append("127.0.1.1\t\(c.hostname)") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func resolv(for c: Container) -> String {
+        if c.dns.isEmpty {
+            return (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+        }
+        return c.dns.map { "nameserver \($0)" }.joined(separator: "\n") + "\n"
+    }
+
+    /// Writes `content` into the file in place (same inode, seen through the bind
+    /// mount), only when it differs. Returns whether it changed.
+    @discardableResult
+    static func update(_ path: String, _ content: String) throws -> Bool {
+        if let current = try? String(contentsOfFile: path, encoding: .utf8), current == content { return false }
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StateError("open \(path)", String(cString: strerror(errno))) }
+        defer { close(fd) }
+        let bytes = Array(content.utf8)
+        guard ftruncate(fd, 0) == 0, bytes.withUnsafeBytes({ pwrite(fd, $0.baseAddress, $0.count, 0) }) == bytes.count else {
+            throw StateError("write \(path)", String(cString: strerror(errno)))
+        }
+        return true
+    }
+}

@@ -1,0 +1,49 @@
+import BerthKernel
+
+/// Names and identities berth derives for network objects, from the project's
+/// names alone, so that the same spec finds the same objects again.
+public enum NetworkNames {
+    /// The host end of a container's veth on a network: `bv` and 13 hex digits
+    /// of a hash of `project/container/network` (15 characters, the kernel's limit).
+    public static func hostVeth(project: String, container: String, network: String) -> String {
+        let hex = String(StableHash.of("\(project)/\(container)/\(network)") & 0xF_FFFF_FFFF_FFFF, radix: 16)
+        return "bv" + String(repeating: "0", count: 13 - hex.count) + hex
+    }
+
+    /// The container end: `eth0`, `eth1`, ... in the order the container lists its networks.
+    public static func containerInterface(_ index: Int) -> String { "eth\(index)" }
+
+    /// The bridge's pinned MAC: locally administered, unicast, from a hash of `project/network`.
+    public static func bridgeMAC(project: String, network: String) -> MACAddress {
+        let h = StableHash.of("mac:\(project)/\(network)")
+        var bytes = (0..<6).map { UInt8(truncatingIfNeeded: h >> (8 * UInt64($0))) }
+        bytes[0] = (bytes[0] & 0xFC) | 0x02
+        return MACAddress(bytes: bytes)
+    }
+}
+
+/// FNV-1a 64 with a splitmix64 finaliser: stable across runs, machines and versions.
+enum StableHash {
+    static func of(_ text: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            h ^= UInt64(byte)
+            h = h &* 0x0000_0100_0000_01b3
+        }
+        h ^= h >> 30
+        h = h &* 0xbf58_476d_1ce4_e5b9
+        h ^= h >> 27
+        h = h &* 0x94d0_49bb_1331_11eb
+        h ^= h >> 31
+        return h
+    }
+}
+
+extension IPv4Address {
+    var kernel: IPv4 { IPv4(value) }
+}
+
+extension IPv4CIDR {
+    var kernelPrefix: IPv4Prefix { IPv4Prefix(IPv4(network.value), UInt8(prefix)) }
+    func host(_ address: IPv4Address) -> IPv4Prefix { IPv4Prefix(IPv4(address.value), UInt8(prefix)) }
+}
