@@ -71,10 +71,12 @@ init_pid() {
 # The host PID of the process in a container whose command line starts with PREFIX.
 pid_with_cmd() {
     for p in $(procs_of "$1" "$2"); do
-        case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in "$3"*) echo "$p"; return 0 ;; esac
+        case "$(cmdline "$p")" in "$3"*) echo "$p"; return 0 ;; esac
     done
     return 1
 }
+
+cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline"; }
 
 field() { awk -v k="$2" '$1 == k { print $2 }' "$1" 2>/dev/null; }
 
@@ -87,7 +89,7 @@ needs() {
 
 show_procs() {
     echo "processes in $(cgdir "$1" "$2"):"
-    for p in $(procs_of "$1" "$2"); do echo "  $p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"; done
+    for p in $(procs_of "$1" "$2"); do echo "  $p $(cmdline "$p")"; done
 }
 
 # apply_ok SPEC: berth apply succeeds, or the check fails with its output.
@@ -140,7 +142,7 @@ c_berth_help() {
 }
 
 c_berth_validate() {
-    for spec in v2check.yaml v2oom.yaml v2pids.yaml v2cpu.yaml v2round.yaml; do
+    for spec in v2check.yaml v2userns.yaml v2oom.yaml v2pids.yaml v2cpu.yaml v2round.yaml; do
         run berth validate -f "$WORK/$spec" || fail "berth validate -f $spec exited $rc"
     done
     out=$(berth validate -f "$WORK/v2invalid.yaml" 2>&1)
@@ -164,7 +166,7 @@ c_container_namespaces() {
     needs apply
     init=$(init_pid v2check limited) || { show_procs v2check limited; fail "no process with PID 1 in its namespace in the container's cgroup"; }
     cmd=$(pid_with_cmd v2check limited sleep) || fail "the command is not running"
-    echo "init: host pid $init ($(tr '\0' ' ' </proc/$init/cmdline)); command: host pid $cmd"
+    echo "init: host pid $init ($(cmdline "$init")); command: host pid $cmd"
     ppid=$(awk '/^PPid:/ { print $2 }' "/proc/$cmd/status")
     [ "$ppid" = "$init" ] || fail "the command's parent is $ppid, not the container's PID 1 ($init)"
     for ns in uts ipc pid mnt net; do
@@ -273,6 +275,45 @@ c_update_in_place() {
     [ "$pid_before" = "$pid_after" ] || fail "the update restarted the container (pid $pid_before -> $pid_after)"
 }
 
+# Sets $cmd to the command of v2userns.yaml's container, running (apply is
+# idempotent: the second check applies again, which must change nothing).
+userns_container() {
+    apply_ok v2userns.yaml
+    poll 30 pid_with_cmd v2userns boxed sleep >/dev/null || { show_procs v2userns boxed; fail "the container's command is not running"; }
+    cmd=$(pid_with_cmd v2userns boxed sleep)
+}
+
+c_user_namespace() {
+    userns_container
+    host=$(readlink /proc/1/ns/user); inside=$(readlink /proc/$cmd/ns/user)
+    echo "user: host $host, container $inside"
+    [ "$host" != "$inside" ] || fail "the container shares the host's user namespace"
+    map=$(awk '{ print $1, $2, $3 }' "/proc/$cmd/uid_map"); echo "uid_map: $map"
+    [ "$map" = "0 100000 65536" ] || fail "uid_map is \"$map\", want \"0 100000 65536\""
+    map=$(awk '{ print $1, $2, $3 }' "/proc/$cmd/gid_map"); echo "gid_map: $map"
+    [ "$map" = "0 100000 65536" ] || fail "gid_map is \"$map\", want \"0 100000 65536\""
+    uid=$(awk '/^Uid:/ { print $2 }' "/proc/$cmd/status"); echo "host uid: $uid"
+    [ "$uid" = 100000 ] || fail "the command runs as host uid $uid, want 100000"
+    run cat "/proc/$cmd/root/tmp/uid-view"
+    [ "$(cat "/proc/$cmd/root/tmp/uid-view" 2>/dev/null)" = 0 ] || fail "id -u inside is not 0"
+    expect_file "$(cgdir v2userns boxed)/memory.max" 33554432
+    expect_file "$(cgdir v2userns boxed)/pids.max" 64
+}
+
+c_cgroup_namespace() {
+    trap 'destroy_quietly v2userns.yaml' EXIT
+    userns_container
+    host=$(readlink /proc/1/ns/cgroup); inside=$(readlink /proc/$cmd/ns/cgroup)
+    echo "cgroup: host $host, container $inside"
+    [ "$host" != "$inside" ] || fail "the container shares the host's cgroup namespace"
+    # The namespace's root is the cgroup the process was in when the namespace
+    # was made: the container's own cgroup, if berth placed it there first.
+    view=$(cat "/proc/$cmd/root/tmp/cgroup-view" 2>/dev/null)
+    echo "/proc/self/cgroup inside: $view"
+    [ "$view" = "0::/" ] ||
+        fail "inside its cgroup namespace the container sees \"$view\" in /proc/self/cgroup, want \"0::/\" (the namespace is rooted above the container's cgroup)"
+}
+
 c_memory_page_rounding() {
     trap 'destroy_quietly v2round.yaml' EXIT
     apply_ok v2round.yaml
@@ -354,7 +395,7 @@ c_destroy() {
     run berth destroy -f "$WORK/$spec" || fail "berth destroy exited $rc"
     [ ! -e "$CG/berth/v2check" ] || fail "$CG/berth/v2check is still there after destroy: $(find "$CG/berth/v2check" -type d | tr '\n' ' ')"
     for p in $pids; do
-        ! alive "$p" || fail "process $p ($(tr '\0' ' ' </proc/$p/cmdline)) still runs after destroy"
+        ! alive "$p" || fail "process $p ($(cmdline "$p")) still runs after destroy"
     done
     run berth status -p v2check
 }
@@ -365,8 +406,8 @@ c_no_leftovers() {
     mounts=$(grep -E '/vmtest/work|/var/lib/berth/' /proc/mounts)
     [ -z "$mounts" ] || fail "mounts left behind: $(echo "$mounts" | cut -d' ' -f2 | tr '\n' ' ')"
     for p in $(ls /proc | grep -E '^[0-9]+$'); do
-        case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
-            "berth init"*|sleep\ 1000*) ! alive "$p" || fail "process $p ($(tr '\0' ' ' <"/proc/$p/cmdline")) is left running" ;;
+        case "$(cmdline "$p")" in
+            "berth init"*|sleep\ 1000*) ! alive "$p" || fail "process $p ($(cmdline "$p")) is left running" ;;
         esac
     done
 }
@@ -381,7 +422,7 @@ fi
 CHECKS="kernel_cgroup2 kernel_modules berth_libs berth_help berth_validate
 apply container_namespaces cgroup_delegation cgroup_cpu_max cgroup_cpu_weight cgroup_cpuset
 cgroup_memory_max cgroup_memory_swap_max cgroup_pids_max cgroup_io_max plan_no_changes status
-drift_reported drift_repaired update_in_place memory_page_rounding
+drift_reported drift_repaired update_in_place user_namespace cgroup_namespace memory_page_rounding
 limit_memory_oom limit_pids_fork_loop limit_cpu_throttled destroy no_leftovers"
 
 # Only the checks named on the kernel command line (berth.checks=a,b), if any.
@@ -391,6 +432,7 @@ only=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^berth\.checks=//p' | tr ',' ' ')
 showlogs=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^berth\.showlogs=1$/yes/p')
 
 mkdir -p "$LOGS" "$STATE"
+echo "BERTH-INFO up $(cut -d' ' -f1 /proc/uptime)s when the checks start"
 echo "BERTH-INFO kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print $2 / 1024 " MiB" }' /proc/meminfo)"
 echo "BERTH-INFO root filesystem $(awk '$2 == "/" { print $3 }' /proc/mounts | tail -n 1), cgroup2 controllers: $(cat $CG/cgroup.controllers)"
 echo "BERTH-INFO berth built from $(cat /vmtest/build-info 2>/dev/null || echo 'an unknown tree')"

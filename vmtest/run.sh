@@ -246,7 +246,10 @@ problem=""
 if [ "$failed" -gt 0 ]; then
     echo
     echo "Failed checks, with the tail of their output inside the VM:"
-    grep -E '^BERTH-(CHECK FAIL|LOG) ' "$LOG" | sed -e 's/^BERTH-CHECK FAIL /FAIL /' -e 's/^BERTH-LOG /    /'
+    sed -n 's/^BERTH-CHECK FAIL \([^:]*\):.*/\1/p' "$LOG" | while read -r name; do
+        grep -F "BERTH-CHECK FAIL $name:" "$LOG" | sed 's/^BERTH-CHECK FAIL /FAIL /'
+        grep -F "BERTH-LOG $name: " "$LOG" | sed 's/^BERTH-LOG /    /'
+    done
 fi
 if [ -z "$done_line" ]; then
     if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
@@ -256,7 +259,7 @@ if [ -z "$done_line" ]; then
     fi
     echo
     echo "$problem; the last 40 lines of its console:"
-    grep -v '^BERTH-LOG ' "$LOG" | tail -n 40 | sed 's/^/    /'
+    grep -v '^BERTH-LOG ' "$LOG" | tail -n 40 | sed -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/^/    /'
     failed=$((failed + 1))
 else
     read -r _ done_passed done_failed <<<"$done_line"
