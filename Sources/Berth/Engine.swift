@@ -121,7 +121,7 @@ public struct Engine: Sendable {
 
 extension Engine {
     /// Removes every container of a project (observed or recorded), its cgroups and its records.
-    public func destroy(project: String, output: @Sendable (String) -> Void) throws -> ApplyReport {
+    public func destroy(project: String, output: @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
         let records = try store.records(project)
         let observed = try observer.observe(project: project, records: records)
         var report = ApplyReport()
@@ -134,19 +134,20 @@ extension Engine {
             } catch {
                 throw ApplyError(failed: action, underlying: error, done: report.done)
             }
-            output("  - container \(name): destroyed (\((ContinuousClock.now - started).milliseconds) ms)")
+            output(ApplyStep(action: action, summary: "destroyed", milliseconds: (ContinuousClock.now - started).milliseconds))
             report.done.append(action)
         }
         let net = NetworkApplier(project: project, masquerade: masquerade)
         for (name, record) in records.networks.sorted(by: { $0.key < $1.key }) {
             let action = PlannedAction(object: .network(name), kind: .destroy, reason: "destroy")
+            let started = ContinuousClock.now
             do {
                 try net.deleteBridge(record.spec.bridge, network: name)
                 try store.removeNetwork(project: project, name: name)
             } catch {
                 throw ApplyError(failed: action, underlying: error, done: report.done)
             }
-            output("  - network \(name): destroyed")
+            output(ApplyStep(action: action, summary: "destroyed", milliseconds: (ContinuousClock.now - started).milliseconds))
             report.done.append(action)
         }
         removeProjectIfEmpty(project)

@@ -26,13 +26,12 @@ struct ApplyCommand: ParsableCommand {
                                            timeout: timeout, onWait: Console.err)
         defer { lock.release() }
         let (plan, _, records) = try engine.plan(spec)
-        let problems = Preflight.problems(spec: spec, plan: plan, mapping: engine.mapping, cgroups: engine.cgroups)
-        guard problems.isEmpty else {
-            for p in problems { Console.err("berth: error: \(p)") }
-            Console.err("Nothing was changed.")
+        do {
+            let report = try engine.apply(spec, plan: plan, records: records) { Console.out($0.line) }
+            Console.out(report.summary)
+        } catch let error as PreflightError {
+            Console.err(error.description)
             throw ExitCode.failure
         }
-        let report = try Applier(engine: engine, output: Console.out).apply(plan, spec: spec, records: records)
-        Console.out(report.summary)
     }
 }

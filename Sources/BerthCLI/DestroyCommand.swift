@@ -23,7 +23,7 @@ struct DestroyCommand: ParsableCommand {
         let lock = try ProjectLock.acquire(store: engine.store, project: name, command: "destroy",
                                            timeout: 60, onWait: Console.err)
         defer { lock.release() }
-        let report = try engine.destroy(project: name, output: Console.out)
+        let report = try engine.destroy(project: name) { Console.out($0.line) }
         Console.out(report.summary)
     }
 }

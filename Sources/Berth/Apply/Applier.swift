@@ -9,10 +9,10 @@ import Foundation
 /// an apply interrupted at any point is finished by the next one.
 public struct Applier: Sendable {
     public var engine: Engine
-    /// Receives one line per step.
-    public var output: @Sendable (String) -> Void
+    /// Told of every step as it completes.
+    public var output: @Sendable (ApplyStep) -> Void
 
-    public init(engine: Engine, output: @escaping @Sendable (String) -> Void) {
+    public init(engine: Engine, output: @escaping @Sendable (ApplyStep) -> Void) {
         self.engine = engine
         self.output = output
     }
@@ -29,8 +29,7 @@ public struct Applier: Sendable {
             let started = ContinuousClock.now
             do {
                 guard let line = try run(action, plan: plan, spec: spec, records: records) else { continue }
-                let ms = (ContinuousClock.now - started).milliseconds
-                output("\(action.kind.symbol.padded(3)) \(action.object.kind.rawValue) \(action.object.name): \(line) (\(ms) ms)")
+                output(ApplyStep(action: action, summary: line, milliseconds: (ContinuousClock.now - started).milliseconds))
                 report.done.append(action)
             } catch {
                 throw ApplyError(failed: action, underlying: error, done: report.done)
@@ -63,8 +62,10 @@ public struct Applier: Sendable {
             let dir = engine.store.containerDirectory(spec.project, c.name)
             let path = ContainerFiles.hostsPath(dir)
             guard FileManager.default.fileExists(atPath: path) else { continue }
+            let started = ContinuousClock.now
             if try ContainerFiles.update(path, ContainerFiles.hosts(for: c, spec: spec, addresses: addresses)) {
-                output("  ~ container \(c.name): /etc/hosts updated")
+                output(ApplyStep(action: PlannedAction(object: .container(c.name), kind: .update, reason: "neighbours changed"),
+                                 summary: "/etc/hosts updated", milliseconds: (ContinuousClock.now - started).milliseconds))
             }
         }
     }
@@ -174,6 +175,38 @@ extension Applier {
         case .start, .noop, .leave:
             return nil
         }
+    }
+}
+
+/// One completed step of an apply.
+public struct ApplyStep: Sendable {
+    public var action: PlannedAction
+    /// What was done, e.g. "created, pid 4242".
+    public var summary: String
+    public var milliseconds: Int64
+
+    /// `  + container web: created, pid 4242 (9 ms)`
+    public var line: String {
+        "\(action.kind.symbol.padded(3)) \(action.object.kind.rawValue) \(action.object.name): \(summary) (\(milliseconds) ms)"
+    }
+}
+
+/// The machine cannot take the spec as it is; nothing was changed.
+public struct PreflightError: Error, CustomStringConvertible, Sendable {
+    public var problems: [String]
+    public var description: String {
+        problems.map { "berth: error: \($0)" }.joined(separator: "\n") + "\nNothing was changed."
+    }
+}
+
+extension Engine {
+    /// Checks the machine for the whole spec, then executes the plan. Call with the project's lock held.
+    public func apply(_ spec: Spec, plan: Plan, records: ProjectRecords,
+                      output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
+        let problems = Preflight.problems(spec: spec, plan: plan, records: records, mapping: mapping,
+                                          masquerade: masquerade)
+        guard problems.isEmpty else { throw PreflightError(problems: problems) }
+        return try Applier(engine: self, output: output).apply(plan, spec: spec, records: records)
     }
 }
 

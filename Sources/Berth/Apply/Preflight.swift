@@ -2,11 +2,14 @@ import BerthKernel
 import Foundation
 
 /// What only the machine can tell, checked for the whole spec before apply
-/// changes anything: root filesystems, commands, bind sources, devices.
+/// changes anything: root filesystems, commands, bind sources, devices, free
+/// addresses, bridge names and subnets that do not collide with the host's.
 public enum Preflight {
     /// Every problem found, one line each, in spec order; empty when apply may go ahead.
-    public static func problems(spec: Spec, plan: Plan, mapping: KernelMapping, cgroups: any CgroupDriver) -> [String] {
-        var out: [String] = []
+    public static func problems(spec: Spec, plan: Plan, records: ProjectRecords, mapping: KernelMapping,
+                                masquerade: Masquerade = Masquerade()) -> [String] {
+        var out = plan.addresses.problems
+        out += networkProblems(spec: spec, records: records, masquerade: masquerade)
         let fm = FileManager.default
         let starting = Set(plan.actions.filter { [.create, .replace, .start].contains($0.kind) }.map(\.object.name))
         for c in spec.containers {
@@ -29,6 +32,39 @@ public enum Preflight {
                 if case .path(let path) = limit.device, mapping.resolveDevice(path) == nil {
                     out.append("\(at).resources.io: \(path) is not a block device on this machine")
                 }
+            }
+        }
+        return out
+    }
+
+    /// Bridges and subnets that would collide with what the host already has.
+    static func networkProblems(spec: Spec, records: ProjectRecords, masquerade: Masquerade) -> [String] {
+        guard !spec.networks.isEmpty else { return [] }
+        var out: [String] = []
+        guard let host = try? RouteNetlink(), let links = try? host.links(), let routes = try? host.routes() else {
+            return ["networks: cannot read the host's links and routes over rtnetlink"]
+        }
+        // Bridges of every berth project on this host are berth's; only other links are foreign.
+        let ours = Set(records.networks.values.map(\.spec.bridge))
+        for network in spec.networks {
+            let at = "networks.\(network.name)"
+            let recorded = records.networks[network.name]
+            if recorded?.spec.bridge != network.bridge, let link = links.first(where: { $0.name == network.bridge }) {
+                out.append("\(at).bridge: \(network.bridge) already exists on this host (a \(link.kind ?? "link")) and is not this project's")
+            }
+            if recorded?.spec.subnet != network.subnet {
+                let subnet = network.subnet
+                for route in routes where route.destination.length > 0 {
+                    let destination = IPv4CIDR(address: IPv4Address(route.destination.network.address.value),
+                                               prefix: Int(route.destination.length))
+                    guard destination.overlaps(subnet) else { continue }
+                    let device = route.outputIndex.flatMap { i in links.first { $0.index == i }?.name }
+                    if let device, ours.contains(device) || device == network.bridge { continue }
+                    out.append("\(at).subnet: \(subnet) overlaps the host route \(destination)\(device.map { " dev \($0)" } ?? "")")
+                }
+            }
+            if network.masquerade, !masquerade.isAvailable {
+                out.append("\(at).masquerade: needs nft (Debian package nftables), not found")
             }
         }
         return out

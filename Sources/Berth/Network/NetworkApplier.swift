@@ -20,7 +20,7 @@ struct NetworkApplier {
             if link.mac != mac { change.mac = mac }
             if let mtu = network.mtu, link.mtu != mtu { change.mtu = mtu }
             if !link.isUp { change.up = true }
-            if change != LinkChange() { try host.setLink(.name(network.bridge), change, operation: "repair bridge") }
+            if change != LinkChange() { try host.setLink(.name(network.bridge), change) }
             let present = try host.addresses(on: .index(link.index))
             for address in present where address.prefix != gateway {
                 try host.deleteAddress(address.prefix, from: .index(link.index))
@@ -81,13 +81,13 @@ struct NetworkApplier {
                 if veth.masterIndex != bridgeIndex { change.master = .link(.index(bridgeIndex)) }
                 if let mtu = network.mtu, veth.mtu != mtu { change.mtu = mtu }
                 if !veth.isUp { change.up = true }
-                if change != LinkChange() { try host.setLink(.name(vethName), change, operation: "repair veth") }
+                if change != LinkChange() { try host.setLink(.name(vethName), change) }
             }
             guard let iface else { throw KernelError("find", ifName, detail: "missing after creating it") }
             var change = LinkChange()
             if let mtu = network.mtu, iface.mtu != mtu { change.mtu = mtu }
             if !iface.isUp { change.up = true }
-            if change != LinkChange() { try inside.setLink(.index(iface.index), change, operation: "set \(ifName) up") }
+            if change != LinkChange() { try inside.setLink(.index(iface.index), change) }
             let want = network.subnet.host(ip)
             let present = try inside.addresses(on: .index(iface.index))
             for address in present where address.prefix != want {

@@ -118,19 +118,18 @@ public final class Reconciler: @unchecked Sendable {
             var (plan, observed, records) = try engine.plan(spec)
             let (ready, due) = holdBackedOff(plan, records: records, observed: observed)
             plan = ready
-            let applier = Applier(engine: engine, output: { _ in })
-            for action in plan.changes {
-                let one = Plan(project: plan.project, actions: [action])
-                do {
-                    _ = try applier.apply(one, spec: spec, records: records)
-                    logger.notice("\(action.kind.rawValue) \(action.object.kind.rawValue) \(action.object.name)",
-                                  metadata: metadata(for: action))
-                } catch {
-                    logger.error("\(action.kind.rawValue) \(action.object.kind.rawValue) \(action.object.name) failed",
-                                 metadata: ["error": "\(error)", "reason": "\(action.reason)"])
+            let logger = self.logger
+            do {
+                _ = try engine.apply(spec, plan: plan, records: records) { step in
+                    var metadata = Self.metadata(for: step.action)
+                    metadata["ms"] = "\(step.milliseconds)"
+                    logger.notice("\(step.action.kind.rawValue) \(step.action.object.kind.rawValue) \(step.action.object.name): \(step.summary)",
+                                  metadata: metadata)
                 }
-                records = try engine.store.records(spec.project)
+            } catch {
+                logger.error("apply failed", metadata: ["error": "\(error)"])
             }
+            records = try engine.store.records(spec.project)
             watchProcesses(try engine.observer.observe(project: spec.project, records: records))
             return due
         } catch {
@@ -139,7 +138,7 @@ public final class Reconciler: @unchecked Sendable {
         }
     }
 
-    func metadata(for action: PlannedAction) -> Logger.Metadata {
+    static func metadata(for action: PlannedAction) -> Logger.Metadata {
         var m: Logger.Metadata = ["reason": "\(action.reason)"]
         if action.drifted { m["drift"] = "true" }
         for change in action.changes {
