@@ -154,3 +154,52 @@ extension Engine {
         return report
     }
 }
+
+extension Engine {
+    /// A container named on the command line: `NAME` (in the only project that has
+    /// one of that name) or `PROJECT/NAME`; `project` narrows the search.
+    public func locate(_ name: String, project: String? = nil) throws -> (project: String, name: String) {
+        var project = project
+        var container = name
+        if let slash = name.firstIndex(of: "/") {
+            project = String(name[..<slash])
+            container = String(name[name.index(after: slash)...])
+        }
+        let candidates = (project.map { [$0] } ?? projects()).filter { p in
+            FileManager.default.fileExists(atPath: store.containerDirectory(p, container))
+                || cgroups.exists(Observer.containerCgroup(p, container))
+        }
+        switch candidates.count {
+        case 1: return (candidates[0], container)
+        case 0: throw StateError("find container \(name)", "no such container\(project.map { " in project \($0)" } ?? "")")
+        default:
+            throw StateError("find container \(name)",
+                             "it exists in projects \(candidates.joined(separator: ", ")); say which with -p or PROJECT/NAME")
+        }
+    }
+
+    /// Runs a command inside a running container, with the container's user, environment,
+    /// working directory and capabilities, in its cgroup. Returns how it ended.
+    public func exec(project: String, name: String, argv: [String], stdin: Int32 = 0, stdout: Int32 = 1,
+                     stderr: Int32 = 2) throws -> ProcessExitStatus {
+        let records = try store.records(project)
+        let record = records.containers[name]
+        let seen = try observer.observe(project: project, records: records).containers[name]
+        guard let record, let process = seen?.process else {
+            throw StateError("exec in \(project)/\(name)", "the container is not running")
+        }
+        let config = mapping.config(for: record.spec, project: project)
+        let path = Observer.containerCgroup(project, name)
+        return try ContainerRuntime.exec(
+            into: process,
+            ExecConfig(argv: argv, env: config.env, workdir: config.workdir, uid: config.uid, gid: config.gid,
+                       capabilities: config.capabilities, noNewPrivileges: config.noNewPrivileges),
+            executable: executable, stdin: stdin, stdout: stdout, stderr: stderr
+        ) { pid in try cgroups.addProcess(pid, to: path) }
+    }
+
+    /// The container's log file (its command's stdout and stderr).
+    public func logPath(project: String, name: String) -> String {
+        ContainerRuntime.logPath(stateDir: store.containerDirectory(project, name))
+    }
+}

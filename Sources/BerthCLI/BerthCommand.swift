@@ -8,7 +8,7 @@ public struct BerthCommand: ParsableCommand {
         abstract: "A declarative container orchestrator for one Linux host.",
         subcommands: [
             ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self,
-            DestroyCommand.self, ReconcileCommand.self,
+            DestroyCommand.self, ReconcileCommand.self, LogsCommand.self, ExecCommand.self,
         ]
     )
     public init() {}
