@@ -61,7 +61,12 @@ struct NetlinkKernelTests {
         // An MTU above the bridge's maximum: EINVAL, and the kernel says why.
         let tooBig = #expect(throws: KernelError.self) { try netlink.setMTU("bfront0", 70_000) }
         #expect(tooBig?.errno == .invalidArgument)
+        #expect(tooBig?.description.hasPrefix("set mtu(bfront0, 70000): Invalid argument (") == true)
         #expect(tooBig?.detail?.localizedCaseInsensitiveContains("mtu") == true, "\(String(describing: tooBig))")
+
+        let noMaster = #expect(throws: KernelError.self) { try netlink.createVeth("vb-1", peer: "eth0", master: "bnone0") }
+        #expect(noMaster?.description == "create veth(vb-1, peer eth0, master bnone0): No such device (no link bnone0)")
+        #expect(try netlink.link("vb-1") == nil)
 
         let badName = #expect(throws: KernelError.self) { try netlink.createBridge("a-name-too-long-0") }
         #expect(badName?.description.hasPrefix("create bridge(a-name-too-long-0): Invalid argument") == true)
@@ -147,7 +152,7 @@ struct NetlinkKernelTests {
         let gone = #expect(throws: KernelError.self) { try netlink.deleteAddress(second, from: "va") }
         #expect(gone?.errno == .addressNotAvailable)
         let noLink = #expect(throws: KernelError.self) { try netlink.addAddress(first, to: "vc") }
-        #expect(noLink?.errno == .operationNotSupportedByDevice)
+        #expect(noLink?.description == "add address(10.250.\(x).2/24 dev vc): No such device (no link vc)")
         // Deleting the primary address takes the subnet's secondaries with it.
         try netlink.addAddress(second, to: "va")
         try netlink.deleteAddress(first, from: "va")

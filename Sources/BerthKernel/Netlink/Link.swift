@@ -17,7 +17,8 @@ public struct Link: Hashable, Sendable {
     public var flags: UInt32
     public var operState: OperState
     /// IFLA_LINK: for a veth, the index of its peer, which lives in the
-    /// namespace ``peerNamespaceID`` names when that is set.
+    /// namespace ``peerNamespaceID`` names when that is set. Nil when the
+    /// peer's index equals this link's own: the kernel leaves IFLA_LINK out then.
     public var peerIndex: Int32?
     /// IFLA_LINK_NETNSID: the id, in this namespace, of the namespace the
     /// peer lives in; nil when the peer is in the same namespace.

@@ -53,7 +53,7 @@ extension RouteNetlink {
     /// - Throws: `add address(10.88.1.10/24 dev eth0): File exists` when the link has it already.
     public func addAddress(_ address: IPv4Prefix, to link: LinkRef, broadcast: IPv4? = nil) throws {
         let object = "\(address) dev \(link)"
-        let index = try index(of: link, for: "add address \(address)")
+        let index = try index(of: link, "add address", object)
         var request = NetlinkRequest(type: RTM.newAddr, flags: NL.create | NL.exclusive)
         request.appendIfaddrmsg(family: addressFamilyINet, prefixLength: address.length, index: index)
         request.attribute(IFA.local, bytes: address.address.bytes)
@@ -74,7 +74,7 @@ extension RouteNetlink {
     /// - Throws: `delete address(...): Cannot assign requested address` when the link does not have it.
     public func deleteAddress(_ address: IPv4Prefix, from link: LinkRef) throws {
         let object = "\(address) dev \(link)"
-        let index = try index(of: link, for: "delete address \(address)")
+        let index = try index(of: link, "delete address", object)
         var request = NetlinkRequest(type: RTM.delAddr)
         request.appendIfaddrmsg(family: addressFamilyINet, prefixLength: address.length, index: index)
         request.attribute(IFA.local, bytes: address.address.bytes)
@@ -83,12 +83,12 @@ extension RouteNetlink {
 
     /// The IPv4 addresses of the namespace, or of one link.
     public func addresses(on link: LinkRef? = nil) throws -> [LinkAddress] {
-        let index = try link.map { try self.index(of: $0, for: "dump addresses") }
+        let object = link?.description ?? ""
+        let index = try link.map { try self.index(of: $0, "dump addresses", object) }
         var request = NetlinkRequest(type: RTM.getAddr)
         // With NETLINK_GET_STRICT_CHK the kernel filters on ifa_index itself;
         // older kernels send everything, hence the filter below as well.
         request.appendIfaddrmsg(family: addressFamilyINet, index: index ?? 0)
-        let object = link?.description ?? ""
         return try socket.dump(request, "dump addresses", object).compactMap { message in
             guard message.type == RTM.newAddr else { return nil }
             let address = try decoded("dump addresses", object) {

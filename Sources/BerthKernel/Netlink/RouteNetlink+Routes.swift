@@ -146,7 +146,7 @@ extension RouteNetlink {
     private func changeRoute(_ type: UInt16, flags: UInt16, _ operation: String, _ object: String,
                              _ destination: IPv4Prefix, _ gateway: IPv4?, _ device: LinkRef?, _ table: UInt32,
                              _ routeProtocol: RouteProtocol?, _ metric: UInt32?) throws {
-        let outputIndex = try device.map { try index(of: $0, for: "\(operation) \(object)") }
+        let outputIndex = try device.map { try index(of: $0, operation, object) }
         var request = NetlinkRequest(type: type, flags: flags)
         let adding = type == RTM.newRoute
         request.appendRtmsg(

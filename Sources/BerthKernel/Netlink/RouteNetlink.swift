@@ -69,11 +69,18 @@ public final class RouteNetlink: Sendable {
 
     /// The index of the link `ref` names.
     ///
-    /// - Throws: `operation(name): No such device` when there is no such link.
-    public func index(of ref: LinkRef, for operation: String = "get link") throws -> Int32 {
+    /// - Throws: `get link(NAME): No such device` when there is no such link.
+    public func index(of ref: LinkRef) throws -> Int32 {
+        try index(of: ref, "get link", ref.description)
+    }
+
+    /// The index of `ref`, for a request that needs one; a missing link is
+    /// reported as the failure of `operation(object)`.
+    func index(of ref: LinkRef, _ operation: String, _ object: String) throws -> Int32 {
         if case .index(let index) = ref { return index }
         guard let link = try link(ref) else {
-            throw KernelError(operation, ref.description, errno: .operationNotSupportedByDevice)
+            throw KernelError(operation, object, errno: .operationNotSupportedByDevice,
+                              detail: object == ref.description ? nil : "no link \(ref)")
         }
         return link.index
     }
@@ -110,10 +117,11 @@ public final class RouteNetlink: Sendable {
     ///   - up: bring this end up.
     public func createVeth(_ name: String, peer: String, peerNamespace: NetworkNamespace? = nil, mtu: Int? = nil,
                            master: LinkRef? = nil, up: Bool = false) throws {
-        let object = peerNamespace.map { "\(name), peer \(peer) in \($0.label)" } ?? "\(name), peer \(peer)"
+        var object = peerNamespace.map { "\(name), peer \(peer) in \($0.label)" } ?? "\(name), peer \(peer)"
+        if let master { object += ", master \(master)" }
         try Self.checkInterfaceName(name, "create veth")
         try Self.checkInterfaceName(peer, "create veth")
-        let masterIndex = try master.map { try index(of: $0, for: "create veth: find master") }
+        let masterIndex = try master.map { try index(of: $0, "create veth", object) }
         var request = NetlinkRequest(type: RTM.newLink, flags: NL.create | NL.exclusive)
         request.appendIfinfomsg(flags: up ? IFF.up : 0, change: up ? IFF.up : 0)
         request.attribute(IFLA.ifname, string: name)
@@ -149,16 +157,20 @@ public final class RouteNetlink: Sendable {
     // MARK: Changing links
 
     /// Applies `change` to a link in one request.
-    public func setLink(_ link: LinkRef, _ change: LinkChange, operation: String = "set link") throws {
+    public func setLink(_ link: LinkRef, _ change: LinkChange) throws {
+        try setLink(link, change, "set link", link.description)
+    }
+
+    private func setLink(_ link: LinkRef, _ change: LinkChange, _ operation: String, _ object: String) throws {
         var target = link
         if change.name != nil, case .name = link {
             // With a new IFLA_IFNAME in the request, only the index can say which link.
-            target = .index(try index(of: link, for: operation))
+            target = .index(try index(of: link, operation, object))
         }
         let masterIndex: Int32? = try change.master.map {
             switch $0 {
             case .none: 0
-            case .link(let master): try index(of: master, for: "\(operation): find master")
+            case .link(let master): try index(of: master, operation, object)
             }
         }
         if let name = change.name { try Self.checkInterfaceName(name, operation) }
@@ -177,40 +189,40 @@ public final class RouteNetlink: Sendable {
         if let mtu = change.mtu { request.attribute(IFLA.mtu, UInt32(clamping: mtu)) }
         if let mac = change.mac { request.attribute(IFLA.address, bytes: mac.bytes) }
         if let masterIndex { request.attribute(IFLA.master, UInt32(bitPattern: masterIndex)) }
-        try socket.execute(request, operation, link.description)
+        try socket.execute(request, operation, object)
     }
 
     /// Brings a link up.
     public func setUp(_ link: LinkRef) throws {
-        try setLink(link, LinkChange(up: true), operation: "set link up")
+        try setLink(link, LinkChange(up: true), "set link up", link.description)
     }
 
     /// Brings a link down.
     public func setDown(_ link: LinkRef) throws {
-        try setLink(link, LinkChange(up: false), operation: "set link down")
+        try setLink(link, LinkChange(up: false), "set link down", link.description)
     }
 
     public func setMTU(_ link: LinkRef, _ mtu: Int) throws {
-        try setLink(link, LinkChange(mtu: mtu), operation: "set mtu \(mtu)")
+        try setLink(link, LinkChange(mtu: mtu), "set mtu", "\(link), \(mtu)")
     }
 
     public func setMAC(_ link: LinkRef, _ mac: MACAddress) throws {
-        try setLink(link, LinkChange(mac: mac), operation: "set mac \(mac)")
+        try setLink(link, LinkChange(mac: mac), "set mac", "\(link), \(mac)")
     }
 
     /// Attaches a link to a bridge.
     public func setMaster(_ link: LinkRef, _ bridge: LinkRef) throws {
-        try setLink(link, LinkChange(master: .link(bridge)), operation: "set master \(bridge)")
+        try setLink(link, LinkChange(master: .link(bridge)), "set master", "\(link), \(bridge)")
     }
 
     /// Detaches a link from its bridge.
     public func setNoMaster(_ link: LinkRef) throws {
-        try setLink(link, LinkChange(master: LinkChange.Master.none), operation: "set nomaster")
+        try setLink(link, LinkChange(master: LinkChange.Master.none), "set nomaster", link.description)
     }
 
     /// Renames a link. Kernels before 6.2 refuse while it is up (`Device or resource busy`).
     public func rename(_ link: LinkRef, to name: String) throws {
-        try setLink(link, LinkChange(name: name), operation: "rename to \(name)")
+        try setLink(link, LinkChange(name: name), "rename", "\(link), \(name)")
     }
 
     /// Brings `lo` up: a new network namespace starts with it down.
