@@ -164,7 +164,7 @@ struct ValidateProcessTests {
         let dir = try SpecDirectory()
         let files = ["in", "out", "err"].map { dir.url.appendingPathComponent($0) }
         try input.write(to: files[0], atomically: true, encoding: .utf8)
-        for f in files.dropFirst() { FileManager.default.createFile(atPath: f.path, contents: nil) }
+        for f in files.dropFirst() { _ = FileManager.default.createFile(atPath: f.path, contents: nil) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.berth!)
         process.arguments = arguments

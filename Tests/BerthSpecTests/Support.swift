@@ -114,8 +114,8 @@ func run(_ executable: String, _ arguments: [String], input: Data = Data()) thro
     defer { try? FileManager.default.removeItem(at: directory) }
     let files = ["in", "out", "err"].map { directory.appendingPathComponent($0) }
     try input.write(to: files[0])
-    FileManager.default.createFile(atPath: files[1].path, contents: nil)
-    FileManager.default.createFile(atPath: files[2].path, contents: nil)
+    _ = FileManager.default.createFile(atPath: files[1].path, contents: nil)
+    _ = FileManager.default.createFile(atPath: files[2].path, contents: nil)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
