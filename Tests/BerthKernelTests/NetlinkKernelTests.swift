@@ -196,6 +196,10 @@ struct NetlinkKernelTests {
         let unreachable = #expect(throws: KernelError.self) { try netlink.addRoute(IPv4Prefix(IPv4(10, 98, 0, 0), 16), via: IPv4(192, 0, 2, 1)) }
         #expect(unreachable?.errno == .networkUnreachable)
 
+        // Replace: one default route, the new gateway.
+        try netlink.addDefaultRoute(via: IPv4(10, 250, x, 254), replace: true)
+        #expect(try netlink.routes().filter(\.isDefault).map(\.gateway) == [IPv4(10, 250, x, 254)])
+
         try netlink.deleteRoute(.defaultRoute)
         #expect(try netlink.routes().contains { $0.isDefault } == false)
         let missing = #expect(throws: KernelError.self) { try netlink.deleteRoute(.defaultRoute) }

@@ -92,19 +92,23 @@ extension RouteNetlink {
     /// universe), else directly on `device` (scope link). The destination's
     /// host bits are cleared.
     ///
+    /// With `replace`, a route to the same destination (and metric) is
+    /// replaced instead, as `ip route replace` does: the way to repair one.
+    ///
     /// - Throws: `add route(default via 10.88.1.1): File exists` when it is there already;
     ///   `Network is unreachable` when no link reaches the gateway.
     public func addRoute(_ destination: IPv4Prefix, via gateway: IPv4? = nil, device: LinkRef? = nil,
                          table: UInt32 = RouteTable.main, protocol routeProtocol: RouteProtocol = .boot,
-                         metric: UInt32? = nil) throws {
+                         metric: UInt32? = nil, replace: Bool = false) throws {
         let object = Self.describe(destination, gateway, device)
-        try changeRoute(RTM.newRoute, flags: NL.create | NL.exclusive, "add route", object, destination, gateway,
+        try changeRoute(RTM.newRoute, flags: NL.create | (replace ? NL.replace : NL.exclusive),
+                        replace ? "replace route" : "add route", object, destination, gateway,
                         device, table, routeProtocol, metric)
     }
 
-    /// Adds the default route via `gateway` in the main table.
-    public func addDefaultRoute(via gateway: IPv4, device: LinkRef? = nil) throws {
-        try addRoute(.defaultRoute, via: gateway, device: device)
+    /// Adds (or with `replace`, sets) the default route via `gateway` in the main table.
+    public func addDefaultRoute(via gateway: IPv4, device: LinkRef? = nil, replace: Bool = false) throws {
+        try addRoute(.defaultRoute, via: gateway, device: device, replace: replace)
     }
 
     /// Deletes the IPv4 route to `destination` in `table`; a `gateway` or
