@@ -44,8 +44,7 @@ private struct Composer {
         var weight = 1
         var items: [YAMLNode] = []
         var entries: [YAMLNode.Entry] = []
-        /// Keys written so far: a list while short (the common case, and faster than hashing), then a dictionary.
-        var keys: [YAMLScalar] = []
+        /// The keys of `entries` by name, once there are too many to search them one by one.
         var keyIndex: [String: SourceLocation]?
         /// A key waiting for its value.
         var pendingKey: YAMLScalar?
@@ -55,20 +54,17 @@ private struct Composer {
         var merges: [(at: Int, value: YAMLNode)] = []
 
         func firstLocation(of key: String) -> SourceLocation? {
+            // Most mappings are short, and a linear search beats hashing there.
+            if keyIndex == nil, entries.count > 16 {
+                keyIndex = Dictionary(entries.map { ($0.key.value, $0.key.location) }, uniquingKeysWith: { first, _ in first })
+            }
             if let keyIndex { return keyIndex[key] }
-            return keys.first { $0.value == key }?.location
+            return entries.first { $0.key.value == key }?.key.location
         }
 
-        func remember(_ key: YAMLScalar) {
-            if keyIndex != nil {
-                keyIndex![key.value] = key.location
-                return
-            }
-            keys.append(key)
-            if keys.count > 16 {
-                keyIndex = Dictionary(keys.map { ($0.value, $0.location) }, uniquingKeysWith: { first, _ in first })
-                keys = []
-            }
+        func append(_ entry: YAMLNode.Entry) {
+            entries.append(entry)
+            keyIndex?[entry.key.value] = entry.key.location
         }
 
         init(isMapping: Bool, location: SourceLocation, anchor: String?) {
@@ -247,7 +243,6 @@ private struct Composer {
                 frame.skipValue = true
                 return
             }
-            frame.remember(scalar)
             frame.pendingKey = scalar
             return
         }
@@ -258,7 +253,7 @@ private struct Composer {
             frame.merges.append((at: frame.entries.count, value: node))
             return
         }
-        frame.entries.append(YAMLNode.Entry(key: key, value: node))
+        frame.append(YAMLNode.Entry(key: key, value: node))
     }
 
     private mutating func finishMapping(_ frame: Frame) -> YAMLNode {
