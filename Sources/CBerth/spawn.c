@@ -103,6 +103,7 @@ __attribute__((noreturn)) static void child(const struct cberth_spawn_args *a) {
         if (cberth_setresgid(0, 0, 0) < 0) fail(sock, CBERTH_STEP_SETRESGID);
         if (cberth_setresuid(0, 0, 0) < 0) fail(sock, CBERTH_STEP_SETRESUID);
     }
+    if (a->late_namespaces && syscall(SYS_unshare, a->late_namespaces) < 0) fail(sock, CBERTH_STEP_UNSHARE);
     if (a->new_session && setsid() < 0) fail(sock, CBERTH_STEP_SETSID);
 
     sigset_t none;

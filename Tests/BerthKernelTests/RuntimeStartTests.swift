@@ -73,6 +73,39 @@ struct RuntimeStartTests {
         #expect(log.value(of: "ls") == "bin dev etc proc root sys tmp var ", "\(log)")
     }
 
+    /// A pids cgroup of the test's own (v1 `pids` hierarchy, or the v2 root), and the
+    /// controller name as `/proc/PID/cgroup` shows it ("" on v2).
+    static func testCgroupHierarchy() -> (String, String)? {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: "/sys/fs/cgroup/pids/tasks") { return ("/sys/fs/cgroup/pids", "pids") }
+        if fm.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") { return ("/sys/fs/cgroup", "") }
+        return nil
+    }
+
+    @Test func cgroupNamespaceIsRootedAtTheContainersCgroup() throws {
+        let (hierarchy, controller) = try #require(Self.testCgroupHierarchy(), "no pids cgroup hierarchy")
+        let sandbox = try ContainerSandbox("cgroupns")
+        defer { sandbox.cleanup() }
+        let cgroup = hierarchy + "/berth-rt-test-cgroupns-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try #require(mkdir(cgroup, 0o755) == 0)
+        defer {
+            // The container's processes leave the cgroup when they exit.
+            _ = poll(timeout: .seconds(10)) { rmdir(cgroup) == 0 || errno == ENOENT }
+        }
+        let state = try sandbox.stateDir()
+        let config = sandbox.config(["/bin/sh", "-c", "echo ready=1; grep -E '^[0-9]+:\(controller):' /proc/self/cgroup | cut -d: -f3 | sed 's/^/inside=/'; exec sleep 1000"],
+                                    namespaces: ContainerConfig.defaultNamespaces.union([.cgroup]))
+        let id = try ContainerRuntime.start(config, stateDir: state, executable: ContainerSandbox.berth) { pid in
+            try "\(pid)".write(toFile: cgroup + "/cgroup.procs", atomically: false, encoding: .utf8)
+        }
+        defer { _ = try? ContainerRuntime.stop(id, signal: SIGKILL, timeout: .seconds(5)) }
+        #expect(poll(timeout: .seconds(10)) { sandbox.log(state).contains("inside=") })
+        // Inside, the container's cgroup is the root; from the host it is where prepare put it.
+        #expect(sandbox.log(state).value(of: "inside") == "/", "\(sandbox.log(state))")
+        let host = try String(contentsOfFile: "/proc/\(id.pid)/cgroup", encoding: .utf8)
+        #expect(host.contains(":\(controller):/" + URL(fileURLWithPath: cgroup).lastPathComponent + "\n"), "\(host)")
+    }
+
     @Test func userNamespaceMapsRootToTheGivenRange() throws {
         let sandbox = try ContainerSandbox("userns-map")
         defer { sandbox.cleanup() }

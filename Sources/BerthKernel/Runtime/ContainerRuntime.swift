@@ -66,9 +66,11 @@ public enum ContainerRuntime {
         owned.append(childSocket)
 
         var flags: Int32 = 0
-        for kind in config.namespaces { flags |= kind.cloneFlag }
+        for kind in config.namespaces where kind != .cgroup { flags |= kind.cloneFlag }
+        // The cgroup namespace is made after `prepare`, rooted at the container's own cgroup.
+        let late = config.namespaces.contains(.cgroup) ? NamespaceKind.cgroup.cloneFlag : 0
         let intermediate = try Spawn(
-            namespaces: flags, detach: true, newSession: true, becomeRoot: config.namespaces.contains(.user),
+            namespaces: flags, lateNamespaces: late, detach: true, newSession: true, becomeRoot: config.namespaces.contains(.user),
             executable: exe,
             fds: [devNull.rawValue, log.rawValue, log.rawValue, configFD.rawValue, childSocket.rawValue,
                   initState.rawValue],
@@ -245,6 +247,9 @@ public enum ContainerRuntime {
         }
         guard let command = config.argv.first, !command.isEmpty else {
             throw KernelError("start", config.id, detail: "the command is empty")
+        }
+        if !config.namespaces.contains(.mount) && (!config.mounts.isEmpty || config.readOnlyRootfs) {
+            throw KernelError("start", config.id, detail: "mounts and readOnlyRootfs need the mount namespace")
         }
         _ = try Capabilities.values(of: config.capabilities)
         if config.namespaces.contains(.user) {

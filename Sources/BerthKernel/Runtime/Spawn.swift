@@ -6,6 +6,8 @@ import SystemPackage
 /// then execs berth init with the fds it was given.
 struct Spawn {
     var namespaces: Int32 = 0
+    /// Unshared after the "go" (see `cberth_spawn_args.late_namespaces`).
+    var lateNamespaces: Int32 = 0
     /// Fork twice: the process is not our child and outlives us.
     var detach = false
     var newSession = false
@@ -30,6 +32,7 @@ struct Spawn {
                 fds.withUnsafeBufferPointer { fdBuffer in
                     var args = cberth_spawn_args()
                     args.namespaces = UInt(UInt32(bitPattern: namespaces))
+                    args.late_namespaces = UInt(UInt32(bitPattern: lateNamespaces))
                     args.detach = detach ? 1 : 0
                     args.new_session = newSession ? 1 : 0
                     args.become_root = becomeRoot ? 1 : 0
@@ -123,6 +126,7 @@ struct InitChannel {
         case Int32(CBERTH_STEP_SETRESGID): step = "setresgid(0) in the user namespace"
         case Int32(CBERTH_STEP_SETRESUID): step = "setresuid(0) in the user namespace"
         case Int32(CBERTH_STEP_SETSID): step = "setsid"
+        case Int32(CBERTH_STEP_UNSHARE): step = "unshare(CLONE_NEWCGROUP)"
         case Int32(CBERTH_STEP_EXEC): step = "execveat(berth init)"
         default: step = "step \(report.step)"
         }

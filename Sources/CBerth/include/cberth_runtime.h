@@ -30,6 +30,9 @@
 struct cberth_spawn_args {
     /// CLONE_NEW* flags for the new process.
     unsigned long namespaces;
+    /// CLONE_NEW* flags unshared after the parent's "go", before exec: the cgroup
+    /// namespace, so that its root is the cgroup the parent has just moved us into.
+    unsigned long late_namespaces;
     /// 1: fork twice, so that the new process is not the caller's child (it is
     /// re-parented to the nearest subreaper and outlives the caller).
     int detach;
@@ -74,6 +77,7 @@ enum {
     CBERTH_STEP_SETRESGID,
     CBERTH_STEP_SETRESUID,
     CBERTH_STEP_SETSID,
+    CBERTH_STEP_UNSHARE,
     CBERTH_STEP_EXEC,
 };
 
