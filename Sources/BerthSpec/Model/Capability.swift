@@ -18,13 +18,23 @@ public enum Capability {
     /// `net_bind_service`, `NET_BIND_SERVICE` and `CAP_NET_BIND_SERVICE` all give
     /// `CAP_NET_BIND_SERVICE`; nil for an unknown name.
     public static func canonicalName(_ name: String) -> String? {
-        let upper = name.uppercased()
-        let full = upper.hasPrefix("CAP_") ? upper : "CAP_" + upper
-        return names.contains(full) ? full : nil
+        byName[name.uppercased()]
     }
 
     /// The kernel's number for a canonical name.
     public static func number(of canonicalName: String) -> Int? {
-        names.firstIndex(of: canonicalName)
+        numbers[canonicalName]
     }
+
+    /// Upper-case names, with and without `CAP_`, to canonical names.
+    private static let byName: [String: String] = {
+        var table: [String: String] = [:]
+        for name in names {
+            table[name] = name
+            table[String(name.dropFirst(4))] = name
+        }
+        return table
+    }()
+
+    private static let numbers: [String: Int] = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
 }
