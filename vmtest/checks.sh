@@ -94,7 +94,13 @@ show_procs() {
 
 # apply_ok SPEC: berth apply succeeds, or the check fails with its output.
 apply_ok() {
-    run berth apply -f "$WORK/$1" || fail "berth apply -f $1 exited $rc"
+    echo "\$ berth apply -f $WORK/$1"
+    out=$(berth apply -f "$WORK/$1" 2>&1)
+    rc=$?
+    echo "$out"
+    [ "$rc" -eq 0 ] && return 0
+    echo "(exit $rc)"
+    fail "berth apply -f $1 exited $rc: $(echo "$out" | grep -m 1 -i 'error' || echo "$out" | tail -n 1)"
 }
 
 destroy_quietly() { berth destroy -f "$WORK/$1" >/dev/null 2>&1; }
@@ -142,7 +148,7 @@ c_berth_help() {
 }
 
 c_berth_validate() {
-    for spec in v2check.yaml v2userns.yaml v2oom.yaml v2pids.yaml v2cpu.yaml v2round.yaml; do
+    for spec in v2check.yaml v2userns.yaml v2net.yaml v2oom.yaml v2pids.yaml v2cpu.yaml v2round.yaml; do
         run berth validate -f "$WORK/$spec" || fail "berth validate -f $spec exited $rc"
     done
     out=$(berth validate -f "$WORK/v2invalid.yaml" 2>&1)
@@ -314,6 +320,76 @@ c_cgroup_namespace() {
         fail "inside its cgroup namespace the container sees \"$view\" in /proc/self/cgroup, want \"0::/\" (the namespace is rooted above the container's cgroup)"
 }
 
+# berth's links: its bridges here, and host veth ends (bv + 13 hex digits).
+berth_links() { ls /sys/class/net | grep '^bv' | tr '\n' ' '; }
+
+c_net_apply() {
+    apply_ok v2net.yaml
+    run ip -4 addr show dev bv2net0 || fail "no bridge bv2net0 after apply"
+    ip -4 addr show dev bv2net0 | grep -q 'inet 10.77.1.1/24' || fail "bv2net0 does not have the gateway address 10.77.1.1/24"
+    ip link show dev bv2net0 | grep -q 'UP' || fail "bv2net0 is down"
+    for c in web client; do
+        poll 30 init_pid v2net "$c" >/dev/null || { show_procs v2net "$c"; fail "container $c is not running"; }
+    done
+    touch "$STATE/ok-net_apply"
+}
+
+c_net_addresses() {
+    needs net_apply
+    web=$(init_pid v2net web); client=$(init_pid v2net client)
+    run nsenter -t "$web" -n ip -4 addr show dev eth0 || fail "web has no eth0 in its network namespace"
+    nsenter -t "$web" -n ip -4 addr show dev eth0 | grep -q 'inet 10.77.1.10/24' || fail "web's eth0 does not have 10.77.1.10/24"
+    run nsenter -t "$client" -n ip -4 addr show dev eth0 || fail "client has no eth0 in its network namespace"
+    addr=$(nsenter -t "$client" -n ip -4 addr show dev eth0 | awk '/inet / { print $2 }')
+    case "$addr" in
+        10.77.1.1/24|10.77.1.10/24|10.77.1.0/24|10.77.1.255/24) fail "client got $addr, an address it must not have" ;;
+        10.77.1.*/24) echo "client: $addr" ;;
+        *) fail "client's eth0 has \"$addr\", not an address in 10.77.1.0/24" ;;
+    esac
+    run nsenter -t "$client" -n ip route
+    nsenter -t "$client" -n ip route | grep -q 'default via 10.77.1.1' || fail "client has no default route via 10.77.1.1"
+}
+
+# Debian's busybox 1.35 wget crashes with -T (its own timeout): `timeout` instead.
+fetch_web() { timeout 10 wget -q -O - http://10.77.1.10:8080/ 2>&1; }
+
+c_net_reach() {
+    needs net_apply
+    client=$(init_pid v2net client)
+    poll 30 sh -c 'timeout 10 wget -q -O - http://10.77.1.10:8080/ >/dev/null 2>&1' ||
+        { run timeout 10 wget -O - http://10.77.1.10:8080/; fail "the host cannot fetch http://10.77.1.10:8080/ from web"; }
+    out=$(fetch_web); echo "from the host: $out"
+    [ "$out" = hello-from-web ] || fail "the host fetched \"$out\", want hello-from-web"
+    out=$(nsenter -t "$client" -n timeout 10 wget -q -O - http://10.77.1.10:8080/ 2>&1); echo "from client: $out"
+    [ "$out" = hello-from-web ] || fail "client fetched \"$out\" from web over the bridge, want hello-from-web"
+}
+
+c_net_destroy() {
+    needs net_apply
+    run berth destroy -f "$WORK/v2net.yaml" || fail "berth destroy exited $rc"
+    ! ip link show dev bv2net0 >/dev/null 2>&1 || fail "bridge bv2net0 is still there after destroy"
+    # The kernel removes a veth whose namespace died in a work queue, a moment
+    # after the last process is gone: wait for it, and say how long it took.
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    [ -z "$(berth_links)" ] || echo "right after destroy: $(berth_links)"
+    poll 10 sh -c '[ -z "$(ls /sys/class/net | grep "^bv")" ]' || fail "links left 10s after destroy: $(berth_links)"
+    echo "no berth links after $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')s"
+    [ ! -e "$CG/berth/v2net" ] || fail "$CG/berth/v2net is still there after destroy"
+}
+
+# destroy, then apply at once: the names berth derives are the same again, while
+# the kernel may still be tearing down the old veths.
+c_net_reapply() {
+    trap 'destroy_quietly v2net.yaml' EXIT
+    for round in 1 2 3; do
+        apply_ok v2net.yaml
+        run berth destroy -f "$WORK/v2net.yaml" || fail "berth destroy exited $rc (round $round)"
+    done
+    apply_ok v2net.yaml
+    poll 30 sh -c 'timeout 10 wget -q -O - http://10.77.1.10:8080/ >/dev/null 2>&1' ||
+        fail "web is not reachable after destroy and apply again"
+}
+
 c_memory_page_rounding() {
     trap 'destroy_quietly v2round.yaml' EXIT
     apply_ok v2round.yaml
@@ -403,6 +479,7 @@ c_destroy() {
 c_no_leftovers() {
     left=$(find "$CG/berth" -mindepth 1 -type d 2>/dev/null)
     [ -z "$left" ] || fail "cgroups left after every project was destroyed: $(echo $left)"
+    [ -z "$(berth_links)" ] || fail "links left behind: $(berth_links)"
     mounts=$(grep -E '/vmtest/work|/var/lib/berth/' /proc/mounts)
     [ -z "$mounts" ] || fail "mounts left behind: $(echo "$mounts" | cut -d' ' -f2 | tr '\n' ' ')"
     for p in $(ls /proc | grep -E '^[0-9]+$'); do
@@ -423,7 +500,8 @@ CHECKS="kernel_cgroup2 kernel_modules berth_libs berth_help berth_validate
 apply container_namespaces cgroup_delegation cgroup_cpu_max cgroup_cpu_weight cgroup_cpuset
 cgroup_memory_max cgroup_memory_swap_max cgroup_pids_max cgroup_io_max plan_no_changes status
 drift_reported drift_repaired update_in_place user_namespace cgroup_namespace memory_page_rounding
-limit_memory_oom limit_pids_fork_loop limit_cpu_throttled destroy no_leftovers"
+limit_memory_oom limit_pids_fork_loop limit_cpu_throttled net_apply net_addresses net_reach net_destroy net_reapply
+destroy no_leftovers"
 
 # Only the checks named on the kernel command line (berth.checks=a,b), if any.
 only=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^berth\.checks=//p' | tr ',' ' ')
