@@ -83,6 +83,9 @@ final class ContainerSandbox: @unchecked Sendable {
         return id
     }
 
+    /// Remembers a container started some other way, for cleanup.
+    func track(_ id: ProcessIdentity) { started.append(id) }
+
     /// Starts the container, waits for its command to end, returns the log and the exit record.
     func run(_ config: ContainerConfig, timeout: Duration = .seconds(20)) throws -> (log: String, exit: ExitRecord?) {
         let state = try stateDir()

@@ -20,7 +20,7 @@ public enum ContainerInit {
         _ = cberth_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         "berth-init".withCString { _ = cberth_prctl(PR_SET_NAME, UInt(bitPattern: $0), 0, 0, 0) }
         if let request = readRequest() {
-            if let config = request.container { runContainer(config) }
+            if let config = request.container { runContainer(config, moveRoot: request.moveRoot ?? false) }
             if let exec = request.exec {
                 // stderr is the caller's terminal here; the caller reports the error.
                 logsErrors = false
@@ -43,10 +43,10 @@ public enum ContainerInit {
 
     // MARK: - start mode
 
-    private static func runContainer(_ config: ContainerConfig) -> Never {
+    private static func runContainer(_ config: ContainerConfig, moveRoot: Bool) -> Never {
         let child: pid_t
         do {
-            child = try setUpAndLaunch(config)
+            child = try setUpAndLaunch(config, moveRoot: moveRoot)
         } catch {
             fail("\(error)")
         }
@@ -59,7 +59,7 @@ public enum ContainerInit {
         exit(ProcessExitStatus(waitStatus: status).shellCode)
     }
 
-    private static func setUpAndLaunch(_ config: ContainerConfig) throws -> pid_t {
+    private static func setUpAndLaunch(_ config: ContainerConfig, moveRoot: Bool) throws -> pid_t {
         let launcher = try CommandLauncher(ExecConfig(argv: config.argv, like: config))
         umask(0)
         if !config.namespaces.contains(.pid) {
@@ -67,7 +67,7 @@ public enum ContainerInit {
             _ = cberth_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         }
         if config.namespaces.contains(.mount) {
-            try RootFilesystem(config).setUp()
+            try RootFilesystem(config, moveRoot: moveRoot).setUp()
         } else {
             // Without a mount namespace nothing can be mounted without touching the host.
             guard chroot(config.rootfs) == 0, chdir("/") == 0 else {

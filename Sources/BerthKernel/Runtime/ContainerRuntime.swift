@@ -41,6 +41,14 @@ public enum ContainerRuntime {
         _ config: ContainerConfig, stateDir: String, executable: String = "/proc/self/exe",
         prepare: (Int32) throws -> Void = { _ in }
     ) throws -> ProcessIdentity {
+        try start(config, stateDir: stateDir, executable: executable, moveRoot: false, prepare: prepare)
+    }
+
+    /// `moveRoot`: tests take the initramfs fallback of pivot_root on any host with it.
+    static func start(
+        _ config: ContainerConfig, stateDir: String, executable: String, moveRoot: Bool,
+        prepare: (Int32) throws -> Void
+    ) throws -> ProcessIdentity {
         try validate(config)
         let exe = try SealedExecutable.open(executable)
         let state = try ProcFS.openFile(stateDir, .readOnly, options: [.directory])
@@ -57,7 +65,7 @@ public enum ContainerRuntime {
         owned.append(log)
         let initState = try detachedView(of: state, stateDir)
         owned.append(initState)
-        let configFD = try memfd(InitRequest(container: config), name: "berth-config")
+        let configFD = try memfd(InitRequest(container: config, moveRoot: moveRoot ? true : nil), name: "berth-config")
         owned.append(configFD)
         let devNull = try ProcFS.openFile("/dev/null", .readOnly)
         owned.append(devNull)

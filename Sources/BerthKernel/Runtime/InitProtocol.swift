@@ -12,6 +12,8 @@ struct InitRequest: Codable {
     var container: ContainerConfig?
     /// Exec mode: join a running container and run one command in it.
     var exec: ExecRequest?
+    /// Start mode, for tests: skip pivot_root and take the fallback an initramfs root needs.
+    var moveRoot: Bool?
 
     static let configFD: Int32 = 3
     static let socketFD: Int32 = 4

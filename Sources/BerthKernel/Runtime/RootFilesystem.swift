@@ -9,11 +9,12 @@ import SystemPackage
 /// then the read-only rootfs. Nothing here is visible outside the namespace.
 struct RootFilesystem {
     let config: ContainerConfig
-    let inUserNamespace: Bool
+    /// Always take the fallback of ``pivot(to:)`` (tests; real initramfs roots take it by themselves).
+    let moveRoot: Bool
 
-    init(_ config: ContainerConfig) {
+    init(_ config: ContainerConfig, moveRoot: Bool = false) {
         self.config = config
-        self.inUserNamespace = config.namespaces.contains(.user)
+        self.moveRoot = moveRoot
     }
 
     /// Hidden from the container: files get /dev/null bound over them, directories an empty read-only tmpfs.
@@ -170,7 +171,7 @@ struct RootFilesystem {
         let oldRoot = try ProcFS.openFile("/", .readOnly, options: [.directory])
         defer { try? oldRoot.close() }
         guard fchdir(root.rawValue) == 0 else { throw KernelError("chdir", config.rootfs, errno: Errno(rawValue: errno)) }
-        if cberth_pivot_root(".", ".") == 0 {
+        if !moveRoot && cberth_pivot_root(".", ".") == 0 {
             // The old root now sits on top of the new one: step onto it and let it go.
             guard fchdir(oldRoot.rawValue) == 0 else {
                 throw KernelError("chdir", "old root", errno: Errno(rawValue: errno))
@@ -178,7 +179,7 @@ struct RootFilesystem {
             guard umount2(".", Int32(MNT_DETACH)) == 0 else {
                 throw KernelError("umount", "old root", errno: Errno(rawValue: errno))
             }
-        } else if errno == EINVAL {
+        } else if moveRoot || errno == EINVAL {
             // An initramfs root cannot be pivoted away from: move the rootfs over / and chroot.
             try Mounts.mount(".", on: "/", type: nil, flags: Mounts.move, what: "rootfs \(config.rootfs) onto /")
             guard chroot(".") == 0 else { throw KernelError("chroot", config.rootfs, errno: Errno(rawValue: errno)) }
