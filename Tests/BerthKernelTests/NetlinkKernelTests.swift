@@ -224,7 +224,7 @@ struct NetlinkKernelTests {
         #expect(try RouteNetlink().link("only-here") == nil)
     }
 
-    @Test("a dump stays whole while the table changes under it (interrupted dumps are started again)")
+    @Test("a dump under churn is whole or a readable error, never partial; interrupted dumps are started again")
     func dumpUnderChurn() throws {
         let lab = NetlinkLab("dumpUnderChurn")
         let namespace = try lab.namespace("busy")
@@ -233,8 +233,14 @@ struct NetlinkKernelTests {
         // Enough addresses that one dump spans several datagrams.
         let stable = (0..<1500).map { IPv4Prefix(IPv4(10, 200, UInt8($0 / 250), UInt8(1 + $0 % 250)), 32) }
         for address in stable { try netlink.addAddress(address, to: "br0") }
+        func check() throws {
+            let seen = try netlink.addresses().map(\.prefix).filter { $0.address.value >> 16 == 0x0AC8 }
+            #expect(seen.count == stable.count)
+            #expect(Set(seen) == Set(stable))
+        }
 
-        // Another socket adds and removes addresses for as long as the dumps run.
+        // Another socket adds and removes an address every few hundred
+        // microseconds while the dumps run.
         let churner = try RouteNetlink(namespace: namespace)
         let stop = StopFlag()
         let churning = Thread {
@@ -244,21 +250,26 @@ struct NetlinkKernelTests {
                 try? churner.addAddress(address, to: "br0")
                 try? churner.deleteAddress(address, from: "br0")
                 n &+= 1
+                usleep(200)
             }
             stop.finished.signal()
         }
         churning.start()
-        defer {
-            stop.set()
-            stop.finished.wait()
-        }
-
+        var gaveUp = 0
         for _ in 0..<30 {
-            let seen = try netlink.addresses().map(\.prefix).filter { $0.address.value >> 16 == 0x0AC8 }
-            #expect(seen.count == stable.count)
-            #expect(Set(seen) == Set(stable))
+            do {
+                try check()
+            } catch let error as KernelError where error.errno == .interrupted {
+                // A loaded machine can starve the dumping thread long enough
+                // for every attempt to be interrupted: berth then says so.
+                #expect(error.description.hasPrefix("dump addresses: Interrupted system call (the table kept changing"))
+                gaveUp += 1
+            }
         }
-        print("dumpUnderChurn: \(netlink.socket.dumpRestarts) interrupted dumps started again")
+        stop.set()
+        stop.finished.wait()
+        try check()
+        print("dumpUnderChurn: \(netlink.socket.dumpRestarts) interrupted dumps started again, \(gaveUp) of 30 gave up")
     }
 
     @Test("two namespaces joined by a bridge in a third reach each other")
