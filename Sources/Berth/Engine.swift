@@ -24,10 +24,10 @@ public struct Engine: Sendable {
         Engine(store: StateStore(root: stateDirectory), cgroups: try Cgroups.detect(), executable: executable)
     }
 
-    /// nftables access for networks with `masquerade: true`.
-    public var masquerade = Masquerade()
+    /// berth's nftables rules: isolation between networks, masquerade.
+    public var firewall = Firewall()
 
-    public var observer: Observer { Observer(cgroups: cgroups, store: store, masquerade: masquerade) }
+    public var observer: Observer { Observer(cgroups: cgroups, store: store, firewall: firewall) }
     public var planner: Planner {
         let cgroups = self.cgroups
         return Planner(mapping: mapping, normalize: { cgroups.normalized($0) })
@@ -64,7 +64,7 @@ public struct Engine: Sendable {
             }
             let config = mapping.config(for: c, project: project, extraMounts: extraMounts)
             let networks = Dictionary(uniqueKeysWithValues: spec.networks.map { ($0.name, $0) })
-            let net = NetworkApplier(project: project, masquerade: masquerade)
+            let net = NetworkApplier(project: project, firewall: firewall)
             let id = try ContainerRuntime.start(config, stateDir: dir, executable: executable) { pid in
                 try cgroups.addProcess(pid, to: path)
                 // Before the command runs, so that it starts with its network up.
@@ -137,7 +137,7 @@ extension Engine {
             output(ApplyStep(action: action, summary: "destroyed", milliseconds: (ContinuousClock.now - started).milliseconds))
             report.done.append(action)
         }
-        let net = NetworkApplier(project: project, masquerade: masquerade)
+        let net = NetworkApplier(project: project, firewall: firewall)
         for (name, record) in records.networks.sorted(by: { $0.key < $1.key }) {
             let action = PlannedAction(object: .network(name), kind: .destroy, reason: "destroy")
             let started = ContinuousClock.now

@@ -22,7 +22,8 @@ final class Sandbox: @unchecked Sendable {
         berth = Self.berthBinary()
         try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
-        for applet in ["sh", "sleep", "cat", "echo", "hostname", "true", "false", "ls", "dd", "head"] {
+        for applet in ["sh", "sleep", "cat", "echo", "hostname", "true", "false", "ls", "dd", "head", "httpd", "wget",
+                       "mkdir", "ip", "id", "timeout"] {
             try FileManager.default.createSymbolicLink(atPath: "\(rootfs)/bin/\(applet)", withDestinationPath: "busybox")
         }
         for dir in ["proc", "dev", "sys", "tmp", "etc"] {
@@ -88,7 +89,7 @@ final class Sandbox: @unchecked Sendable {
 
     /// `berth apply` that must succeed.
     @discardableResult
-    func apply(sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
+    func apply(sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> Result {
         let r = try run("apply", "-f", specPath)
         #expect(r.status == 0, "apply failed: \(r.stderr)\(r.stdout)", sourceLocation: sourceLocation)
         return r
@@ -106,6 +107,11 @@ final class Sandbox: @unchecked Sendable {
 
     func pid(of name: String) throws -> Int32? {
         try status().first { $0["name"] as? String == name }?["pid"] as? Int32
+    }
+
+    /// Runs a command in a container with `berth exec`.
+    func exec(_ name: String, _ command: String...) throws -> Result {
+        try run(["exec", "-p", project, name, "--"] + command)
     }
 
     var cgroups: any CgroupDriver { get throws { try Cgroups.detect() } }

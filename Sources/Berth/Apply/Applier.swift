@@ -112,7 +112,7 @@ public struct Applier: Sendable {
             }
             if action.changes.contains(where: { $0.field.hasPrefix("networks.") }), let id = record.process {
                 let networks = Dictionary(uniqueKeysWithValues: spec.networks.map { ($0.name, $0) })
-                try NetworkApplier(project: project, masquerade: engine.masquerade)
+                try NetworkApplier(project: project, firewall: engine.firewall)
                     .ensureAttached(c, pid: id.pid, networks: networks, addresses: plan.addresses)
             }
             if action.changes.contains(where: { $0.field == "dns" }) {
@@ -147,7 +147,7 @@ extension Applier {
     func runNetwork(_ action: PlannedAction, spec: Spec, records: ProjectRecords) throws -> String? {
         let project = spec.project
         let name = action.object.name
-        let net = NetworkApplier(project: project, masquerade: engine.masquerade)
+        let net = NetworkApplier(project: project, firewall: engine.firewall)
         switch action.kind {
         case .create, .update, .replace:
             let network = spec.network(named: name)!
@@ -204,7 +204,7 @@ extension Engine {
     public func apply(_ spec: Spec, plan: Plan, records: ProjectRecords,
                       output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
         let problems = Preflight.problems(spec: spec, plan: plan, records: records, mapping: mapping,
-                                          masquerade: masquerade)
+                                          firewall: firewall)
         guard problems.isEmpty else { throw PreflightError(problems: problems) }
         return try Applier(engine: self, output: output).apply(plan, spec: spec, records: records)
     }

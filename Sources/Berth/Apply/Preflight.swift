@@ -7,9 +7,9 @@ import Foundation
 public enum Preflight {
     /// Every problem found, one line each, in spec order; empty when apply may go ahead.
     public static func problems(spec: Spec, plan: Plan, records: ProjectRecords, mapping: KernelMapping,
-                                masquerade: Masquerade = Masquerade()) -> [String] {
+                                firewall: Firewall = Firewall()) -> [String] {
         var out = plan.addresses.problems
-        out += networkProblems(spec: spec, records: records, masquerade: masquerade)
+        out += networkProblems(spec: spec, records: records, firewall: firewall)
         let fm = FileManager.default
         let starting = Set(plan.actions.filter { [.create, .replace, .start].contains($0.kind) }.map(\.object.name))
         for c in spec.containers {
@@ -38,9 +38,12 @@ public enum Preflight {
     }
 
     /// Bridges and subnets that would collide with what the host already has.
-    static func networkProblems(spec: Spec, records: ProjectRecords, masquerade: Masquerade) -> [String] {
+    static func networkProblems(spec: Spec, records: ProjectRecords, firewall: Firewall) -> [String] {
         guard !spec.networks.isEmpty else { return [] }
         var out: [String] = []
+        if !firewall.isAvailable {
+            out.append("networks: berth keeps networks apart with nftables: install nft (Debian package nftables)")
+        }
         guard let host = try? RouteNetlink(), let links = try? host.links(), let routes = try? host.routes() else {
             return ["networks: cannot read the host's links and routes over rtnetlink"]
         }
@@ -62,9 +65,6 @@ public enum Preflight {
                     if let device, ours.contains(device) || device == network.bridge { continue }
                     out.append("\(at).subnet: \(subnet) overlaps the host route \(destination)\(device.map { " dev \($0)" } ?? "")")
                 }
-            }
-            if network.masquerade, !masquerade.isAvailable {
-                out.append("\(at).masquerade: needs nft (Debian package nftables), not found")
             }
         }
         return out

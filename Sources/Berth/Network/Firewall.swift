@@ -1,16 +1,19 @@
 import BerthKernel
 import Foundation
 
-/// Outbound NAT for a network's subnet, with nftables: one table of berth's own
-/// (`ip berth`, chain `postrouting`), one rule per network, tagged with a comment
-/// `berth:<project>/<network>` so that berth removes exactly its own rules.
+/// berth's nftables rules, in one table of its own (`ip berth`):
 ///
-/// berth speaks to nftables through the `nft` program (Debian `nftables`), and
-/// only for networks that ask for `masquerade: true`.
-public struct Masquerade: Sendable {
+/// - isolation: traffic from one berth bridge to another is dropped (chain
+///   `forward`, set `bridges`), so that networks only meet through the host;
+/// - masquerade: outbound NAT for networks with `masquerade: true` (chain `postrouting`).
+///
+/// Every rule carries a comment `berth:<project>/<network>[:isolate]`, so that berth
+/// removes exactly its own. berth speaks to nftables through the `nft` program
+/// (Debian `nftables`).
+public struct Firewall: Sendable {
     public var nft: String
 
-    public init(nft: String = Masquerade.findNFT()) {
+    public init(nft: String = Firewall.findNFT()) {
         self.nft = nft
     }
 
@@ -23,49 +26,82 @@ public struct Masquerade: Sendable {
 
     public var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: nft) }
 
-    public static func tag(project: String, network: String) -> String { "berth:\(project)/\(network)" }
+    public static func masqueradeTag(project: String, network: String) -> String { "berth:\(project)/\(network)" }
+    public static func isolationTag(project: String, network: String) -> String { "berth:\(project)/\(network):isolate" }
 
-    /// Tags of the rules in berth's chain (empty when the table does not exist).
+    /// Tags of every rule in berth's table (empty when the table does not exist).
     public func rules() throws -> [String] {
-        let (status, out, _) = try run(["-a", "list", "chain", "ip", "berth", "postrouting"])
-        guard status == 0 else { return [] }
-        return out.split(separator: "\n").compactMap { line in
-            guard let start = line.range(of: "comment \"")?.upperBound,
-                  let end = line[start...].firstIndex(of: "\"") else { return nil }
-            return String(line[start..<end])
-        }
+        try listing().map(\.tag)
     }
 
-    /// Adds the rule of a network (after removing any older one), and turns on IPv4 forwarding.
-    public func add(project: String, network: String, subnet: IPv4CIDR, bridge: String) throws {
-        try remove(project: project, network: network)
-        let tag = Self.tag(project: project, network: network)
-        let script = """
+    /// Adds what is missing of a network's rules, and removes its masquerade rule when not wanted.
+    public func ensure(project: String, network: Network) throws {
+        let present = Set(try rules())
+        let isolate = Self.isolationTag(project: project, network: network.name)
+        let masquerade = Self.masqueradeTag(project: project, network: network.name)
+        if !network.masquerade, present.contains(masquerade) {
+            try delete(tags: [masquerade])
+        }
+        var script = """
             add table ip berth
+            add set ip berth bridges { type ifname; }
+            add chain ip berth forward { type filter hook forward priority filter; policy accept; }
             add chain ip berth postrouting { type nat hook postrouting priority srcnat; policy accept; }
-            add rule ip berth postrouting ip saddr \(subnet) ip daddr != \(subnet) oifname != "\(bridge)" masquerade comment "\(tag)"
+            add element ip berth bridges { "\(network.bridge)" }
 
             """
+        if !present.contains(isolate) {
+            script += "add rule ip berth forward iifname \"\(network.bridge)\" oifname != \"\(network.bridge)\" "
+                + "oifname @bridges drop comment \"\(isolate)\"\n"
+        }
+        if network.masquerade, !present.contains(masquerade) {
+            script += "add rule ip berth postrouting ip saddr \(network.subnet) ip daddr != \(network.subnet) "
+                + "oifname != \"\(network.bridge)\" masquerade comment \"\(masquerade)\"\n"
+        }
         let (status, _, err) = try run(["-f", "-"], input: script)
-        guard status == 0 else { throw KernelError("nft add masquerade", tag, detail: err.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        try enableForwarding()
+        guard status == 0 else {
+            throw KernelError("nft add rules", "networks.\(network.name)", detail: err.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        if network.masquerade { try enableForwarding() }
     }
 
-    /// Removes the network's rule, and berth's table once it holds no rule.
-    public func remove(project: String, network: String) throws {
-        let tag = Self.tag(project: project, network: network)
-        let (status, out, _) = try run(["-a", "list", "chain", "ip", "berth", "postrouting"])
-        guard status == 0 else { return }
-        var remaining = 0
-        for line in out.split(separator: "\n") where line.contains("comment \"berth:") {
-            guard line.contains("comment \"\(tag)\""), let handle = line.split(separator: " ").last.flatMap({ Int($0) }) else {
-                remaining += 1
-                continue
-            }
-            let (rc, _, err) = try run(["delete", "rule", "ip", "berth", "postrouting", "handle", String(handle)])
-            guard rc == 0 else { throw KernelError("nft delete rule", tag, detail: err.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    /// Removes a network's rules and its bridge from the set; the table goes with its last rule.
+    public func remove(project: String, network: String, bridge: String) throws {
+        guard isAvailable else { return }
+        try delete(tags: [Self.isolationTag(project: project, network: network),
+                          Self.masqueradeTag(project: project, network: network)])
+        _ = try run(["delete", "element", "ip", "berth", "bridges", "{ \"\(bridge)\" }"])
+        if try listing().isEmpty { _ = try run(["delete", "table", "ip", "berth"]) }
+    }
+
+    struct Rule {
+        var chain: String
+        var handle: Int
+        var tag: String
+    }
+
+    func listing() throws -> [Rule] {
+        let (status, out, _) = try run(["-a", "list", "table", "ip", "berth"])
+        guard status == 0 else { return [] }
+        var chain = ""
+        var rules: [Rule] = []
+        for line in out.split(separator: "\n") {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.hasPrefix("chain ") { chain = String(text.split(separator: " ")[1]) }
+            guard let start = text.range(of: "comment \"")?.upperBound, let end = text[start...].firstIndex(of: "\""),
+                  let handle = text.split(separator: " ").last.flatMap({ Int($0) }) else { continue }
+            rules.append(Rule(chain: chain, handle: handle, tag: String(text[start..<end])))
         }
-        if remaining == 0 { _ = try run(["delete", "table", "ip", "berth"]) }
+        return rules
+    }
+
+    func delete(tags: Set<String>) throws {
+        for rule in try listing() where tags.contains(rule.tag) {
+            let (rc, _, err) = try run(["delete", "rule", "ip", "berth", rule.chain, "handle", String(rule.handle)])
+            guard rc == 0 else {
+                throw KernelError("nft delete rule", rule.tag, detail: err.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+        }
     }
 
     func enableForwarding() throws {
@@ -85,7 +121,7 @@ public struct Masquerade: Sendable {
         process.standardError = err
         process.standardInput = inp
         do { try process.run() } catch {
-            throw KernelError("run", nft, detail: "masquerade needs nft (Debian package nftables): \(error)")
+            throw KernelError("run", nft, detail: "networks need nft (Debian package nftables): \(error)")
         }
         if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
         try? inp.fileHandleForWriting.close()

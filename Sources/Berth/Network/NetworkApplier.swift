@@ -6,9 +6,9 @@ import Foundation
 /// fixes one that drifted, and leaves a correct one alone.
 struct NetworkApplier {
     var project: String
-    var masquerade: Masquerade
+    var firewall: Firewall
 
-    /// Creates or repairs a bridge: pinned MAC, MTU, gateway address, up; the masquerade rule.
+    /// Creates or repairs a bridge: pinned MAC, MTU, gateway address, up; its firewall rules.
     func ensureBridge(_ network: Network, mac: MACAddress) throws {
         let host = try RouteNetlink()
         let gateway = network.subnet.host(network.gateway)
@@ -32,24 +32,14 @@ struct NetworkApplier {
             try host.createBridge(network.bridge, mtu: network.mtu, mac: mac, up: true)
             try host.addAddress(gateway, to: .name(network.bridge), broadcast: gateway.broadcast)
         }
-        if network.masquerade {
-            if !((try? masquerade.rules()) ?? []).contains(Masquerade.tag(project: project, network: network.name)) {
-                try masquerade.add(project: project, network: network.name, subnet: network.subnet, bridge: network.bridge)
-            }
-        } else {
-            try removeMasquerade(network.name)
-        }
+        try firewall.ensure(project: project, network: network)
     }
 
-    func removeMasquerade(_ network: String) throws {
-        if masquerade.isAvailable { try masquerade.remove(project: project, network: network) }
-    }
-
-    /// Deletes a bridge (its ports are detached by the kernel) and its masquerade rule.
+    /// Deletes a bridge (its ports are detached by the kernel) and its firewall rules.
     func deleteBridge(_ name: String, network: String) throws {
         let host = try RouteNetlink()
         if try host.link(.name(name)) != nil { try host.deleteLink(.name(name)) }
-        try removeMasquerade(network)
+        try firewall.remove(project: project, network: network, bridge: name)
     }
 
     /// Creates or repairs every attachment of a running container: veth pairs with
@@ -86,6 +76,8 @@ struct NetworkApplier {
             guard let iface else { throw KernelError("find", ifName, detail: "missing after creating it") }
             var change = LinkChange()
             if let mtu = network.mtu, iface.mtu != mtu { change.mtu = mtu }
+            let mac = NetworkNames.interfaceMAC(project: project, container: c.name, network: network.name)
+            if iface.mac != mac { change.mac = mac }
             if !iface.isUp { change.up = true }
             if change != LinkChange() { try inside.setLink(.index(iface.index), change) }
             let want = network.subnet.host(ip)

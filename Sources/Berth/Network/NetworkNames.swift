@@ -15,7 +15,17 @@ public enum NetworkNames {
 
     /// The bridge's pinned MAC: locally administered, unicast, from a hash of `project/network`.
     public static func bridgeMAC(project: String, network: String) -> MACAddress {
-        let h = StableHash.of("mac:\(project)/\(network)")
+        mac(for: "mac:\(project)/\(network)")
+    }
+
+    /// A container interface's MAC, stable across restarts and repairs, so that
+    /// the neighbours' ARP caches stay right when berth re-creates a veth.
+    public static func interfaceMAC(project: String, container: String, network: String) -> MACAddress {
+        mac(for: "mac:\(project)/\(container)/\(network)")
+    }
+
+    static func mac(for key: String) -> MACAddress {
+        let h = StableHash.of(key)
         var bytes = (0..<6).map { UInt8(truncatingIfNeeded: h >> (8 * UInt64($0))) }
         bytes[0] = (bytes[0] & 0xFC) | 0x02
         return MACAddress(bytes: bytes)

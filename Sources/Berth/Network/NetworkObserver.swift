@@ -23,16 +23,18 @@ public struct ObservedBridge: Sendable, Equatable {
 }
 
 /// A network of the project as observed: its bridge (nil when there is no link
-/// of its name) and whether its masquerade rule exists.
+/// of its name) and whether its firewall rules exist.
 public struct ObservedNetwork: Sendable, Equatable {
     public var name: String
     public var bridge: ObservedBridge?
     public var masquerade: Bool
+    public var isolated: Bool
 
-    public init(name: String, bridge: ObservedBridge?, masquerade: Bool = false) {
+    public init(name: String, bridge: ObservedBridge?, masquerade: Bool = false, isolated: Bool = true) {
         self.name = name
         self.bridge = bridge
         self.masquerade = masquerade
+        self.isolated = isolated
     }
 }
 
@@ -68,8 +70,7 @@ public struct ObservedAttachment: Sendable, Equatable {
 
 /// Reads networks and attachments back from the kernel over rtnetlink.
 struct NetworkObserver {
-    /// nil when no network of the project asks for masquerade: then nft is not run at all.
-    var masquerade: Masquerade?
+    var firewall: Firewall
 
     /// Bridges of the networks berth records or the spec names, by network name.
     func observe(project: String, networks: [String: String]) throws -> [String: ObservedNetwork] {
@@ -77,11 +78,13 @@ struct NetworkObserver {
         let host = try RouteNetlink()
         let links = try host.links()
         let addresses = try host.addresses()
-        let rules = (try? masquerade?.rules()) ?? []
+        let rules = Set((try? firewall.rules()) ?? [])
         var out: [String: ObservedNetwork] = [:]
         for (network, bridgeName) in networks {
-            var seen = ObservedNetwork(name: network, bridge: nil,
-                                       masquerade: rules.contains(Masquerade.tag(project: project, network: network)))
+            var seen = ObservedNetwork(
+                name: network, bridge: nil,
+                masquerade: rules.contains(Firewall.masqueradeTag(project: project, network: network)),
+                isolated: rules.contains(Firewall.isolationTag(project: project, network: network)))
             if let link = links.first(where: { $0.name == bridgeName }) {
                 seen.bridge = ObservedBridge(
                     isBridge: link.kind == "bridge", index: link.index, mtu: link.mtu, mac: link.mac?.description,

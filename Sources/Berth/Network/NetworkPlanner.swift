@@ -69,6 +69,10 @@ extension Planner {
                                            drift: Drift(applied: network.bridge, observed: "(missing)")))
             }
             field("masquerade", String(old.masquerade), String(network.masquerade), String(seen.masquerade))
+            if !seen.isolated {
+                changes.append(FieldChange(field: "isolation", old: "(missing)", new: "on",
+                                           drift: Drift(applied: "on", observed: "(missing)")))
+            }
             if changes.isEmpty {
                 early.append(PlannedAction(object: ref, kind: .noop, reason: "matches the spec"))
             } else {

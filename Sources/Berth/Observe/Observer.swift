@@ -7,12 +7,12 @@ import Foundation
 public struct Observer: Sendable {
     public var cgroups: any CgroupDriver
     public var store: StateStore
-    public var masquerade: Masquerade
+    public var firewall: Firewall
 
-    public init(cgroups: any CgroupDriver, store: StateStore, masquerade: Masquerade = Masquerade()) {
+    public init(cgroups: any CgroupDriver, store: StateStore, firewall: Firewall = Firewall()) {
         self.cgroups = cgroups
         self.store = store
-        self.masquerade = masquerade
+        self.firewall = firewall
     }
 
     public static func projectCgroup(_ project: String) -> String { "berth/\(project)" }
@@ -32,8 +32,7 @@ public struct Observer: Sendable {
         }
         let bridges = records.networks.mapValues(\.spec.bridge)
         if !bridges.isEmpty {
-            let wantsRules = records.networks.values.contains { $0.spec.masquerade }
-            let networks = NetworkObserver(masquerade: wantsRules ? masquerade : nil)
+            let networks = NetworkObserver(firewall: firewall)
             state.networks = try networks.observe(project: project, networks: bridges)
             for (name, seen) in state.containers {
                 guard let process = seen.process, let spec = records.containers[name]?.spec,

@@ -1,0 +1,322 @@
+import Berth
+import BerthKernel
+import Foundation
+import Testing
+
+/// Bridge networking as a user sees it: containers reach each other by name and
+/// the host reaches them; drift is shown and repaired. Traffic goes only between
+/// this host and the test's own containers, on subnets the tests choose.
+@Suite(.enabled(if: geteuid() == 0, "needs root: creates bridges, veths and namespaces"))
+struct NetworkTests {
+    /// A /24 of 10.251.0.0/16 for this test, unlikely to collide with another test running beside it.
+    static func subnet(_ box: Sandbox) -> String {
+        "10.251.\(Int(StableNumber.of(box.project) % 250) + 1).0/24"
+    }
+
+    static func server(_ name: String, network: String, ip: String? = nil) -> String {
+        """
+          \(name):
+            rootfs: ./rootfs
+            command: [/bin/sh, -c, "mkdir -p /tmp/www && echo page-of-\(name) > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
+            stopTimeout: 1s
+            mounts:
+              - {type: tmpfs, target: /tmp}
+            networks:
+              \(network): {\(ip.map { "ip: \($0)" } ?? "")}
+        """
+    }
+
+    /// GET / on `address:8080` from the host, with a 3 s timeout; "" on any failure.
+    /// (Debian's busybox 1.35 wget crashes with -T, so the host side speaks HTTP itself.)
+    func fetch(_ url: String) throws -> String {
+        let hostPort = url.dropFirst("http://".count).split(separator: "/").first.map(String.init) ?? ""
+        let parts = hostPort.split(separator: ":")
+        guard parts.count == 2, let ip = IPv4(parts[0]), let port = UInt16(parts[1]) else { return "" }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = ip.value.bigEndian
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return "" }
+        let request = "GET / HTTP/1.0\r\nHost: \(hostPort)\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        var response = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { break }
+            response += buffer[0..<n]
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        guard text.hasPrefix("HTTP/1.") && text.contains(" 200 "), let body = text.range(of: "\r\n\r\n") else { return "" }
+        return String(text[body.upperBound...])
+    }
+
+    func twoServers(_ box: Sandbox) throws -> (subnet: String, prefix: String) {
+        let subnet = Self.subnet(box)
+        let prefix = String(subnet.dropLast(5))  // "10.251.N"
+        try box.write("""
+            version: 1
+            networks:
+              front:
+                subnet: \(subnet)
+                mtu: 1400
+            containers:
+            \(Self.server("alpha", network: "front", ip: "\(prefix).10"))
+            \(Self.server("beta", network: "front"))
+            """)
+        try box.apply()
+        return (subnet, prefix)
+    }
+
+    @Test func containersReachEachOtherByNameAndTheHostReachesThem() throws {
+        let box = try Sandbox("net-reach")
+        defer { box.close() }
+        let (_, prefix) = try twoServers(box)
+        #expect(try eventually { try box.exec("beta", "timeout", "3", "wget", "-q", "-O", "-", "http://alpha:8080/").stdout == "page-of-alpha\n" })
+        #expect(try box.exec("alpha", "timeout", "3", "wget", "-q", "-O", "-", "http://beta:8080/").stdout == "page-of-beta\n")
+        #expect(try box.exec("beta", "timeout", "3", "wget", "-q", "-O", "-", "http://\(prefix).10:8080/").stdout == "page-of-alpha\n")
+        #expect(try fetch("http://\(prefix).10:8080/") == "page-of-alpha\n")
+        // beta got the first free address: .1 is the gateway, .10 is alpha's.
+        #expect(try fetch("http://\(prefix).2:8080/") == "page-of-beta\n")
+        let hosts = try box.exec("alpha", "cat", "/etc/hosts").stdout
+        #expect(hosts.contains("\(prefix).2\tbeta"))
+        let route = try box.exec("alpha", "ip", "route").stdout
+        #expect(route.contains("default via \(prefix).1 dev eth0"))
+        #expect(try box.exec("alpha", "cat", "/sys/class/net/eth0/mtu").stdout == "1400\n")
+        #expect(try box.plan("--detailed-exitcode").status == 0)
+    }
+
+    @Test func aContainerOnAnotherNetworkCannotReachThem() throws {
+        let box = try Sandbox("net-isolate")
+        defer { box.close() }
+        let subnet = Self.subnet(box)
+        let prefix = String(subnet.dropLast(5))
+        let otherPrefix = "10.252.\(Int(StableNumber.of(box.project) % 250) + 1)"
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(subnet)}
+              back: {subnet: \(otherPrefix).0/24}
+            containers:
+            \(Self.server("alpha", network: "front", ip: "\(prefix).10"))
+            \(Self.server("outsider", network: "back"))
+            """)
+        try box.apply()
+        #expect(try eventually { try fetch("http://\(prefix).10:8080/") == "page-of-alpha\n" })
+        let r = try box.exec("outsider", "timeout", "3", "wget", "-q", "-O", "-", "http://\(prefix).10:8080/")
+        #expect(r.status != 0)
+        #expect(!r.stdout.contains("page-of-alpha"))
+        #expect(!(try box.exec("outsider", "cat", "/etc/hosts").stdout.contains("alpha")))
+    }
+
+    @Test func everyNetworkDriftIsShownAndRepaired() throws {
+        let box = try Sandbox("net-drift")
+        defer { box.close() }
+        let (_, prefix) = try twoServers(box)
+        let bridge = Network.defaultBridgeName(project: box.project, network: "front")
+        let veth = NetworkNames.hostVeth(project: box.project, container: "alpha", network: "front")
+        let alpha = try #require(try box.pid(of: "alpha"))
+        let host = try RouteNetlink()
+        let inside = { try RouteNetlink(namespacePath: "/proc/\(alpha)/ns/net") }
+
+        func repaired(_ what: String, expect fragment: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+            let plan = try box.plan("--detailed-exitcode")
+            #expect(plan.status == 2, "\(what): plan shows no change", sourceLocation: sourceLocation)
+            #expect(plan.stdout.contains("changed outside berth"), "\(what)", sourceLocation: sourceLocation)
+            #expect(plan.stdout.contains(fragment), "\(what): \(plan.stdout)", sourceLocation: sourceLocation)
+            try box.apply(sourceLocation: sourceLocation)
+            #expect(try box.plan("--detailed-exitcode").status == 0, "\(what): not converged", sourceLocation: sourceLocation)
+            #expect(try eventually { try fetch("http://\(prefix).10:8080/") == "page-of-alpha\n" },
+                    "\(what): no connectivity", sourceLocation: sourceLocation)
+            #expect(try box.pid(of: "alpha") == alpha, "\(what): the container was restarted", sourceLocation: sourceLocation)
+        }
+
+        try host.deleteLink(.name(bridge))
+        try repaired("bridge deleted", expect: "bridge: (missing) -> \(bridge)")
+        try host.deleteLink(.name(veth))
+        try repaired("veth deleted", expect: "networks.front: veth missing ->")
+        let eth0 = try #require(try inside().link(.name("eth0")))
+        try inside().deleteAddress(IPv4Prefix(IPv4("\(prefix).10")!, 24), from: .index(eth0.index))
+        try inside().addAddress(IPv4Prefix(IPv4("\(prefix).99")!, 24), to: .index(eth0.index))
+        try repaired("address changed", expect: "eth0 \(prefix).99/24 on \(bridge)")
+        try inside().deleteRoute(.defaultRoute, via: IPv4("\(prefix).1"))
+        try repaired("default route removed", expect: "no default route")
+        let bridgeIndex = try host.index(of: .name(bridge))
+        try host.deleteAddress(IPv4Prefix(IPv4("\(prefix).1")!, 24), from: .index(bridgeIndex))
+        try repaired("bridge address removed", expect: "gateway: (none) -> \(prefix).1/24")
+        try host.setMTU(.name(bridge), 1300)
+        try repaired("bridge MTU changed", expect: "mtu: 1300 -> 1400")
+    }
+
+    @Test func staticAddressChangesInPlace() throws {
+        let box = try Sandbox("net-readdress")
+        defer { box.close() }
+        let (subnet, prefix) = try twoServers(box)
+        let alpha = try #require(try box.pid(of: "alpha"))
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(subnet), mtu: 1400}
+            containers:
+            \(Self.server("alpha", network: "front", ip: "\(prefix).20"))
+            \(Self.server("beta", network: "front"))
+            """)
+        let plan = try box.plan()
+        #expect(plan.stdout.contains("networks.front: eth0 \(prefix).10/24"))
+        #expect(plan.stdout.contains("-> eth0 \(prefix).20/24"))
+        try box.apply()
+        #expect(try box.pid(of: "alpha") == alpha)
+        #expect(try eventually { try fetch("http://\(prefix).20:8080/") == "page-of-alpha\n" })
+        #expect(try box.exec("beta", "cat", "/etc/hosts").stdout.contains("\(prefix).20\talpha"))
+    }
+
+    @Test func subnetChangeReplacesTheNetworkAndReattachesItsContainers() throws {
+        let box = try Sandbox("net-resubnet")
+        defer { box.close() }
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(Self.subnet(box))}
+            containers:
+            \(Self.server("beta", network: "front"))
+            """)
+        try box.apply()
+        let beta = try #require(try box.pid(of: "beta"))
+        let newPrefix = "10.253.\(Int(StableNumber.of(box.project) % 250) + 1)"
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(newPrefix).0/24}
+            containers:
+            \(Self.server("beta", network: "front"))
+            """)
+        let plan = try box.plan()
+        #expect(plan.stdout.contains("-/+ network front: must be replaced"))
+        #expect(plan.stdout.contains("subnet:"))
+        try box.apply()
+        #expect(try box.pid(of: "beta") == beta)
+        #expect(try eventually { try fetch("http://\(newPrefix).2:8080/") == "page-of-beta\n" })
+        // Removing the network from the spec (and its container) destroys the bridge.
+        try box.write("""
+            version: 1
+            containers:
+              solo:
+                rootfs: ./rootfs
+                command: [/bin/sleep, "1000"]
+            """)
+        let bridge = Network.defaultBridgeName(project: box.project, network: "front")
+        let destroy = try box.plan()
+        #expect(destroy.stdout.contains("- network front: will be destroyed"))
+        try box.apply()
+        #expect(try RouteNetlink().link(.name(bridge)) == nil)
+    }
+
+    @Test func addressesAreDistinctAndAFullSubnetFailsBeforeAnythingIsCreated() throws {
+        let box = try Sandbox("net-ipam")
+        defer { box.close() }
+        let prefix = "10.254.\(Int(StableNumber.of(box.project) % 250) + 1)"
+        func spec(_ count: Int) -> String {
+            var s = "version: 1\nnetworks:\n  small: {subnet: \(prefix).0/26}\ncontainers:\n"
+            for i in 0..<count {
+                s += "  c\(i):\n    rootfs: ./rootfs\n    command: [/bin/sleep, \"1000\"]\n    networks: {small: {}}\n"
+            }
+            return s
+        }
+        try box.write(spec(62))
+        let full = try box.run("apply", "-f", box.specPath)
+        #expect(full.status == 1)
+        #expect(full.stderr.contains("network small (\(prefix).0/26) has room for 61 containers"))
+        #expect(!(try box.cgroups.exists("berth/\(box.project)")))
+        #expect(try RouteNetlink().link(.name(Network.defaultBridgeName(project: box.project, network: "small"))) == nil)
+
+        try box.write(spec(50))
+        try box.apply()
+        let records = try StateStore(root: box.stateDirectory).networkRecords(box.project)
+        let addresses = try #require(records["small"]).allocations
+        #expect(addresses.count == 50)
+        #expect(Set(addresses.values).count == 50)
+        #expect(!addresses.values.contains(IPv4Address("\(prefix).1")!))
+        #expect(!addresses.values.contains(IPv4Address("\(prefix).0")!))
+        #expect(!addresses.values.contains(IPv4Address("\(prefix).63")!))
+    }
+
+    @Test func aForeignBridgeNameAndAnOverlappingHostRouteAreRefused() throws {
+        let box = try Sandbox("net-foreign")
+        defer { box.close() }
+        let foreign = "bt\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        let host = try RouteNetlink()
+        try host.createBridge(foreign)
+        defer { try? host.deleteLink(.name(foreign)) }
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(Self.subnet(box)), bridge: \(foreign)}
+            containers:
+            \(Self.server("alpha", network: "front"))
+            """)
+        let r = try box.run("apply", "-f", box.specPath)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("networks.front.bridge: \(foreign) already exists on this host"))
+        #expect(!(try box.cgroups.exists("berth/\(box.project)")))
+
+        // A route of the host's own (on the foreign bridge) that overlaps the subnet.
+        try host.setUp(.name(foreign))
+        let overlap = "10.249.\(Int(StableNumber.of(box.project) % 250) + 1)"
+        try host.addAddress(IPv4Prefix(IPv4("\(overlap).1")!, 24), to: .name(foreign))
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(overlap).0/25}
+            containers:
+            \(Self.server("alpha", network: "front"))
+            """)
+        let o = try box.run("apply", "-f", box.specPath)
+        #expect(o.status == 1)
+        #expect(o.stderr.contains("networks.front.subnet: \(overlap).0/25 overlaps the host route \(overlap).0/24 dev \(foreign)"))
+    }
+
+    @Test func masqueradeAndIsolationRulesAreAddedRepairedAndRemoved() throws {
+        let box = try Sandbox("net-nat")
+        defer { box.close() }
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(Self.subnet(box)), masquerade: true}
+            containers:
+            \(Self.server("alpha", network: "front"))
+            """)
+        try box.apply()
+        let firewall = Firewall()
+        let nat = Firewall.masqueradeTag(project: box.project, network: "front")
+        let isolation = Firewall.isolationTag(project: box.project, network: "front")
+        #expect(try firewall.rules().contains(nat))
+        #expect(try firewall.rules().contains(isolation))
+        let bridge = Network.defaultBridgeName(project: box.project, network: "front")
+        try firewall.remove(project: box.project, network: "front", bridge: bridge)
+        let plan = try box.plan()
+        #expect(plan.stdout.contains("masquerade: false -> true  # drift"))
+        #expect(plan.stdout.contains("isolation: (missing) -> on  # drift"))
+        try box.apply()
+        #expect(try firewall.rules().contains(nat))
+        #expect(try firewall.rules().contains(isolation))
+        _ = try box.run("destroy", "-p", box.project)
+        #expect(!(try firewall.rules().contains(nat)))
+        #expect(!(try firewall.rules().contains(isolation)))
+    }
+}
+
+/// A small stable number from a string, to pick per-test subnets.
+enum StableNumber {
+    static func of(_ s: String) -> UInt64 {
+        s.utf8.reduce(UInt64(1469598103934665603)) { ($0 ^ UInt64($1)) &* 1099511628211 }
+    }
+}
