@@ -247,6 +247,26 @@ struct RuntimeStartTests {
         #expect(log.value(of: "exe_link") == "refused", "\(log)")
     }
 
+    @Test func userNamespaceContainerGetsMountPointsItCannotCreate() throws {
+        let sandbox = try ContainerSandbox("userns-mountpoints")
+        defer { sandbox.cleanup() }
+        let file = sandbox.base + "/hosts"
+        try "127.0.0.1 localhost\n".write(toFile: file, atomically: false, encoding: .utf8)
+        // Not in the rootfs, which belongs to the host's root: the container's root may not create them.
+        var config = sandbox.config(["/bin/sh", "-c", "echo pwd=$(pwd); echo hosts=$(cat /etc/new/hosts); touch /scratch/x && echo scratch=ok"],
+                                    namespaces: ContainerConfig.defaultNamespaces.union([.user]))
+        config.uidMap = testUserMap
+        config.gidMap = testUserMap
+        config.workdir = "/new/work"
+        config.mounts = [.bind(source: file, target: "/etc/new/hosts", readOnly: true),
+                         .tmpfs(target: "/scratch", sizeBytes: nil, readOnly: false)]
+        let (log, exit) = try sandbox.run(config)
+        #expect(exit?.status == .exited(0), "\(log)")
+        #expect(log.value(of: "pwd") == "/new/work", "\(log)")
+        #expect(log.value(of: "hosts") == "127.0.0.1 localhost", "\(log)")
+        #expect(log.value(of: "scratch") == "ok", "\(log)")
+    }
+
     @Test func environmentWorkdirAndUserAreApplied() throws {
         let sandbox = try ContainerSandbox("env-workdir-user")
         defer { sandbox.cleanup() }

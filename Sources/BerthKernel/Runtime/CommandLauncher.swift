@@ -14,16 +14,13 @@ struct CommandLauncher {
     var capabilities: Set<Int32>
     var noNewPrivileges: Bool
 
-    /// Used when the environment has no PATH; also added to it, as Docker does.
-    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
     init(_ process: ExecConfig) throws {
         guard let first = process.argv.first, !first.isEmpty else {
             throw KernelError("exec", "", detail: "the command is empty")
         }
         argv = process.argv
         env = process.env
-        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=" + Self.defaultPath) }
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.append("PATH=" + ContainerConfig.defaultPath) }
         workdir = process.workdir
         uid = process.uid
         gid = process.gid
@@ -108,7 +105,7 @@ struct CommandLauncher {
             execve(file, cArgv, cEnv)
             return (Errno(rawValue: errno), file)
         }
-        let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) } ?? Self.defaultPath
+        let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) } ?? ContainerConfig.defaultPath
         var denied = false
         for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
             let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + file

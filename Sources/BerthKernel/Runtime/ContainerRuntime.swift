@@ -56,7 +56,10 @@ public enum ContainerRuntime {
         if unlinkat(state.rawValue, ExitRecord.fileName, 0) != 0 && errno != ENOENT {
             throw KernelError("remove", exitRecordPath(stateDir: stateDir), errno: Errno(rawValue: errno))
         }
-        if config.namespaces.contains(.user) { try handOver(state, stateDir, to: config) }
+        if config.namespaces.contains(.user) {
+            try handOver(state, stateDir, to: config)
+            if config.namespaces.contains(.mount) { try RootFilesystem.createMountPoints(config) }
+        }
 
         var owned: [FileDescriptor] = []
         defer { for fd in owned { try? fd.close() } }

@@ -141,12 +141,7 @@ struct RootFilesystem {
     private func mount(_ entry: MountEntry, _ root: FileDescriptor) throws {
         switch entry {
         case .bind(let source, let target, let readOnly):
-            var st = stat()
-            guard stat(source, &st) == 0 else {
-                throw KernelError("bind mount source", source, errno: Errno(rawValue: errno))
-            }
-            let isDirectory = st.st_mode & S_IFMT == S_IFDIR
-            let point = try Mounts.openInRoot(root, target, create: isDirectory ? .directory : .file)
+            let point = try Mounts.openInRoot(root, target, create: try Self.mountPointKind(of: entry))
             defer { try? point.close() }
             try Mounts.mount(source, on: Mounts.fdPath(point), type: nil, flags: Mounts.bind | Mounts.recursive,
                              what: target)
@@ -162,6 +157,30 @@ struct RootFilesystem {
             try Mounts.mount("tmpfs", on: Mounts.fdPath(point), type: "tmpfs",
                              flags: Mounts.noSuid | Mounts.noDev | (readOnly ? Mounts.readOnly : 0), data: data,
                              what: target)
+        }
+    }
+
+    /// What the mount point of `entry` must be: a file for a file, a directory otherwise.
+    static func mountPointKind(of entry: MountEntry) throws -> Mounts.Create {
+        guard case .bind(let source, _, _) = entry else { return .directory }
+        var st = stat()
+        guard stat(source, &st) == 0 else {
+            throw KernelError("bind mount source", source, errno: Errno(rawValue: errno))
+        }
+        return st.st_mode & S_IFMT == S_IFDIR ? .directory : .file
+    }
+
+    /// Creates every mount point (and the working directory) in the rootfs from the
+    /// host side. berth init does it too, but in a user namespace it is an unmapped
+    /// user to the rootfs's owner and may not; the parent, root on the host, may.
+    static func createMountPoints(_ config: ContainerConfig) throws {
+        let root = try ProcFS.openFile(config.rootfs, .readOnly, options: [.directory])
+        defer { try? root.close() }
+        for path in ["/proc", "/dev", "/sys", config.workdir] {
+            try Mounts.openInRoot(root, path, create: .directory).close()
+        }
+        for entry in config.mounts {
+            try Mounts.openInRoot(root, entry.target, create: try mountPointKind(of: entry)).close()
         }
     }
 
