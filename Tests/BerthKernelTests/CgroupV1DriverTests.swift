@@ -160,6 +160,10 @@ struct CgroupV1DriverTests {
             let file = driver.directory("cpuset", top)! + "/cpuset.cpus"
             let errno = try #require(error.errno)
             #expect(error.description == "write \(file) (\"4095\"): \(errno)")
+            let weight = try #require(throws: KernelError.self) {
+                try driver.apply(CgroupLimits(cpuWeight: 0), to: top)
+            }
+            #expect(weight.description.hasSuffix("cpu.shares: cpuWeight 0 is outside 1...10000"))
         }
     }
 
@@ -264,6 +268,29 @@ struct CgroupV1DriverTests {
                 let u = try driver.usage(of: top)
                 return u.throttledPeriods ?? 0 > 2 && u.throttledNanos ?? 0 > 0
             })
+        }
+    }
+
+    @Test func aCgroupThatCannotBeCreatedLeavesNothingBehind() throws {
+        try withTop("rollback") { top in
+            // The host's hierarchies, then one whose mount point does not exist: mkdir fails there last.
+            let broken = CgroupV1Driver(hierarchies: driver.hierarchies + [
+                CgroupV1Hierarchy(mountPoint: "/nonexistent-berth-cgroup", controllers: ["pids"]),
+            ])
+            let error = try #require(throws: KernelError.self) { try broken.create(top + "/c") }
+            #expect(error.description == "mkdir /nonexistent-berth-cgroup/\(top): No such file or directory")
+            #expect(!driver.exists(top))
+        }
+    }
+
+    @Test func aHierarchyMissingTheCgroupReadsAsUnset() throws {
+        try withTop("partial") { top in
+            try driver.create(top)
+            try driver.apply(CgroupLimits(memoryBytes: 64 << 20, pids: 10), to: top)
+            // As an interrupted create would leave it: not in the memory hierarchy.
+            #expect(rmdir(driver.directory("memory", top)!) == 0)
+            #expect(try driver.limits(of: top) == CgroupLimits(pids: 10))
+            #expect(try driver.usage(of: top).memoryCurrent == nil)
         }
     }
 

@@ -20,13 +20,17 @@ struct CgroupKiller {
             var pids = try members()
             if pids.isEmpty { return }
             try freeze?()
-            // Re-read after freezing: a member may have forked while the freeze took hold.
-            pids = try members()
             var failure: Error?
-            for pid in pids {
-                do { try CgroupFS.sendSignal(SIGKILL, to: pid) } catch { failure = failure ?? error }
+            do {
+                // Re-read after freezing: a member may have forked while the freeze took hold.
+                pids = try members()
+                for pid in pids {
+                    do { try CgroupFS.sendSignal(SIGKILL, to: pid) } catch { failure = failure ?? error }
+                }
+            } catch {
+                failure = error
             }
-            // A frozen process dies only once thawed, so thaw even when a kill failed.
+            // A frozen process dies only once thawed, so thaw whatever happened above.
             try thaw?()
             if let failure { throw failure }
             let roundEnd = min(deadline, ContinuousClock.now.advanced(by: .milliseconds(500)))

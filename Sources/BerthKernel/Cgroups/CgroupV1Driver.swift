@@ -41,6 +41,13 @@ public struct CgroupV1Driver: CgroupDriver {
         mountPoint(controller).map { $0 + "/" + path }
     }
 
+    /// The cgroup's directory in a controller's hierarchy when it exists there; reads
+    /// skip a hierarchy the cgroup is missing from (an interrupted create), so that
+    /// observing shows the fields as unset instead of failing.
+    func existingDirectory(_ controller: String, _ path: String) -> String? {
+        directory(controller, path).flatMap { CgroupFS.isDirectory($0) ? $0 : nil }
+    }
+
     func notMounted(_ controller: String, _ what: String) -> KernelError {
         KernelError("set \(what)", "", detail: "the \(controller) cgroup controller is not mounted")
     }
@@ -49,16 +56,23 @@ public struct CgroupV1Driver: CgroupDriver {
 
     public func create(_ path: String) throws {
         let components = try CgroupFS.validate(path)
-        for h in hierarchies {
-            var current = h.mountPoint
-            for name in components {
-                let parent = current
-                current += "/" + name
-                try CgroupFS.makeDirectory(current)
-                if h.controllers.contains("cpuset") {
-                    try Self.copyCpusetIfEmpty(current, from: parent)
+        var created: [String] = []
+        do {
+            for h in hierarchies {
+                var current = h.mountPoint
+                for name in components {
+                    let parent = current
+                    current += "/" + name
+                    if try CgroupFS.makeDirectory(current) { created.append(current) }
+                    if h.controllers.contains("cpuset") {
+                        try Self.copyCpusetIfEmpty(current, from: parent)
+                    }
                 }
             }
+        } catch {
+            // Leave nothing half made: a cgroup in some hierarchies only would confuse observe.
+            for dir in created.reversed() { try? CgroupFS.removeDirectory(dir) }
+            throw error
         }
     }
 
@@ -137,6 +151,10 @@ public struct CgroupV1Driver: CgroupDriver {
             // write, so a new period can be refused until the new quota is in (runc does the same).
             try CgroupFS.write(String(quota), to: dir + "/cpu.cfs_quota_us")
             try CgroupFS.write(String(Self.period), to: dir + "/cpu.cfs_period_us")
+        }
+        if let w = limits.cpuWeight, !(1...10_000).contains(w) {
+            // v2 would refuse it; the conversion would clamp it and leave drift behind.
+            throw KernelError("write \(dir)/cpu.shares", "", detail: "cpuWeight \(w) is outside 1...10000")
         }
         let shares = CPUShares.shares(forWeight: limits.cpuWeight ?? CPUShares.defaultWeight)
         try CgroupFS.write(String(shares), to: dir + "/cpu.shares")
@@ -270,7 +288,7 @@ public struct CgroupV1Driver: CgroupDriver {
         try CgroupFS.validate(path)
         try requireCgroup(path)
         var l = CgroupLimits()
-        if let dir = directory("cpu", path) {
+        if let dir = existingDirectory("cpu", path) {
             let quota = try CgroupFS.readValue(dir + "/cpu.cfs_quota_us")
             guard let q = Int64(quota) else { throw CgroupFS.parseError(dir + "/cpu.cfs_quota_us", quota, "is not a number") }
             if q >= 0 {
@@ -281,12 +299,12 @@ public struct CgroupV1Driver: CgroupDriver {
             let weight = CPUShares.weight(forShares: shares)
             l.cpuWeight = shares == CPUShares.defaultShares ? nil : weight
         }
-        if let dir = directory("cpuset", path) {
+        if let dir = existingDirectory("cpuset", path) {
             let cpus = try CgroupFS.readValue(dir + "/cpuset.cpus")
             let parentCpus = try CgroupFS.readValue(Self.parent(of: dir) + "/cpuset.cpus")
             l.cpuset = cpus == parentCpus ? nil : cpus
         }
-        if let dir = directory("memory", path) {
+        if let dir = existingDirectory("memory", path) {
             let memory = try CgroupFS.readUInt64(dir + "/memory.limit_in_bytes")
             l.memoryBytes = memory >= MemoryBytes.unlimited ? nil : memory
             if CgroupFS.exists(dir + "/memory.memsw.limit_in_bytes") {
@@ -297,10 +315,10 @@ public struct CgroupV1Driver: CgroupDriver {
                 }
             }
         }
-        if let dir = directory("pids", path) {
+        if let dir = existingDirectory("pids", path) {
             l.pids = try CgroupFS.readLimit(dir + "/pids.max").map { Int(clamping: $0) }
         }
-        if let dir = directory("blkio", path) {
+        if let dir = existingDirectory("blkio", path) {
             var byDevice: [String: IOThrottle] = [:]
             for (name, key) in Self.blkioFiles {
                 let file = dir + "/" + name
@@ -344,20 +362,20 @@ public struct CgroupV1Driver: CgroupDriver {
         try CgroupFS.validate(path)
         try requireCgroup(path)
         var u = CgroupUsage()
-        if let dir = directory("memory", path) {
+        if let dir = existingDirectory("memory", path) {
             u.memoryCurrent = try CgroupFS.readUInt64(dir + "/memory.usage_in_bytes")
             u.memoryPeak = try CgroupFS.readUInt64(dir + "/memory.max_usage_in_bytes")
             u.oomKills = try CgroupFS.readKeyed(dir + "/memory.oom_control")["oom_kill"].map { Int(clamping: $0) }
         }
-        if let dir = directory("cpuacct", path) {
+        if let dir = existingDirectory("cpuacct", path) {
             u.cpuUsageNanos = try CgroupFS.readUInt64(dir + "/cpuacct.usage")
         }
-        if let dir = directory("cpu", path) {
+        if let dir = existingDirectory("cpu", path) {
             let stat = try CgroupFS.readKeyed(dir + "/cpu.stat")
             u.throttledPeriods = stat["nr_throttled"]
             u.throttledNanos = stat["throttled_time"]
         }
-        if let dir = directory("pids", path) {
+        if let dir = existingDirectory("pids", path) {
             u.pidsCurrent = try Int(clamping: CgroupFS.readUInt64(dir + "/pids.current"))
         }
         return u

@@ -27,10 +27,16 @@ public struct CgroupV2Driver: CgroupDriver {
 
     public func create(_ path: String) throws {
         var current = root
-        for name in try CgroupFS.validate(path) {
-            try enableControllers(in: current)
-            current += "/" + name
-            try CgroupFS.makeDirectory(current)
+        var created: [String] = []
+        do {
+            for name in try CgroupFS.validate(path) {
+                try enableControllers(in: current)
+                current += "/" + name
+                if try CgroupFS.makeDirectory(current) { created.append(current) }
+            }
+        } catch {
+            for dir in created.reversed() { try? CgroupFS.removeDirectory(dir) }
+            throw error
         }
     }
 
