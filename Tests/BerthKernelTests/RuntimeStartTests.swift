@@ -225,6 +225,24 @@ struct RuntimeStartTests {
         #expect(log.value(of: "hostname") == "berth-test", "\(log)")
     }
 
+    /// CVE-2019-5736: hold /proc/PID/exe of the runtime, wait for it to exit, reopen
+    /// it for writing. berth init runs from a read-only view of the binary: EROFS.
+    @Test func initBinaryCannotBeReopenedForWriting() throws {
+        let sandbox = try ContainerSandbox("exe-readonly")
+        defer { sandbox.cleanup() }
+        let state = try sandbox.stateDir()
+        let id = try sandbox.start(sandbox.config(["/bin/sleep", "1000"]), stateDir: state)
+        // The host's root may read it (the container may not, see `hardening`).
+        let held = open("/proc/\(id.pid)/exe", O_RDONLY | O_CLOEXEC)
+        try #require(held >= 0)
+        defer { close(held) }
+        #expect(try ContainerRuntime.stop(id, signal: SIGKILL, timeout: .seconds(5)) == .exited)
+        let reopened = open("/proc/self/fd/\(held)", O_WRONLY | O_CLOEXEC)
+        let err = errno
+        if reopened >= 0 { close(reopened) }
+        #expect(reopened < 0 && err == EROFS, "reopened for writing: \(reopened), errno \(err)")
+    }
+
     @Test func userNamespaceDevicesAndSysStillWork() throws {
         let sandbox = try ContainerSandbox("userns-dev")
         defer { sandbox.cleanup() }
