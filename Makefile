@@ -5,12 +5,14 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What berth links, and what its tests and demo use.
-DEB_PACKAGES := pkg-config libyaml-dev libcap-dev busybox-static iproute2 nftables
+DEB_PACKAGES := pkg-config libyaml-dev libcap-dev busybox-static iproute2 nftables python3-jsonschema
 RELEASE_FLAGS := -c release --static-swift-stdlib
 BERTH_RELEASE := .build/release/berth
 DEMO_SPEC := specs/demo.yaml
+# The demo's root filesystem: busybox-static with its applets (not in git).
+DEMO_ROOTFS := specs/rootfs/busybox
 
-.PHONY: all build release deps run test bench clean test-v2
+.PHONY: all build release deps run demo-down test bench clean test-v2
 
 all: build
 
@@ -30,8 +32,18 @@ build: deps
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 
-run: release
-	$(BERTH_RELEASE) validate -f $(DEMO_SPEC)
+# Apply the demo spec for real and show what runs. `make demo-down` removes it.
+run: release $(DEMO_ROOTFS)/bin/busybox
+	$(BERTH_RELEASE) apply -f $(DEMO_SPEC)
+	$(BERTH_RELEASE) status -p demo
+
+demo-down: release
+	$(BERTH_RELEASE) destroy -f $(DEMO_SPEC)
+
+$(DEMO_ROOTFS)/bin/busybox: | deps
+	mkdir -p $(DEMO_ROOTFS)/bin $(DEMO_ROOTFS)/proc $(DEMO_ROOTFS)/dev $(DEMO_ROOTFS)/sys $(DEMO_ROOTFS)/tmp $(DEMO_ROOTFS)/etc
+	cp /bin/busybox $(DEMO_ROOTFS)/bin/busybox
+	cd $(DEMO_ROOTFS)/bin && for applet in $$(./busybox --list); do [ -e $$applet ] || ln -s busybox $$applet; done
 
 test: deps
 	$(SWIFT) build --build-tests

@@ -24,6 +24,7 @@ struct DestroyCommand: ParsableCommand {
                                            timeout: 60, onWait: Console.err)
         defer { lock.release() }
         let report = try engine.destroy(project: name) { Console.out($0.line) }
-        Console.out(report.summary)
+        Console.out(report.done.isEmpty ? "Nothing to destroy: project \(name) owns nothing here."
+                    : "Destroy complete: \(report.done.count) destroyed.")
     }
 }
