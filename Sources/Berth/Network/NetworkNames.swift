@@ -6,8 +6,7 @@ public enum NetworkNames {
     /// The host end of a container's veth on a network: `bv` and 13 hex digits
     /// of a hash of `project/container/network` (15 characters, the kernel's limit).
     public static func hostVeth(project: String, container: String, network: String) -> String {
-        let hex = String(StableHash.of("\(project)/\(container)/\(network)") & 0xF_FFFF_FFFF_FFFF, radix: 16)
-        return "bv" + String(repeating: "0", count: 13 - hex.count) + hex
+        "bv" + StableHash.hex(of: "\(project)/\(container)/\(network)", digits: 13)
     }
 
     /// The container end: `eth0`, `eth1`, ... in the order the container lists its networks.
@@ -29,23 +28,6 @@ public enum NetworkNames {
         var bytes = (0..<6).map { UInt8(truncatingIfNeeded: h >> (8 * UInt64($0))) }
         bytes[0] = (bytes[0] & 0xFC) | 0x02
         return MACAddress(bytes: bytes)
-    }
-}
-
-/// FNV-1a 64 with a splitmix64 finaliser: stable across runs, machines and versions.
-enum StableHash {
-    static func of(_ text: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            h ^= UInt64(byte)
-            h = h &* 0x0000_0100_0000_01b3
-        }
-        h ^= h >> 30
-        h = h &* 0xbf58_476d_1ce4_e5b9
-        h ^= h >> 27
-        h = h &* 0x94d0_49bb_1331_11eb
-        h ^= h >> 31
-        return h
     }
 }
 

@@ -72,9 +72,17 @@ extension Network {
     /// collision, which validation would report as a duplicate bridge within a file).
     /// The networking code derives names only through this function.
     public static func defaultBridgeName(project: String, network: String) -> String {
-        // FNV-1a 64, then a splitmix64 finaliser so that the low 48 bits are well mixed.
+        "br-" + StableHash.hex(of: "\(project)/\(network)", digits: 12)
+    }
+}
+
+/// The hash berth derives kernel object names from: stable across runs, machines
+/// and versions (names found again by deriving them again depend on it).
+public enum StableHash {
+    /// FNV-1a 64, then a splitmix64 finaliser so that the low bits are well mixed.
+    public static func of(_ text: String) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in "\(project)/\(network)".utf8 {
+        for byte in text.utf8 {
             h ^= UInt64(byte)
             h = h &* 0x0000_0100_0000_01b3
         }
@@ -83,7 +91,12 @@ extension Network {
         h ^= h >> 27
         h = h &* 0x94d0_49bb_1331_11eb
         h ^= h >> 31
-        let hex = String(h & 0xFFFF_FFFF_FFFF, radix: 16)
-        return "br-" + String(repeating: "0", count: 12 - hex.count) + hex
+        return h
+    }
+
+    /// The low `digits` hex digits of the hash, zero-padded.
+    public static func hex(of text: String, digits: Int) -> String {
+        let hex = String(of(text) & (UInt64.max >> UInt64(64 - 4 * digits)), radix: 16)
+        return String(repeating: "0", count: digits - hex.count) + hex
     }
 }
