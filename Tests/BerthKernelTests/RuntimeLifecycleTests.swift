@@ -173,12 +173,21 @@ struct RuntimeLifecycleTests {
     @Test func withoutPIDNamespaceInitStillReapsAndRecords() throws {
         let sandbox = try ContainerSandbox("no-pidns")
         defer { sandbox.cleanup() }
+        // init is not PID 1 here, but a child subreaper: orphans still come to it.
         let script = """
             echo ppid_is_init=$([ "$(cat /proc/$PPID/comm)" = berth-init ] && echo yes || echo no)
+            sh -c 'sleep 0.3 & echo $! > /tmp/orphan'
+            o=$(cat /tmp/orphan)
+            echo orphan_parent_is_init=$([ "$(awk '{ print $4 }' /proc/$o/stat)" = "$PPID" ] && echo yes || echo no)
+            i=0; while [ -e /proc/$o ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done
+            [ -e /proc/$o ] && echo orphan=left || echo orphan=reaped
             exit 4
             """
-        let (log, exit) = try sandbox.run(sandbox.config(["/bin/sh", "-c", script], namespaces: [.mount, .uts]))
+        let (log, exit) = try sandbox.run(sandbox.config(["/bin/sh", "-c", script], namespaces: [.mount, .uts]),
+                                          timeout: .seconds(40))
         #expect(log.value(of: "ppid_is_init") == "yes", "\(log)")
+        #expect(log.value(of: "orphan_parent_is_init") == "yes", "\(log)")
+        #expect(log.value(of: "orphan") == "reaped", "\(log)")
         #expect(exit?.status == .exited(4))
     }
 }
