@@ -65,7 +65,8 @@ public enum Capabilities {
             _ = cap_set_flag(state, CAP_EFFECTIVE, Int32(list.count), &list, CAP_SET)
         }
         guard cap_set_proc(state) == 0 else {
-            throw KernelError("cap_set_proc", caps.sorted().map(String.init).joined(separator: ","), errno: Errno(rawValue: errno))
+            let list = caps.sorted().map(String.init).joined(separator: ",")
+            throw KernelError("cap_set_proc", list, errno: Errno(rawValue: errno))
         }
     }
 }

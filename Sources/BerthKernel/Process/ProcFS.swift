@@ -142,10 +142,13 @@ public enum ProcFS {
 
     // MARK: - small file helpers shared by the runtime
 
-    static func openFile(_ path: String, _ mode: FileDescriptor.AccessMode,
-                         options: FileDescriptor.OpenOptions = [], permissions: FilePermissions? = nil) throws -> FileDescriptor {
+    static func openFile(
+        _ path: String, _ mode: FileDescriptor.AccessMode, options: FileDescriptor.OpenOptions = [],
+        permissions: FilePermissions? = nil
+    ) throws -> FileDescriptor {
         do {
-            return try FileDescriptor.open(FilePath(path), mode, options: options.union(.closeOnExec), permissions: permissions)
+            return try FileDescriptor.open(
+                FilePath(path), mode, options: options.union(.closeOnExec), permissions: permissions)
         } catch let error as Errno {
             throw KernelError("open", path, errno: error)
         }

@@ -32,7 +32,9 @@ struct CommandLauncher {
     /// what went wrong (the child reports over a close-on-exec pipe: EOF means exec).
     func launch(signalMask: sigset_t) throws -> pid_t {
         var fds: [Int32] = [-1, -1]
-        guard cberth_pipe2(&fds, O_CLOEXEC) == 0 else { throw KernelError("pipe2", "exec status", errno: Errno(rawValue: errno)) }
+        guard cberth_pipe2(&fds, O_CLOEXEC) == 0 else {
+            throw KernelError("pipe2", "exec status", errno: Errno(rawValue: errno))
+        }
         let pid = fork()
         if pid == 0 {
             close(fds[0])

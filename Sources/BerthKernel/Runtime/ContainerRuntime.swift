@@ -81,8 +81,8 @@ public enum ContainerRuntime {
         // The cgroup namespace is made after `prepare`, rooted at the container's own cgroup.
         let late = config.namespaces.contains(.cgroup) ? NamespaceKind.cgroup.cloneFlag : 0
         let intermediate = try Spawn(
-            namespaces: flags, lateNamespaces: late, detach: true, newSession: true, becomeRoot: config.namespaces.contains(.user),
-            executable: exe,
+            namespaces: flags, lateNamespaces: late, detach: true, newSession: true,
+            becomeRoot: config.namespaces.contains(.user), executable: exe,
             fds: [devNull.rawValue, log.rawValue, log.rawValue, configFD.rawValue, childSocket.rawValue,
                   initState.rawValue],
             socketIndex: Int(InitRequest.socketFD)
@@ -90,10 +90,11 @@ public enum ContainerRuntime {
         for fd in owned { try? fd.close() }
         owned = []
 
-        let deadline = ContinuousClock.now + startTimeout
-        let first = try channel.receive(until: deadline)
+        // The intermediate reports init's pid (or its clone error) and exits at once.
         var status: Int32 = 0
         while waitpid(intermediate, &status, 0) < 0 && errno == EINTR {}
+        let deadline = ContinuousClock.now + startTimeout
+        let first = try channel.receive(until: deadline)
         guard case .pid(let pid) = first else {
             throw KernelError("start", config.id, detail: describe(first))
         }
@@ -196,6 +197,7 @@ public enum ContainerRuntime {
     ) throws -> ProcessExitStatus {
         guard !process.argv.isEmpty else { throw KernelError("exec", "", detail: "the command is empty") }
         let exe = try SealedExecutable.open(executable)
+        try ProcFS.verify(id)
         var owned: [FileDescriptor] = []
         defer { for fd in owned { try? fd.close() } }
 
@@ -214,7 +216,8 @@ public enum ContainerRuntime {
         // Everything above was opened from the pid: make sure it was the container.
         try ProcFS.verify(id)
 
-        let configFD = try memfd(InitRequest(exec: ExecRequest(process: process, namespaces: joined)), name: "berth-exec")
+        let request = InitRequest(exec: ExecRequest(process: process, namespaces: joined))
+        let configFD = try memfd(request, name: "berth-exec")
         owned.append(configFD)
         let (channel, childSocket) = try InitChannel.pair()
         defer { try? channel.socket.close() }
@@ -312,7 +315,8 @@ public enum ContainerRuntime {
     /// The state directory as init holds it: a detached bind mount of just that
     /// directory, so that `..` from it leads nowhere even if the fd were reached.
     static func detachedView(of state: FileDescriptor, _ stateDir: String) throws -> FileDescriptor {
-        let fd = cberth_open_tree(state.rawValue, "", UInt32(CBERTH_OPEN_TREE_CLONE | CBERTH_OPEN_TREE_CLOEXEC | CBERTH_AT_EMPTY_PATH))
+        let flags = UInt32(CBERTH_OPEN_TREE_CLONE | CBERTH_OPEN_TREE_CLOEXEC | CBERTH_AT_EMPTY_PATH)
+        let fd = cberth_open_tree(state.rawValue, "", flags)
         if fd >= 0 { return FileDescriptor(rawValue: fd) }
         let copy = dup(state.rawValue)
         guard copy >= 0 else { throw KernelError("dup", stateDir, errno: Errno(rawValue: errno)) }
@@ -349,6 +353,15 @@ public enum ContainerRuntime {
     }
 }
 
+extension Duration {
+    /// For poll(2): whole milliseconds rounded up, 0 when past, at most a minute.
+    var pollMilliseconds: Int32 {
+        guard self > .zero else { return 0 }
+        let (seconds, attoseconds) = components
+        return Int32(min(seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+    }
+}
+
 /// pidfds: a handle on one process that a reused pid cannot fool.
 enum PidFD {
     /// Opens a pidfd for `id`, and checks afterwards that the pid still belongs to it.
@@ -370,9 +383,8 @@ enum PidFD {
         let deadline = ContinuousClock.now + timeout
         while true {
             let left = deadline - .now
-            let ms = left <= .zero ? 0 : Int32(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
             var pfd = pollfd(fd: pidfd.rawValue, events: Int16(POLLIN), revents: 0)
-            let n = poll(&pfd, 1, ms)
+            let n = poll(&pfd, 1, left.pollMilliseconds)
             if n > 0 { return true }
             if n < 0 && errno == EINTR { continue }
             if left <= .zero || n < 0 { return false }

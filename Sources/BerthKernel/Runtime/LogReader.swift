@@ -56,7 +56,7 @@ public struct LogReader: Sendable {
         defer { if watch >= 0 { close(watch) } }
         var watching = false
         var position = offset
-        let ms = Int32(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
+        let ms = interval.pollMilliseconds
         while true {
             if watch >= 0 && !watching {
                 watching = inotify_add_watch(watch, path, UInt32(IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)) >= 0
@@ -66,7 +66,7 @@ public struct LogReader: Sendable {
             if stop { return }
             if watching {
                 var pfd = pollfd(fd: watch, events: Int16(POLLIN), revents: 0)
-                _ = poll(&pfd, 1, max(ms, 1))
+                _ = poll(&pfd, 1, ms)
                 var events = [UInt8](repeating: 0, count: 4096)
                 while events.withUnsafeMutableBytes({ read(watch, $0.baseAddress, $0.count) }) > 0 {}
             } else {

@@ -80,7 +80,8 @@ struct InitChannel {
     func sendGo() throws {
         var go: UInt8 = 1
         guard Glibc.send(socket.rawValue, &go, 1, Int32(MSG_NOSIGNAL)) == 1 else {
-            throw KernelError("start", "berth init", errno: Errno(rawValue: errno), detail: "it exited before it could start")
+            throw KernelError("start", "berth init", errno: Errno(rawValue: errno),
+                              detail: "it exited before it could start")
         }
     }
 
@@ -92,8 +93,7 @@ struct InitChannel {
                 throw KernelError("start", "berth init", errno: .timedOut, detail: "no word from berth init")
             }
             var pfd = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
-            let ms = Int32(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
-            let n = poll(&pfd, 1, ms)
+            let n = poll(&pfd, 1, left.pollMilliseconds)
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw KernelError("poll", "berth init", errno: Errno(rawValue: errno)) }
             if n == 0 { continue }
