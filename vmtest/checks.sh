@@ -148,7 +148,7 @@ c_berth_help() {
 }
 
 c_berth_validate() {
-    for spec in v2check.yaml v2userns.yaml v2net.yaml v2oom.yaml v2pids.yaml v2cpu.yaml v2round.yaml; do
+    for spec in v2check.yaml v2userns.yaml v2net.yaml v2isolate.yaml v2oom.yaml v2pids.yaml v2cpu.yaml v2round.yaml; do
         run berth validate -f "$WORK/$spec" || fail "berth validate -f $spec exited $rc"
     done
     out=$(berth validate -f "$WORK/v2invalid.yaml" 2>&1)
@@ -390,6 +390,35 @@ c_net_reapply() {
         fail "web is not reachable after destroy and apply again"
 }
 
+# from_left URL: fetch URL from inside the left container's network namespace.
+from_left() { nsenter -t "$(init_pid v2isolate left)" -n timeout 5 wget -q -O - "$1" 2>&1; }
+
+c_net_isolation() {
+    trap 'destroy_quietly v2isolate.yaml' EXIT
+    apply_ok v2isolate.yaml
+    for c in left right; do
+        poll 30 sh -c "timeout 5 wget -q -O - http://10.77.$([ $c = left ] && echo 2 || echo 3).10:8080/ >/dev/null 2>&1" ||
+            fail "the host cannot reach $c"
+    done
+    run cat /proc/sys/net/ipv4/ip_forward
+    [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || fail "masquerade is on, but berth did not turn on IP forwarding"
+    run nft list table ip berth || fail "berth's nftables table is missing"
+    nft list table ip berth | grep -q masquerade || fail "no masquerade rule for network a"
+    out=$(from_left http://10.77.3.10:8080/); echo "left -> right: $out"
+    [ "$out" != hello-from-right ] || fail "left reached right across networks: berth does not keep networks apart"
+    # Control: without berth's rules, the host routes left to right; so it was the rule.
+    run nft delete table ip berth || fail "cannot delete berth's table"
+    poll 20 sh -c "nsenter -t $(init_pid v2isolate left) -n timeout 5 wget -q -O - http://10.77.3.10:8080/ >/dev/null 2>&1" ||
+        fail "left cannot reach right even without berth's rules: the isolation test proves nothing here"
+    echo "left -> right without berth's rules: $(from_left http://10.77.3.10:8080/)"
+    out=$(berth plan -f "$WORK/v2isolate.yaml" --detailed-exitcode 2>&1); rc=$?; echo "$out"
+    [ "$rc" -eq 2 ] || fail "berth plan exited $rc after its nftables table was deleted by hand, want 2"
+    echo "$out" | grep -qi isolation || fail "the plan does not mention the missing isolation"
+    apply_ok v2isolate.yaml
+    out=$(from_left http://10.77.3.10:8080/); echo "left -> right after apply: $out"
+    [ "$out" != hello-from-right ] || fail "apply did not restore the isolation between networks"
+}
+
 c_memory_page_rounding() {
     trap 'destroy_quietly v2round.yaml' EXIT
     apply_ok v2round.yaml
@@ -480,6 +509,7 @@ c_no_leftovers() {
     left=$(find "$CG/berth" -mindepth 1 -type d 2>/dev/null)
     [ -z "$left" ] || fail "cgroups left after every project was destroyed: $(echo $left)"
     [ -z "$(berth_links)" ] || fail "links left behind: $(berth_links)"
+    ! nft list table ip berth >/dev/null 2>&1 || fail "berth's nftables table is left: $(nft list table ip berth | tr -s '\n\t' ' ')"
     mounts=$(grep -E '/vmtest/work|/var/lib/berth/' /proc/mounts)
     [ -z "$mounts" ] || fail "mounts left behind: $(echo "$mounts" | cut -d' ' -f2 | tr '\n' ' ')"
     for p in $(ls /proc | grep -E '^[0-9]+$'); do
@@ -500,7 +530,7 @@ CHECKS="kernel_cgroup2 kernel_modules berth_libs berth_help berth_validate
 apply container_namespaces cgroup_delegation cgroup_cpu_max cgroup_cpu_weight cgroup_cpuset
 cgroup_memory_max cgroup_memory_swap_max cgroup_pids_max cgroup_io_max plan_no_changes status
 drift_reported drift_repaired update_in_place user_namespace cgroup_namespace memory_page_rounding
-limit_memory_oom limit_pids_fork_loop limit_cpu_throttled net_apply net_addresses net_reach net_destroy net_reapply
+limit_memory_oom limit_pids_fork_loop limit_cpu_throttled net_apply net_addresses net_reach net_destroy net_reapply net_isolation
 destroy no_leftovers"
 
 # Only the checks named on the kernel command line (berth.checks=a,b), if any.

@@ -23,7 +23,9 @@
 #   VMTEST_SCRATCH   swift build scratch path (default .build-v2vm)
 #   VMTEST_VERBOSE=1 stream the whole console, not only the results
 #   VMTEST_SHOWLOGS=1 print the output of passing checks too (in the console log)
-set -euo pipefail
+set -eEuo pipefail
+on_error() { echo "test-v2: error: vmtest/run.sh line $1: \"$2\" failed" >&2; }
+trap 'on_error $LINENO "$BASH_COMMAND"' ERR
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -34,8 +36,9 @@ MEM=${VMTEST_MEM:-1024}
 SMP=${VMTEST_SMP:-2}
 SCRATCH=${VMTEST_SCRATCH:-$ROOT/.build-v2vm}
 SWIFT=${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}
-# The modules the checks need; their dependencies come from modules.dep.
-MODULES="virtio_pci virtio_blk bridge veth"
+# The modules the checks need; their dependencies come from modules.dep. nf_tables
+# and the nat chain carry berth's network rules; masquerade needs nft_masq.
+MODULES="virtio_pci virtio_blk bridge veth nf_tables nft_chain_nat nft_masq"
 
 say() { echo "test-v2: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -55,7 +58,7 @@ need_packages() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
-need_packages qemu-system-x86 busybox-static
+need_packages qemu-system-x86 busybox-static nftables
 BUSYBOX=/bin/busybox
 
 # --- the kernel: a Debian package, unpacked into a cache, never installed --------
@@ -95,21 +98,39 @@ KVER=$(ls -1 "$KDIR/lib/modules" | head -n 1)
 VMLINUZ=$KDIR/boot/vmlinuz-$KVER
 [ -r "$VMLINUZ" ] || die "no kernel image at $VMLINUZ"
 
-# The modules to load, each after its dependencies (paths relative to the module dir).
+# The modules to load, each after its dependencies (paths relative to the module
+# dir). Soft dependencies count too: libcrc32c (under nf_tables) fails to load
+# without a crc32c implementation, which only its "softdep=pre: crc32c" names.
 module_order() {
-    local dep=$KDIR/lib/modules/$KVER/modules.dep seen=" " m
+    local mdir=$KDIR/lib/modules/$KVER seen=" " m
+    module_path() {  # a module name or alias -> its path in modules.dep
+        local name=${1//-/_} found
+        found=$(awk -F: -v m="/$name.ko" 'substr($1, length($1) - length(m) + 1) == m { print $1; exit }' "$mdir/modules.dep")
+        if [ -z "$found" ]; then
+            # An alias: prefer the portable *_generic implementation.
+            name=$(awk -v a="$1" '$1 == "alias" && $2 == a { print $3 }' "$mdir/modules.alias" |
+                awk '/_generic$/ { g = $0 } NR == 1 { f = $0 } END { print (g != "" ? g : f) }')
+            [ -n "$name" ] && found=$(awk -F: -v m="/$name.ko" 'substr($1, length($1) - length(m) + 1) == m { print $1; exit }' "$mdir/modules.dep")
+        fi
+        echo "$found"
+    }
     visit() {
-        local path=$1 d
+        local path=$1 d soft
         case "$seen" in *" $path "*) return ;; esac
         seen="$seen$path "
-        for d in $(awk -v p="$path:" '$1 == p { $1 = ""; print }' "$dep"); do visit "$d"; done
+        soft=$(grep -a -o 'softdep=pre: [^[:cntrl:]]*' "$mdir/$path" | head -n 1 | sed 's/^softdep=pre: //; s/ post:.*//' || true)
+        for d in $soft; do
+            d=$(module_path "$d")
+            [ -n "$d" ] && visit "$d"
+        done
+        for d in $(awk -v p="$path:" '$1 == p { $1 = ""; print }' "$mdir/modules.dep"); do visit "$d"; done
         echo "$path"
     }
     for m in $MODULES; do
         local path
-        path=$(awk -F: -v m="/$m.ko" 'substr($1, length($1) - length(m) + 1) == m { print $1; exit }' "$dep")
+        path=$(module_path "$m")
         if [ -z "$path" ]; then
-            grep -q "/$m.ko" "$KDIR/lib/modules/$KVER/modules.builtin" || die "module $m is neither in modules.dep nor built in"
+            grep -q "/$m.ko" "$mdir/modules.builtin" || die "module $m is neither in modules.dep nor built in"
             continue
         fi
         visit "$path"
@@ -141,14 +162,24 @@ cp "$BUSYBOX" "$STAGE/bin/busybox"
     [ -e "$STAGE/$applet" ] || ln -s /bin/busybox "$STAGE/$applet"
 done
 
-# berth, and the shared libraries and loader it links, at the same paths.
-cp "$BERTH" "$STAGE/usr/local/bin/berth"
-ldd "$BERTH" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u |
-    while read -r lib; do
-        mkdir -p "$STAGE$(dirname "$lib")"
-        cp -L "$lib" "$STAGE$lib"
-    done
-grep -q 'not found' <(ldd "$BERTH") && die "berth needs libraries this host lacks: $(ldd "$BERTH" | grep 'not found')"
+# A program, and the shared libraries and loader it links, at the same paths.
+install_program() {
+    local from=$1 to=$2
+    mkdir -p "$STAGE$(dirname "$to")"
+    cp "$from" "$STAGE$to"
+    if ldd "$from" | grep -q 'not found'; then
+        die "$from needs libraries this host lacks: $(ldd "$from" | grep 'not found' | tr -s ' \t\n' ' ')"
+    fi
+    ldd "$from" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u |
+        while read -r lib; do
+            [ -e "$STAGE$lib" ] && continue
+            mkdir -p "$STAGE$(dirname "$lib")"
+            cp -L "$lib" "$STAGE$lib"
+        done
+}
+install_program "$BERTH" /usr/local/bin/berth
+# berth keeps networks apart (and masquerades) with nft, from Debian's nftables.
+install_program "$(command -v nft || echo /usr/sbin/nft)" /usr/sbin/nft
 
 module_order >"$STAGE/vmtest/modules.list"
 while read -r m; do
@@ -222,6 +253,7 @@ LOG=$OUT/console.log
 say "booting $KPKG ($KVER) with accel=$ACCEL, ${MEM}M, $SMP CPUs, timeout ${TIMEOUT}s; console log: $LOG"
 t_boot=$(now)
 set +e
+trap - ERR
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
     -accel "$ACCEL" -cpu "$CPU" -m "$MEM" -smp "$SMP" \
     -nographic -no-reboot -nic none \
@@ -234,6 +266,7 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
     }
 status=${PIPESTATUS[0]}
 set -e
+trap 'on_error $LINENO "$BASH_COMMAND"' ERR
 boot_secs=$(($(now) - t_boot))
 
 # --- the verdict ------------------------------------------------------------------
@@ -271,4 +304,4 @@ else
 fi
 say "VM ran ${boot_secs}s (accel=$ACCEL); total $(($(now) - t_start))s"
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+if [ "$failed" -ne 0 ]; then exit 1; fi
