@@ -19,6 +19,10 @@ public enum ContainerInit {
         // not be reachable from the container (CVE-2019-5736).
         _ = cberth_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         "berth-init".withCString { _ = cberth_prctl(PR_SET_NAME, UInt(bitPattern: $0), 0, 0, 0) }
+        guard startedByBerth() else {
+            log("not a command: berth init is started by berth itself")
+            exit(2)
+        }
         if let request = readRequest() {
             if let config = request.container { runContainer(config, moveRoot: request.moveRoot ?? false) }
             if let exec = request.exec {
@@ -28,6 +32,14 @@ public enum ContainerInit {
             }
         }
         fail("no configuration on fd \(InitRequest.configFD): berth init is started by berth itself")
+    }
+
+    /// fd 4 is the SOCK_SEQPACKET socket berth hands over (not some fd a shell left open).
+    private static func startedByBerth() -> Bool {
+        var type: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(InitRequest.socketFD, SOL_SOCKET, SO_TYPE, &type, &length) == 0
+            && type == Int32(SOCK_SEQPACKET.rawValue)
     }
 
     private static func readRequest() -> InitRequest? {
