@@ -43,7 +43,12 @@ struct StatusCommand: ParsableCommand {
                 memory = "-"
             }
             let cpu = s.usage?.cpuUsageNanos.map { String(format: "%.2fs", Double($0) / 1e9) } ?? "-"
-            return [s.project, s.name, s.state, s.pid.map(String.init) ?? "-",
+            var state = s.state
+            if let due = s.nextStartAt {
+                let left = due - Date().timeIntervalSince1970
+                state += left > 0 ? " (next start in \(duration(left.rounded(.up))))" : " (start due)"
+            }
+            return [s.project, s.name, state, s.pid.map(String.init) ?? "-",
                     s.uptimeSeconds.map(duration) ?? "-", String(s.restarts),
                     s.lastExit?.summary ?? "-", memory, cpu]
         }

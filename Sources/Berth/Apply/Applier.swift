@@ -11,10 +11,15 @@ public struct Applier: Sendable {
     public var engine: Engine
     /// Told of every step as it completes.
     public var output: @Sendable (ApplyStep) -> Void
+    /// Asked before each step: true ends the apply there (a reconciler told to stop
+    /// finishes the step in progress only). The next apply continues from there.
+    public var shouldStop: @Sendable () -> Bool
 
-    public init(engine: Engine, output: @escaping @Sendable (ApplyStep) -> Void) {
+    public init(engine: Engine, output: @escaping @Sendable (ApplyStep) -> Void,
+                shouldStop: @escaping @Sendable () -> Bool = { false }) {
         self.engine = engine
         self.output = output
+        self.shouldStop = shouldStop
     }
 
     public func apply(_ plan: Plan, spec: Spec, records: ProjectRecords) throws -> ApplyReport {
@@ -26,6 +31,7 @@ public struct Applier: Sendable {
                              underlying: error, done: [])
         }
         for action in plan.actions where action.kind != .leave {
+            if shouldStop() { return report }
             let started = ContinuousClock.now
             do {
                 guard let line = try run(action, plan: plan, spec: spec, records: records) else { continue }
@@ -89,10 +95,13 @@ public struct Applier: Sendable {
             let c = spec.container(named: name)!
             let exit = engine.observer.observeExit(project: project, name: name)
             try engine.removeKernelObjects(project: project, name: name, record: record)
-            let ran = record?.startedAt.flatMap { started in exit.map { $0.finishedAt - started } }
+            // Without an exit record (berth init itself was killed) the run ended no
+            // later than now: a container killed after long hours is forgiven its failures.
+            let ran = record?.startedAt.map { (exit?.finishedAt ?? Date().timeIntervalSince1970) - $0 }
             let failures = RestartBackoff.failures(previous: record?.failures ?? 0, ranFor: ran) + 1
+            // No exit record: the run that ended left none; an older one would mislead.
             let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: (record?.restarts ?? 0) + 1,
-                                      lastExit: exit ?? record?.lastExit, failures: failures)
+                                      lastExit: exit, failures: failures)
             return "started again, pid \(id.pid)"
         case .replace:
             let c = spec.container(named: name)!
@@ -202,11 +211,12 @@ public struct PreflightError: Error, CustomStringConvertible, Sendable {
 extension Engine {
     /// Checks the machine for the whole spec, then executes the plan. Call with the project's lock held.
     public func apply(_ spec: Spec, plan: Plan, records: ProjectRecords,
+                      shouldStop: @escaping @Sendable () -> Bool = { false },
                       output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
         let problems = Preflight.problems(spec: spec, plan: plan, records: records, mapping: mapping,
                                           firewall: firewall)
         guard problems.isEmpty else { throw PreflightError(problems: problems) }
-        return try Applier(engine: self, output: output).apply(plan, spec: spec, records: records)
+        return try Applier(engine: self, output: output, shouldStop: shouldStop).apply(plan, spec: spec, records: records)
     }
 }
 

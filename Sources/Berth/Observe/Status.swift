@@ -15,6 +15,9 @@ public struct ContainerStatus: Sendable, Codable, Equatable {
     public var limits: CgroupLimits?
     public var usage: CgroupUsage?
     public var restartPolicy: String?
+    /// When a stopped container's next start is due (seconds since the epoch), while a
+    /// reconciler backs off its restarts.
+    public var nextStartAt: Double?
 }
 
 extension Engine {
@@ -42,7 +45,8 @@ extension Engine {
                 project: project, name: name, state: state, pid: seen.process?.pid, uptimeSeconds: uptime,
                 restarts: record?.restarts ?? 0, lastExit: seen.lastExit ?? record?.lastExit,
                 limits: seen.limits, usage: seen.limits == nil ? nil : try? cgroups.usage(of: path),
-                restartPolicy: record?.spec.restart.rawValue)
+                restartPolicy: record?.spec.restart.rawValue,
+                nextStartAt: seen.isRunning ? nil : record?.nextStartAt)
         }
     }
 

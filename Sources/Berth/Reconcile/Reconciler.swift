@@ -8,6 +8,8 @@ import Logging
 /// The project's lock is held only while applying, so `plan`, `status` and a
 /// manual `apply` work while it runs. A second reconciler of the same project is
 /// refused by a lock of its own, held for the reconciler's whole life.
+///
+/// Nothing is logged when a pass finds nothing to do; each change is one line.
 public final class Reconciler: @unchecked Sendable {
     public let engine: Engine
     public let specPath: String
@@ -21,7 +23,17 @@ public final class Reconciler: @unchecked Sendable {
     var deadSince: [String: Double] = [:]
     /// Containers whose backoff was already logged, to log it once per death.
     var announcedBackoff: Set<String> = []
+    /// The last error logged, so that one that repeats every pass is logged once.
+    var lastError: String?
+    var saidWaitingForLock = false
+    /// The spec file as last read (identity, size, mtime), to notice changes the
+    /// watcher cannot see (a symlink's target edited in another directory).
+    var specStamp: FileStamp?
     private var stopping = false
+
+    /// How long a pass waits for the project's lock before it tries again later (and
+    /// looks at its signals meanwhile).
+    static let lockWait = 1.0
 
     public init(engine: Engine, specPath: String, spec: Spec, interval: Double, logger: Logger,
                 notifier: SystemdNotifier = .fromEnvironment(),
@@ -40,106 +52,164 @@ public final class Reconciler: @unchecked Sendable {
         let guardLock = try Self.acquireReconcilerLock(store: engine.store, project: spec.project)
         defer { guardLock.release() }
         SignalPipe.shared.install([SIGTERM, SIGINT, SIGHUP])
-        if specPath != "-" { try events.watch(file: specPath) }
-        logger.info("reconciler started", metadata: ["project": "\(spec.project)", "interval": "\(interval)s"])
-        var first = true
+        if specPath != "-" {
+            try events.watch(file: specPath)
+            specStamp = FileStamp(path: specPath)
+        }
+        logger.info("reconciler started", metadata: ["project": "\(spec.project)", "interval": "\(Self.format(interval))",
+                                                     "pid": "\(getpid())"])
+        var passDue = clock()
+        var pingDue = clock()
+        var ready = false
         while !stopping {
-            let due = pass()
-            if first {
-                notifier.notify("READY=1\nSTATUS=reconciling \(spec.project)")
-                first = false
+            if clock() >= passDue {
+                if specPath != "-", FileStamp(path: specPath) != specStamp { reloadSpec() }
+                let backoffDue = pass()
+                passDue = min(clock() + interval, backoffDue ?? .infinity)
+                if !ready {
+                    notifier.notify("READY=1\nSTATUS=reconciling \(spec.project) every \(Self.format(interval))")
+                    ready = true
+                }
             }
-            notifier.watchdog()
-            var wait = interval
-            if let due { wait = max(0, min(wait, due - clock())) }
-            if let ping = notifier.watchdogInterval { wait = min(wait, ping) }
-            handle(events.wait(timeout: wait))
+            if let ping = notifier.watchdogInterval, clock() >= pingDue {
+                notifier.watchdog()
+                pingDue = clock() + ping
+            }
+            var deadline = passDue
+            if notifier.watchdogInterval != nil { deadline = min(deadline, pingDue) }
+            if handle(events.wait(timeout: deadline - clock())) { passDue = clock() }
         }
         notifier.notify("STOPPING=1")
         logger.info("reconciler stopped; containers keep running", metadata: ["project": "\(spec.project)"])
     }
 
-    func handle(_ reasons: [WakeReason]) {
+    /// Returns true when what happened calls for a pass now.
+    func handle(_ reasons: [WakeReason]) -> Bool {
+        var now = false
         for reason in reasons {
             switch reason {
             case .signal(SIGHUP):
                 logger.info("SIGHUP: re-reading the spec", metadata: ["file": "\(specPath)"])
                 reloadSpec()
+                now = true
             case .signal:
                 stopping = true
             case .fileChanged:
-                reloadSpec()
-            case .processExited(let pid):
-                logger.debug("process exited", metadata: ["pid": "\(pid)"])
+                if reloadSpec() { now = true }
+            case .processExited:
+                now = true
             case .timeout:
                 break
             }
         }
         reapChildren()
+        return now && !stopping
     }
 
-    /// Containers started by this process are its children: reap them so that they
-    /// do not stay as zombies (their exit status is in berth init's record).
+    /// Containers are not children of berth (their init is detached), but anything
+    /// else berth forks and does not wait for must not stay a zombie.
     func reapChildren() {
         var status: Int32 = 0
         while waitpid(-1, &status, WNOHANG) > 0 {}
     }
 
-    func reloadSpec() {
-        guard specPath != "-" else { return }
+    /// Reads the spec file again. Returns true when the spec in force changed.
+    @discardableResult
+    func reloadSpec() -> Bool {
+        guard specPath != "-" else { return false }
+        specStamp = FileStamp(path: specPath)
         switch SpecLoader.load(path: specPath) {
         case .success(let new):
             guard new.project == spec.project else {
                 logger.error("the spec now names project \(new.project); the reconciler keeps \(spec.project)",
                              metadata: ["file": "\(specPath)"])
-                return
+                return false
             }
-            if new != spec { logger.info("spec changed", metadata: ["file": "\(specPath)"]) }
+            guard new != spec else { return false }
+            logger.info("spec changed", metadata: ["file": "\(specPath)"])
             spec = new
+            return true
         case .failure(let error):
             logger.error("the changed spec is invalid; the last valid one stays in force",
                          metadata: ["file": "\(specPath)", "diagnostics": "\(error)"])
+            return false
         }
     }
 
-    /// One observe-plan-apply pass. Returns when the next backed-off restart is due.
+    /// One observe-plan-apply pass. Returns when the next pass is due sooner than the
+    /// interval: a backed-off restart, or a retry when another berth held the lock.
     @discardableResult
     public func pass() -> Double? {
         do {
             let first = try engine.plan(spec)
             guard first.plan.hasChanges else {
                 watchProcesses(first.observed)
+                lastError = nil
                 return nil
             }
-            let lock = try ProjectLock.acquire(store: engine.store, project: spec.project, command: "reconcile",
-                                               timeout: max(interval, 30)) { [logger] in logger.info("\($0)") }
+            guard let lock = try lockForApply() else { return clock() + 0.5 }
             defer { lock.release() }
             // Another apply may have run while we waited: plan again under the lock.
             var (plan, observed, records) = try engine.plan(spec)
             let (ready, due) = holdBackedOff(plan, records: records, observed: observed)
             plan = ready
-            let logger = self.logger
-            do {
-                _ = try engine.apply(spec, plan: plan, records: records) { step in
-                    var metadata = Self.metadata(for: step.action)
-                    metadata["ms"] = "\(step.milliseconds)"
-                    logger.notice("\(step.action.kind.rawValue) \(step.action.object.kind.rawValue) \(step.action.object.name): \(step.summary)",
-                                  metadata: metadata)
+            if plan.hasChanges {
+                let logger = self.logger
+                do {
+                    _ = try engine.apply(spec, plan: plan, records: records,
+                                         shouldStop: { SignalPipe.shared.isPending([SIGTERM, SIGINT]) }) { step in
+                        logger.notice("\(step.action.kind.rawValue) \(step.action.object.kind.rawValue) \(step.action.object.name): \(step.summary)",
+                                      metadata: Self.metadata(for: step))
+                    }
+                    lastError = nil
+                } catch {
+                    report("apply failed", error)
                 }
-            } catch {
-                logger.error("apply failed", metadata: ["error": "\(error)"])
+                records = try engine.store.records(spec.project)
+                observed = try engine.observer.observe(project: spec.project, records: records)
             }
-            records = try engine.store.records(spec.project)
-            watchProcesses(try engine.observer.observe(project: spec.project, records: records))
+            watchProcesses(observed)
             return due
         } catch {
-            logger.error("pass failed", metadata: ["error": "\(error)"])
+            report("pass failed", error)
             return nil
         }
     }
 
-    static func metadata(for action: PlannedAction) -> Logger.Metadata {
-        var m: Logger.Metadata = ["reason": "\(action.reason)"]
+    /// Logs an error, once while it repeats pass after pass.
+    func report(_ message: String, _ error: any Error) {
+        let text = "\(error)"
+        guard text != lastError else { return }
+        lastError = text
+        logger.error("\(message)", metadata: ["project": "\(spec.project)", "error": "\(text)"])
+    }
+
+    /// The project's lock, or nil when another berth holds it longer than ``lockWait``
+    /// (said once; the pass is tried again soon).
+    func lockForApply() throws -> ProjectLock? {
+        var holder: String?
+        do {
+            let lock = try ProjectLock.acquire(store: engine.store, project: spec.project, command: "reconcile",
+                                               timeout: Self.lockWait) { holder = $0 }
+            saidWaitingForLock = false
+            return lock
+        } catch let error as StateError where error.detail.hasPrefix("still held") {
+            if !saidWaitingForLock {
+                logger.notice("\(holder ?? error.description); trying again")
+                saidWaitingForLock = true
+            }
+            return nil
+        }
+    }
+
+    static func metadata(for step: ApplyStep) -> Logger.Metadata {
+        let action = step.action
+        var m: Logger.Metadata = [
+            "action": "\(action.kind.rawValue)",
+            action.object.kind.rawValue: "\(action.object.name)",
+            "reason": "\(action.reason)",
+            "ms": "\(step.milliseconds)",
+        ]
         if action.drifted { m["drift"] = "true" }
         for change in action.changes {
             m[change.field] = "\(change.old ?? "(unset)") -> \(change.new ?? "(unset)")"
@@ -154,12 +224,13 @@ public final class Reconciler: @unchecked Sendable {
         let now = clock()
         for action in plan.actions {
             let name = action.object.name
-            guard action.kind == .start, let record = records.containers[name] else {
+            guard action.object.kind == .container, action.kind == .start, let record = records.containers[name] else {
                 kept.append(action)
                 continue
             }
-            let died = observed.containers[name]?.lastExit?.finishedAt ?? deadSince[name] ?? now
-            if observed.containers[name]?.lastExit == nil, deadSince[name] == nil { deadSince[name] = now }
+            let exit = observed.containers[name]?.lastExit
+            if exit == nil, deadSince[name] == nil { deadSince[name] = now }
+            let died = exit?.finishedAt ?? deadSince[name] ?? now
             let ran = record.startedAt.map { died - $0 }
             let failures = RestartBackoff.failures(previous: record.failures, ranFor: ran)
             let due = died + RestartBackoff.delay(failures: failures)
@@ -167,20 +238,23 @@ public final class Reconciler: @unchecked Sendable {
                 kept.append(action)
                 deadSince[name] = nil
                 announcedBackoff.remove(name)
-            } else {
-                earliest = min(earliest ?? due, due)
-                if !announcedBackoff.contains(name) {
-                    announcedBackoff.insert(name)
-                    logger.notice("backing off container \(name)", metadata: [
-                        "reason": "\(action.reason)", "restarts": "\(record.restarts)",
-                        "next attempt in": "\(Int((due - now).rounded(.up)))s"])
-                    var r = record
-                    r.nextStartAt = due
-                    try? engine.store.write(r, project: spec.project)
-                }
+                continue
+            }
+            earliest = min(earliest ?? due, due)
+            guard !announcedBackoff.contains(name) else { continue }
+            announcedBackoff.insert(name)
+            logger.notice("backing off container \(name)", metadata: [
+                "container": "\(name)", "reason": "\(action.reason)", "restarts": "\(record.restarts)",
+                "next attempt in": "\(Self.format((due - now).rounded(.up)))"])
+            var r = record
+            r.nextStartAt = due
+            do {
+                try engine.store.write(r, project: spec.project)
+            } catch {
+                report("record the next start of \(name)", error)
             }
         }
-        return (Plan(project: plan.project, actions: kept), earliest)
+        return (Plan(project: plan.project, actions: kept, addresses: plan.addresses), earliest)
     }
 
     func watchProcesses(_ observed: ObservedState) {
@@ -195,5 +269,35 @@ public final class Reconciler: @unchecked Sendable {
             throw StateError("reconcile \(project)", "another reconciler is running for this project: \(holder)")
         }
         return lock
+    }
+
+    /// "10s", "1.5s", "5m".
+    static func format(_ seconds: Double) -> String {
+        if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds) / 60)m" }
+        if seconds == seconds.rounded() { return "\(Int(seconds))s" }
+        return String(format: "%.1fs", seconds)
+    }
+}
+
+/// Enough of a file's stat to tell that it changed: identity, size, modification time.
+struct FileStamp: Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int64
+    var modified: timespec
+
+    /// nil when the file cannot be stat'ed (it is gone).
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+        size = Int64(st.st_size)
+        modified = st.st_mtim
+    }
+
+    static func == (a: FileStamp, b: FileStamp) -> Bool {
+        a.device == b.device && a.inode == b.inode && a.size == b.size
+            && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
     }
 }

@@ -7,13 +7,21 @@ public struct SystemdNotifier: Sendable {
     /// Half the watchdog period, when systemd set one.
     public var watchdogInterval: Double?
 
+    public init(socketPath: String?, watchdogInterval: Double?) {
+        self.socketPath = socketPath
+        self.watchdogInterval = watchdogInterval
+    }
+
+    /// Reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID, and removes them from the
+    /// environment, as sd_notify(3) advises, so that no process berth starts inherits them.
     public static func fromEnvironment() -> SystemdNotifier {
         let env = ProcessInfo.processInfo.environment
         var interval: Double?
-        if let usec = env["WATCHDOG_USEC"].flatMap(Double.init),
+        if let usec = env["WATCHDOG_USEC"].flatMap(Double.init), usec > 0,
            env["WATCHDOG_PID"].flatMap(Int32.init).map({ $0 == getpid() }) ?? true {
             interval = usec / 2_000_000
         }
+        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(name) }
         return SystemdNotifier(socketPath: env["NOTIFY_SOCKET"], watchdogInterval: interval)
     }
 
