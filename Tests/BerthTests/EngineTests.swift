@@ -236,6 +236,26 @@ struct EngineTests {
         #expect(!FileManager.default.fileExists(atPath: "\(box.stateDirectory)/\(box.project)"))
     }
 
+    @Test func hostnameChangesInPlaceAndHandEditsAreRepaired() throws {
+        let box = try Sandbox("hostname")
+        defer { box.close() }
+        try box.write(Self.spec(extra: "    hostname: first"))
+        try box.apply()
+        let pid = try #require(try box.pid(of: "app"))
+        #expect(try box.exec("app", "hostname").stdout == "first\n")
+        try box.write(Self.spec(extra: "    hostname: second"))
+        let plan = try box.plan()
+        #expect(plan.stdout.contains("hostname: first -> second"))
+        try box.apply()
+        #expect(try box.pid(of: "app") == pid)
+        #expect(try box.exec("app", "hostname").stdout == "second\n")
+        try ProcFS.setHostname("intruder", of: try ProcessIdentity.read(pid: pid))
+        let drift = try box.plan()
+        #expect(drift.stdout.contains("hostname: intruder -> second  # drift"))
+        try box.apply()
+        #expect(try box.exec("app", "hostname").stdout == "second\n")
+    }
+
     /// Every file under the state directory with its content, and the project's cgroup files.
     func snapshot(_ box: Sandbox) throws -> [String: String] {
         var out: [String: String] = [:]
