@@ -95,6 +95,32 @@ struct NetworkTests {
         #expect(try box.plan("--detailed-exitcode").status == 0)
     }
 
+    @Test func aContainerInAUserNamespaceGetsItsNetworkAndHostsFile() throws {
+        let box = try Sandbox("net-userns")
+        defer { box.close() }
+        let subnet = Self.subnet(box)
+        let prefix = String(subnet.dropLast(5))
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(subnet)}
+            containers:
+              boxed:
+                rootfs: ./rootfs
+                command: [/bin/sleep, "1000"]
+                namespaces: [uts, ipc, pid, mount, network, user]
+                userns:
+                  uidMap: [{container: 0, host: 200000, size: 65536}]
+                  gidMap: [{container: 0, host: 200000, size: 65536}]
+                networks: {front: {ip: \(prefix).7}}
+            """)
+        try box.apply()
+        #expect(try box.exec("boxed", "cat", "/proc/self/uid_map").stdout.contains("200000"))
+        #expect(try box.exec("boxed", "cat", "/etc/hosts").stdout.contains("\(prefix).7\tboxed"))
+        #expect(try box.exec("boxed", "ip", "addr").stdout.contains("\(prefix).7/24"))
+        #expect(try box.plan("--detailed-exitcode").status == 0)
+    }
+
     @Test func aContainerOnAnotherNetworkCannotReachThem() throws {
         let box = try Sandbox("net-isolate")
         defer { box.close() }

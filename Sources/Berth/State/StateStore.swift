@@ -77,8 +77,10 @@ public struct StateStore: Sendable {
 
     static func makeDirectories(_ path: String) throws {
         do {
+            // Search-only for others: a container's root in a user namespace must reach its
+            // own directory (its /etc/hosts, its exit record) without being able to list ours.
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+                                                    attributes: [.posixPermissions: 0o711])
         } catch {
             throw StateError("create \(path)", "\(error)")
         }
