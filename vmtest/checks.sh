@@ -148,7 +148,7 @@ c_berth_help() {
 }
 
 c_berth_validate() {
-    for spec in v2check.yaml v2userns.yaml v2net.yaml v2isolate.yaml v2oom.yaml v2pids.yaml v2cpu.yaml v2round.yaml; do
+    for spec in v2check.yaml v2userns.yaml v2cgns.yaml v2net.yaml v2isolate.yaml v2oom.yaml v2pids.yaml v2cpu.yaml v2round.yaml; do
         run berth validate -f "$WORK/$spec" || fail "berth validate -f $spec exited $rc"
     done
     out=$(berth validate -f "$WORK/v2invalid.yaml" 2>&1)
@@ -281,19 +281,16 @@ c_update_in_place() {
     [ "$pid_before" = "$pid_after" ] || fail "the update restarted the container (pid $pid_before -> $pid_after)"
 }
 
-# Sets $cmd to the command of v2userns.yaml's container, running (apply is
-# idempotent: the second check applies again, which must change nothing).
-userns_container() {
+c_user_namespace() {
+    trap 'destroy_quietly v2userns.yaml' EXIT
     apply_ok v2userns.yaml
     poll 30 pid_with_cmd v2userns boxed sleep >/dev/null || { show_procs v2userns boxed; fail "the container's command is not running"; }
     cmd=$(pid_with_cmd v2userns boxed sleep)
-}
-
-c_user_namespace() {
-    userns_container
-    host=$(readlink /proc/1/ns/user); inside=$(readlink /proc/$cmd/ns/user)
-    echo "user: host $host, container $inside"
-    [ "$host" != "$inside" ] || fail "the container shares the host's user namespace"
+    for ns in user cgroup; do
+        host=$(readlink /proc/1/ns/$ns); inside=$(readlink /proc/$cmd/ns/$ns)
+        echo "$ns: host $host, container $inside"
+        [ "$host" != "$inside" ] || fail "the container shares the host's $ns namespace"
+    done
     map=$(awk '{ print $1, $2, $3 }' "/proc/$cmd/uid_map"); echo "uid_map: $map"
     [ "$map" = "0 100000 65536" ] || fail "uid_map is \"$map\", want \"0 100000 65536\""
     map=$(awk '{ print $1, $2, $3 }' "/proc/$cmd/gid_map"); echo "gid_map: $map"
@@ -307,87 +304,19 @@ c_user_namespace() {
 }
 
 c_cgroup_namespace() {
-    trap 'destroy_quietly v2userns.yaml' EXIT
-    userns_container
+    trap 'destroy_quietly v2cgns.yaml' EXIT
+    apply_ok v2cgns.yaml
+    poll 30 pid_with_cmd v2cgns scoped sleep >/dev/null || { show_procs v2cgns scoped; fail "the container's command is not running"; }
+    cmd=$(pid_with_cmd v2cgns scoped sleep)
     host=$(readlink /proc/1/ns/cgroup); inside=$(readlink /proc/$cmd/ns/cgroup)
     echo "cgroup: host $host, container $inside"
     [ "$host" != "$inside" ] || fail "the container shares the host's cgroup namespace"
-    # The namespace's root is the cgroup the process was in when the namespace
-    # was made: the container's own cgroup, if berth placed it there first.
+    # A cgroup namespace is rooted at the cgroup its first process was in when it
+    # was made: the container's own cgroup, if berth placed the process there first.
     view=$(cat "/proc/$cmd/root/tmp/cgroup-view" 2>/dev/null)
     echo "/proc/self/cgroup inside: $view"
     [ "$view" = "0::/" ] ||
         fail "inside its cgroup namespace the container sees \"$view\" in /proc/self/cgroup, want \"0::/\" (the namespace is rooted above the container's cgroup)"
-}
-
-# berth's links: its bridges here, and host veth ends (bv + 13 hex digits).
-berth_links() { ls /sys/class/net | grep '^bv' | tr '\n' ' '; }
-
-c_net_apply() {
-    apply_ok v2net.yaml
-    run ip -4 addr show dev bv2net0 || fail "no bridge bv2net0 after apply"
-    ip -4 addr show dev bv2net0 | grep -q 'inet 10.77.1.1/24' || fail "bv2net0 does not have the gateway address 10.77.1.1/24"
-    ip link show dev bv2net0 | grep -q 'UP' || fail "bv2net0 is down"
-    for c in web client; do
-        poll 30 init_pid v2net "$c" >/dev/null || { show_procs v2net "$c"; fail "container $c is not running"; }
-    done
-    touch "$STATE/ok-net_apply"
-}
-
-c_net_addresses() {
-    needs net_apply
-    web=$(init_pid v2net web); client=$(init_pid v2net client)
-    run nsenter -t "$web" -n ip -4 addr show dev eth0 || fail "web has no eth0 in its network namespace"
-    nsenter -t "$web" -n ip -4 addr show dev eth0 | grep -q 'inet 10.77.1.10/24' || fail "web's eth0 does not have 10.77.1.10/24"
-    run nsenter -t "$client" -n ip -4 addr show dev eth0 || fail "client has no eth0 in its network namespace"
-    addr=$(nsenter -t "$client" -n ip -4 addr show dev eth0 | awk '/inet / { print $2 }')
-    case "$addr" in
-        10.77.1.1/24|10.77.1.10/24|10.77.1.0/24|10.77.1.255/24) fail "client got $addr, an address it must not have" ;;
-        10.77.1.*/24) echo "client: $addr" ;;
-        *) fail "client's eth0 has \"$addr\", not an address in 10.77.1.0/24" ;;
-    esac
-    run nsenter -t "$client" -n ip route
-    nsenter -t "$client" -n ip route | grep -q 'default via 10.77.1.1' || fail "client has no default route via 10.77.1.1"
-}
-
-# Debian's busybox 1.35 wget crashes with -T (its own timeout): `timeout` instead.
-fetch_web() { timeout 10 wget -q -O - http://10.77.1.10:8080/ 2>&1; }
-
-c_net_reach() {
-    needs net_apply
-    client=$(init_pid v2net client)
-    poll 30 sh -c 'timeout 10 wget -q -O - http://10.77.1.10:8080/ >/dev/null 2>&1' ||
-        { run timeout 10 wget -O - http://10.77.1.10:8080/; fail "the host cannot fetch http://10.77.1.10:8080/ from web"; }
-    out=$(fetch_web); echo "from the host: $out"
-    [ "$out" = hello-from-web ] || fail "the host fetched \"$out\", want hello-from-web"
-    out=$(nsenter -t "$client" -n timeout 10 wget -q -O - http://10.77.1.10:8080/ 2>&1); echo "from client: $out"
-    [ "$out" = hello-from-web ] || fail "client fetched \"$out\" from web over the bridge, want hello-from-web"
-}
-
-c_net_destroy() {
-    needs net_apply
-    run berth destroy -f "$WORK/v2net.yaml" || fail "berth destroy exited $rc"
-    ! ip link show dev bv2net0 >/dev/null 2>&1 || fail "bridge bv2net0 is still there after destroy"
-    # The kernel removes a veth whose namespace died in a work queue, a moment
-    # after the last process is gone: wait for it, and say how long it took.
-    t0=$(cut -d' ' -f1 /proc/uptime)
-    [ -z "$(berth_links)" ] || echo "right after destroy: $(berth_links)"
-    poll 10 sh -c '[ -z "$(ls /sys/class/net | grep "^bv")" ]' || fail "links left 10s after destroy: $(berth_links)"
-    echo "no berth links after $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')s"
-    [ ! -e "$CG/berth/v2net" ] || fail "$CG/berth/v2net is still there after destroy"
-}
-
-# destroy, then apply at once: the names berth derives are the same again, while
-# the kernel may still be tearing down the old veths.
-c_net_reapply() {
-    trap 'destroy_quietly v2net.yaml' EXIT
-    for round in 1 2 3; do
-        apply_ok v2net.yaml
-        run berth destroy -f "$WORK/v2net.yaml" || fail "berth destroy exited $rc (round $round)"
-    done
-    apply_ok v2net.yaml
-    poll 30 sh -c 'timeout 10 wget -q -O - http://10.77.1.10:8080/ >/dev/null 2>&1' ||
-        fail "web is not reachable after destroy and apply again"
 }
 
 # from_left URL: fetch URL from inside the left container's network namespace.

@@ -37,13 +37,14 @@ mount -t sysfs sysfs /sys
 # As systemd mounts it on a unified host. The root's cgroup.subtree_control is
 # left empty on purpose: enabling controllers down its path is berth's job.
 mount -t cgroup2 -o nosuid,nodev,noexec,nsdelegate cgroup2 /sys/fs/cgroup
-mkdir -p /dev/pts /dev/shm /run /tmp /var/lib/berth
+mkdir -p /dev/pts /dev/shm /run /tmp /var/lib
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
-# berth's state directory (the default path), on its own tmpfs.
-mount -t tmpfs -o mode=0700 tmpfs /var/lib/berth
+# /var/lib on its own tmpfs, as a host's would be (0755); berth creates its
+# state directory there (the default /var/lib/berth) with the modes it chooses.
+mount -t tmpfs -o mode=0755 tmpfs /var/lib
 hostname berth-vm
 ip link set lo up 2>/dev/null
 
