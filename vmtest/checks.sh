@@ -80,8 +80,6 @@ cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline"; }
 
 field() { awk -v k="$2" '$1 == k { print $2 }' "$1" 2>/dev/null; }
 
-remember() { echo "$2" >"$STATE/$1"; }
-recall() { cat "$STATE/$1" 2>/dev/null; }
 
 needs() {
     [ -e "$STATE/ok-$1" ] || fail "not run: the $1 check failed before it"
@@ -317,6 +315,76 @@ c_cgroup_namespace() {
     echo "/proc/self/cgroup inside: $view"
     [ "$view" = "0::/" ] ||
         fail "inside its cgroup namespace the container sees \"$view\" in /proc/self/cgroup, want \"0::/\" (the namespace is rooted above the container's cgroup)"
+}
+
+# berth's links: its bridges here, and host veth ends (bv + 13 hex digits).
+berth_links() { ls /sys/class/net | grep '^bv' | tr '\n' ' '; }
+
+c_net_apply() {
+    apply_ok v2net.yaml
+    run ip -4 addr show dev bv2net0 || fail "no bridge bv2net0 after apply"
+    ip -4 addr show dev bv2net0 | grep -q 'inet 10.77.1.1/24' || fail "bv2net0 does not have the gateway address 10.77.1.1/24"
+    ip link show dev bv2net0 | grep -q 'UP' || fail "bv2net0 is down"
+    for c in web client; do
+        poll 30 init_pid v2net "$c" >/dev/null || { show_procs v2net "$c"; fail "container $c is not running"; }
+    done
+    touch "$STATE/ok-net_apply"
+}
+
+c_net_addresses() {
+    needs net_apply
+    web=$(init_pid v2net web); client=$(init_pid v2net client)
+    run nsenter -t "$web" -n ip -4 addr show dev eth0 || fail "web has no eth0 in its network namespace"
+    nsenter -t "$web" -n ip -4 addr show dev eth0 | grep -q 'inet 10.77.1.10/24' || fail "web's eth0 does not have 10.77.1.10/24"
+    run nsenter -t "$client" -n ip -4 addr show dev eth0 || fail "client has no eth0 in its network namespace"
+    addr=$(nsenter -t "$client" -n ip -4 addr show dev eth0 | awk '/inet / { print $2 }')
+    case "$addr" in
+        10.77.1.1/24|10.77.1.10/24|10.77.1.0/24|10.77.1.255/24) fail "client got $addr, an address it must not have" ;;
+        10.77.1.*/24) echo "client: $addr" ;;
+        *) fail "client's eth0 has \"$addr\", not an address in 10.77.1.0/24" ;;
+    esac
+    run nsenter -t "$client" -n ip route
+    nsenter -t "$client" -n ip route | grep -q 'default via 10.77.1.1' || fail "client has no default route via 10.77.1.1"
+}
+
+# Debian's busybox 1.35 wget crashes with -T (its own timeout): `timeout` instead.
+fetch_web() { timeout 10 wget -q -O - http://10.77.1.10:8080/ 2>&1; }
+
+c_net_reach() {
+    needs net_apply
+    client=$(init_pid v2net client)
+    poll 30 sh -c 'timeout 10 wget -q -O - http://10.77.1.10:8080/ >/dev/null 2>&1' ||
+        { run timeout 10 wget -O - http://10.77.1.10:8080/; fail "the host cannot fetch http://10.77.1.10:8080/ from web"; }
+    out=$(fetch_web); echo "from the host: $out"
+    [ "$out" = hello-from-web ] || fail "the host fetched \"$out\", want hello-from-web"
+    out=$(nsenter -t "$client" -n timeout 10 wget -q -O - http://10.77.1.10:8080/ 2>&1); echo "from client: $out"
+    [ "$out" = hello-from-web ] || fail "client fetched \"$out\" from web over the bridge, want hello-from-web"
+}
+
+c_net_destroy() {
+    needs net_apply
+    run berth destroy -f "$WORK/v2net.yaml" || fail "berth destroy exited $rc"
+    ! ip link show dev bv2net0 >/dev/null 2>&1 || fail "bridge bv2net0 is still there after destroy"
+    # The kernel removes a veth whose namespace died in a work queue, a moment
+    # after the last process is gone: wait for it, and say how long it took.
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    [ -z "$(berth_links)" ] || echo "right after destroy: $(berth_links)"
+    poll 10 sh -c '[ -z "$(ls /sys/class/net | grep "^bv")" ]' || fail "links left 10s after destroy: $(berth_links)"
+    echo "no berth links after $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')s"
+    [ ! -e "$CG/berth/v2net" ] || fail "$CG/berth/v2net is still there after destroy"
+}
+
+# destroy, then apply at once: the names berth derives are the same again, while
+# the kernel may still be tearing down the old veths.
+c_net_reapply() {
+    trap 'destroy_quietly v2net.yaml' EXIT
+    for round in 1 2 3; do
+        apply_ok v2net.yaml
+        run berth destroy -f "$WORK/v2net.yaml" || fail "berth destroy exited $rc (round $round)"
+    done
+    apply_ok v2net.yaml
+    poll 30 sh -c 'timeout 10 wget -q -O - http://10.77.1.10:8080/ >/dev/null 2>&1' ||
+        fail "web is not reachable after destroy and apply again"
 }
 
 # from_left URL: fetch URL from inside the left container's network namespace.
