@@ -256,6 +256,26 @@ struct EngineTests {
         #expect(try box.exec("app", "hostname").stdout == "second\n")
     }
 
+    @Test func aDeviceNodeMadeInsideCannotBeOpened() throws {
+        let box = try Sandbox("mknod")
+        defer { box.close() }
+        try box.write(Self.spec(extra: "    mounts: [{type: tmpfs, target: /scratch}]"))
+        try box.apply()
+        // CAP_MKNOD is in the default set (as in Docker); without a devices cgroup the
+        // node must be useless: every writable mount is nodev.
+        let disk = LimitsTests.anyDisk() ?? (1, 3)
+        for dir in ["/", "/dev/", "/scratch/", "/tmp/"] {
+            let node = "\(dir)disk-\(disk.major)-\(disk.minor)"
+            let made = try box.exec("app", "mknod", node, "b", "\(disk.major)", "\(disk.minor)")
+            #expect(made.status == 0, "mknod \(node): \(made.stderr)")
+            let read = try box.exec("app", "head", "-c", "1", node)
+            #expect(read.status != 0, "\(node) could be opened")
+            #expect(read.stderr.contains("Permission denied"), "\(node): \(read.stderr)")
+        }
+        // The standard nodes still work.
+        #expect(try box.exec("app", "head", "-c", "4", "/dev/zero").stdout.utf8.count == 4)
+    }
+
     /// Every file under the state directory with its content, and the project's cgroup files.
     func snapshot(_ box: Sandbox) throws -> [String: String] {
         var out: [String: String] = [:]

@@ -23,7 +23,7 @@ final class Sandbox: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
         for applet in ["sh", "sleep", "cat", "echo", "hostname", "true", "false", "ls", "dd", "head", "httpd", "wget",
-                       "mkdir", "ip", "id", "timeout", "seq", "tr"] {
+                       "mkdir", "ip", "id", "timeout", "seq", "tr", "mknod"] {
             try FileManager.default.createSymbolicLink(atPath: "\(rootfs)/bin/\(applet)", withDestinationPath: "busybox")
         }
         for dir in ["proc", "dev", "sys", "tmp", "etc"] {

@@ -31,21 +31,32 @@ enum Mounts {
     /// (in a user namespace, nosuid/nodev/noexec of an inherited mount are locked
     /// and a plain remount that drops them is refused).
     static func makeReadOnly(_ path: String, recursive: Bool, what: String? = nil) throws {
+        try restrict(path, recursive: recursive, readOnly: true, what: what)
+    }
+
+    /// Adds read-only and/or nodev to a mount (and its submounts when `recursive`),
+    /// keeping the flags it already has.
+    static func restrict(_ path: String, recursive: Bool, readOnly makeReadOnly: Bool = false,
+                         noDevices: Bool = false, what: String? = nil) throws {
         let flags = UInt32(CBERTH_AT_EMPTY_PATH) | (recursive ? UInt32(CBERTH_AT_RECURSIVE) : 0)
+        let attributes = (makeReadOnly ? UInt64(CBERTH_MOUNT_ATTR_RDONLY) : 0) | (noDevices ? UInt64(CBERTH_MOUNT_ATTR_NODEV) : 0)
+        let step = [makeReadOnly ? "make read-only" : nil, noDevices ? "make nodev" : nil].compactMap { $0 }
+            .joined(separator: " and ")
         let fd = open(path, CBERTH_O_PATH | O_CLOEXEC | O_DIRECTORY)
         let fdOrFile = fd >= 0 ? fd : open(path, CBERTH_O_PATH | O_CLOEXEC)
         guard fdOrFile >= 0 else { throw KernelError("open", what ?? path, errno: Errno(rawValue: errno)) }
         defer { close(fdOrFile) }
-        if cberth_mount_setattr(fdOrFile, "", flags, UInt64(CBERTH_MOUNT_ATTR_RDONLY), 0) == 0 { return }
+        if cberth_mount_setattr(fdOrFile, "", flags, attributes, 0) == 0 { return }
         let err = Errno(rawValue: errno)
         guard err == .noFunction else {
-            throw KernelError("make read-only", what ?? path, errno: err)
+            throw KernelError(step, what ?? path, errno: err)
         }
         // Before Linux 5.12: a bind remount, keeping the flags the mount already has.
         var fs = statvfs()
         guard statvfs(path, &fs) == 0 else { throw KernelError("statvfs", what ?? path, errno: Errno(rawValue: errno)) }
-        let kept = UInt(fs.f_flag) & (noSuid | noDev | noExec)
-        try mount(nil, on: path, type: nil, flags: remount | bind | readOnly | kept, what: what)
+        let kept = UInt(fs.f_flag) & (noSuid | noDev | noExec | readOnly)
+        try mount(nil, on: path, type: nil,
+                  flags: remount | bind | kept | (makeReadOnly ? readOnly : 0) | (noDevices ? noDev : 0), what: what)
     }
 
     /// The path through which mount(2) reaches what `fd` refers to.

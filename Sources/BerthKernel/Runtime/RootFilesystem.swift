@@ -36,6 +36,9 @@ struct RootFilesystem {
                          what: "/ (make private)")
         try Mounts.mount(config.rootfs, on: config.rootfs, type: nil, flags: Mounts.bind | Mounts.recursive,
                          what: "rootfs \(config.rootfs)")
+        // berth keeps no devices cgroup, so CAP_MKNOD must not give a container a disk:
+        // every mount it can write to is nodev, and /dev holds only bind-mounted nodes.
+        try Mounts.restrict(config.rootfs, recursive: true, noDevices: true, what: "rootfs \(config.rootfs)")
         let root = try ProcFS.openFile(config.rootfs, .readOnly, options: [.directory])
         defer { try? root.close() }
 
@@ -70,19 +73,14 @@ struct RootFilesystem {
     private func mountDev(_ root: FileDescriptor) throws {
         let mountPoint = try Mounts.openInRoot(root, "/dev", create: .directory)
         try Mounts.mount("tmpfs", on: Mounts.fdPath(mountPoint), type: "tmpfs",
-                         flags: Mounts.noSuid | Mounts.strictAtime, data: "mode=755,size=65536k", what: "/dev")
+                         flags: Mounts.noSuid | Mounts.noDev | Mounts.strictAtime, data: "mode=755,size=65536k", what: "/dev")
         try mountPoint.close()
         let dev = try Mounts.openInRoot(root, "/dev")
         defer { try? dev.close() }
         let devPath = Mounts.fdPath(dev)
 
-        for (name, major, minor) in Self.devices {
-            let number = dev_t(major) << 8 | dev_t(minor)
-            if mknodat(dev.rawValue, name, S_IFCHR | 0o666, number) == 0 { continue }
-            guard errno == EPERM else {
-                throw KernelError("mknod", "/dev/\(name)", errno: Errno(rawValue: errno))
-            }
-            // No mknod in a user namespace (or under a devices cgroup): bind the host's node.
+        for (name, _, _) in Self.devices {
+            // /dev is nodev: each node is the host's, bind-mounted (a bind mount has flags of its own).
             let fd = openat(dev.rawValue, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o666)
             guard fd >= 0 else { throw KernelError("create", "/dev/\(name)", errno: Errno(rawValue: errno)) }
             close(fd)
@@ -145,11 +143,9 @@ struct RootFilesystem {
             defer { try? point.close() }
             try Mounts.mount(source, on: Mounts.fdPath(point), type: nil, flags: Mounts.bind | Mounts.recursive,
                              what: target)
-            if readOnly {
-                let mounted = try Mounts.openInRoot(root, target)
-                defer { try? mounted.close() }
-                try Mounts.makeReadOnly(Mounts.fdPath(mounted), recursive: true, what: target)
-            }
+            let mounted = try Mounts.openInRoot(root, target)
+            defer { try? mounted.close() }
+            try Mounts.restrict(Mounts.fdPath(mounted), recursive: true, readOnly: readOnly, noDevices: true, what: target)
         case .tmpfs(let target, let size, let readOnly):
             let point = try Mounts.openInRoot(root, target, create: .directory)
             defer { try? point.close() }
