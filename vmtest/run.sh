@@ -7,8 +7,8 @@
 # usable, software emulation otherwise), and turns the results the VM prints on
 # its console into PASS/FAIL lines and an exit code. See vmtest/README.md.
 #
-# Everything comes from Debian packages: qemu-system-x86 and busybox-static are
-# installed when missing; the kernel package is downloaded (not installed) and
+# Everything comes from Debian packages: qemu-system-x86, busybox-static and
+# nftables are installed when missing; the kernel package is downloaded (not installed) and
 # unpacked into a cache under .build/vmtest. The VM has no network device.
 #
 # Settings (environment):
@@ -66,14 +66,14 @@ BUSYBOX=/bin/busybox
 kernel_package() {
     if [ -n "${VMTEST_KERNEL:-}" ]; then echo "$VMTEST_KERNEL"; return; fi
     local pkg
-    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }' || true)
     if [ -z "$pkg" ]; then
         apt-get update -qq >/dev/null 2>&1 || true
-        pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+        pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }' || true)
     fi
     if [ -z "$pkg" ]; then
         # No package lists (offline): the newest kernel already in the cache.
-        pkg=$(ls -1 "$OUT/kernel" 2>/dev/null | sort -V | tail -n 1)
+        pkg=$(ls -1 "$OUT/kernel" 2>/dev/null | sort -V | tail -n 1 || true)
     fi
     [ -n "$pkg" ] || die "cannot tell which linux-image package to use (set VMTEST_KERNEL)"
     echo "$pkg"
