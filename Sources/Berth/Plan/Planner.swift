@@ -195,7 +195,7 @@ struct LimitField: Sendable {
         LimitField(path: "resources.pids", value: { $0.pids.map(String.init) ?? "" },
                    specText: { $0.pids.map(String.init) }, kernelText: { $0.pids.map(String.init) }),
         LimitField(path: "resources.io", value: { Render.io($0.io) },
-                   specText: { $0.io.isEmpty ? nil : Render.list($0.io.map(Render.ioLimit)) },
+                   specText: { $0.io.isEmpty ? nil : $0.io.map(Render.ioLimit).joined(separator: "; ") },
                    kernelText: { $0.io.isEmpty ? nil : Render.io($0.io) }),
     ]
 }
