@@ -58,11 +58,13 @@ final class ReconcilerRun: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    /// SIGTERM, and SIGKILL when that did not end it within 5 s.
-    func stop() {
+    /// SIGTERM, and SIGKILL when that did not end it within 5 s (a failure of the test).
+    func stop(sourceLocation: SourceLocation = #_sourceLocation) {
         guard process.isRunning else { return }
         send(SIGTERM)
-        if waitExit(timeout: 5) == nil {
+        let status = waitExit(timeout: 5)
+        #expect(status == 0, "the reconciler did not stop cleanly on SIGTERM: \(log)", sourceLocation: sourceLocation)
+        if status == nil {
             send(SIGKILL)
             process.waitUntilExit()
         }

@@ -9,6 +9,8 @@ import Logging
 /// manual `apply` work while it runs. A second reconciler of the same project is
 /// refused by a lock of its own, held for the reconciler's whole life.
 ///
+/// Each pass observes what events cannot tell and what they said changed (see
+/// ``ObservationCache``), plans, and applies under the lock when the plan has changes.
 /// Nothing is logged when a pass finds nothing to do; each change is one line.
 public final class Reconciler: @unchecked Sendable {
     public let engine: Engine
@@ -18,6 +20,7 @@ public final class Reconciler: @unchecked Sendable {
     let logger: Logger
     let notifier: SystemdNotifier
     let events = EventWaiter()
+    let cache: ObservationCache
     let clock: @Sendable () -> Double
     /// When the reconciler first saw each container dead without an exit time.
     var deadSince: [String: Double] = [:]
@@ -30,6 +33,9 @@ public final class Reconciler: @unchecked Sendable {
     /// watcher cannot see (a symlink's target edited in another directory).
     var specStamp: FileStamp?
     private var stopping = false
+    /// Set when something seen during a pass calls for another pass at once.
+    private var passRequested = false
+    private var passFailed = false
 
     /// How long a pass waits for the project's lock before it tries again later (and
     /// looks at its signals meanwhile).
@@ -45,7 +51,13 @@ public final class Reconciler: @unchecked Sendable {
         self.logger = logger
         self.notifier = notifier
         self.clock = clock
+        cache = ObservationCache(engine: engine, project: spec.project, events: events,
+                                 resyncEvery: max(interval, Self.resyncEvery))
     }
+
+    /// Everything is observed afresh at least this often (or every interval, if longer),
+    /// whatever the events said.
+    static let resyncEvery = 60.0
 
     /// Runs until SIGTERM or SIGINT; the containers keep running after it returns.
     public func run() throws {
@@ -64,8 +76,12 @@ public final class Reconciler: @unchecked Sendable {
         while !stopping {
             if clock() >= passDue {
                 if specPath != "-", FileStamp(path: specPath) != specStamp { reloadSpec() }
+                passRequested = false
                 let backoffDue = pass()
-                passDue = min(clock() + interval, backoffDue ?? .infinity)
+                // A process gone before it could be watched is stale: look again at once
+                // (not after a failed pass, which leaves everything stale: that waits).
+                if !passFailed, cache.hasStale { passRequested = true }
+                passDue = passRequested ? clock() : min(clock() + interval, backoffDue ?? .infinity)
                 if !ready {
                     notifier.notify("READY=1\nSTATUS=reconciling \(spec.project) every \(Self.format(interval))")
                     ready = true
@@ -96,7 +112,21 @@ public final class Reconciler: @unchecked Sendable {
                 stopping = true
             case .fileChanged:
                 if reloadSpec() { now = true }
-            case .processExited:
+            case .processExited(let pid):
+                if let name = cache.container(withInit: pid) { cache.markStale(name) } else { cache.markAllStale() }
+                now = true
+            case .directoryChanged(let tag, let entry):
+                // The project's own directory names the container cgroup made or removed.
+                if !tag.isEmpty {
+                    cache.markStale(tag)
+                } else if let entry {
+                    cache.markStale(entry)
+                } else {
+                    cache.markAllStale()
+                }
+                now = true
+            case .eventsLost:
+                cache.markAllStale()
                 now = true
             case .timeout:
                 break
@@ -140,37 +170,47 @@ public final class Reconciler: @unchecked Sendable {
     /// interval: a backed-off restart, or a retry when another berth held the lock.
     @discardableResult
     public func pass() -> Double? {
+        passFailed = false
         do {
-            let first = try engine.plan(spec)
-            guard first.plan.hasChanges else {
-                watchProcesses(first.observed)
+            var records = try engine.store.records(spec.project)
+            var observed = try cache.observe(records: records, now: clock())
+            var plan = engine.planner.plan(spec: spec, observed: observed, records: records)
+            guard plan.hasChanges else {
                 lastError = nil
                 return nil
             }
             guard let lock = try lockForApply() else { return clock() + 0.5 }
             defer { lock.release() }
-            // Another apply may have run while we waited: plan again under the lock.
-            var (plan, observed, records) = try engine.plan(spec)
+            // Another berth may have changed something while we waited: look again, under the lock.
+            if handle(events.wait(timeout: 0)) { passRequested = true }
+            records = try engine.store.records(spec.project)
+            observed = try cache.observe(records: records, now: clock())
+            plan = engine.planner.plan(spec: spec, observed: observed, records: records)
             let (ready, due) = holdBackedOff(plan, records: records, observed: observed)
-            plan = ready
-            if plan.hasChanges {
-                let logger = self.logger
-                do {
-                    _ = try engine.apply(spec, plan: plan, records: records,
-                                         shouldStop: { SignalPipe.shared.isPending([SIGTERM, SIGINT]) }) { step in
-                        logger.notice("\(step.action.kind.rawValue) \(step.action.object.kind.rawValue) \(step.action.object.name): \(step.summary)",
-                                      metadata: Self.metadata(for: step))
-                    }
-                    lastError = nil
-                } catch {
-                    report("apply failed", error)
+            guard ready.hasChanges else { return due }
+            let logger = self.logger
+            do {
+                _ = try engine.apply(spec, plan: ready, records: records,
+                                     shouldStop: { SignalPipe.shared.isPending([SIGTERM, SIGINT]) }) { step in
+                    logger.notice("\(step.action.kind.rawValue) \(step.action.object.kind.rawValue) \(step.action.object.name): \(step.summary)",
+                                  metadata: Self.metadata(for: step))
                 }
-                records = try engine.store.records(spec.project)
-                observed = try engine.observer.observe(project: spec.project, records: records)
+                lastError = nil
+            } catch {
+                report("apply failed", error)
             }
-            watchProcesses(observed)
+            for action in ready.changes {
+                if action.object.kind == .container { cache.markStale(action.object.name) } else { cache.markAllStale() }
+            }
+            // Our own writes raised events: take them now, then look at the result, so that
+            // only what happens after this look wakes the next pass.
+            if handle(events.wait(timeout: 0)) { passRequested = true }
+            records = try engine.store.records(spec.project)
+            _ = try cache.observe(records: records, now: clock())
             return due
         } catch {
+            cache.markAllStale()
+            passFailed = true
             report("pass failed", error)
             return nil
         }
@@ -255,10 +295,6 @@ public final class Reconciler: @unchecked Sendable {
             }
         }
         return (Plan(project: plan.project, actions: kept, addresses: plan.addresses), earliest)
-    }
-
-    func watchProcesses(_ observed: ObservedState) {
-        events.watch(processes: observed.containers.values.compactMap(\.process))
     }
 
     /// A lock held for the reconciler's life: a second reconciler of the project is refused.

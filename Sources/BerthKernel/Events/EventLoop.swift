@@ -7,21 +7,32 @@ import SystemPackage
 public enum WakeReason: Sendable, Equatable {
     /// A watched process exited (its pid).
     case processExited(Int32)
-    /// A watched file was written, replaced or removed.
+    /// The watched file was written, replaced or removed.
     case fileChanged
+    /// Something in a watched directory was written (a file in it, by anyone), or an
+    /// entry was created or removed in it, or it was removed itself: its tag, and the
+    /// entry's name when the event names one.
+    case directoryChanged(tag: String, entry: String?)
+    /// The kernel dropped events (its queue overflowed): anything may have changed.
+    case eventsLost
     /// A signal arrived (SIGTERM, SIGINT, SIGHUP, ...).
     case signal(Int32)
     /// The timeout passed with nothing else happening.
     case timeout
 }
 
-/// Waits on processes, a file and signals at once, with one poll(2): pidfds for
-/// the processes (no polling of /proc), inotify on the file's directory (editors
-/// replace files by rename), and a self-pipe written by the signal handler.
+/// Waits on processes, files, directories and signals at once, with one poll(2):
+/// pidfds for the processes (no polling of /proc), inotify for the spec file (through
+/// its directory: editors replace files by rename) and for cgroup directories (a
+/// write(2) to a cgroup file raises IN_MODIFY on its directory, so a limit written by
+/// hand is seen at once), and a self-pipe written by the signal handler.
 public final class EventWaiter: @unchecked Sendable {
     private var pidfds: [ProcessIdentity: Int32] = [:]
     private var inotify: Int32 = -1
+    private var fileDirectory: Int32 = -1
     private var watchedName: String?
+    /// Watch descriptor -> (tag, path) of watched directories.
+    private var directories: [Int32: (tag: String, path: String)] = [:]
 
     public init() {}
 
@@ -30,42 +41,101 @@ public final class EventWaiter: @unchecked Sendable {
         if inotify >= 0 { close(inotify) }
     }
 
+    // MARK: - processes
+
     /// How many processes are watched.
     public var watchedProcessCount: Int { pidfds.count }
 
-    /// Watches exactly these processes (by identity: a pid that was reused is not watched).
-    public func watch(processes: [ProcessIdentity]) {
+    /// Watches exactly these processes (by identity: a pid that was reused is not
+    /// watched). Returns those that could not be watched because they are gone.
+    @discardableResult
+    public func watch(processes: [ProcessIdentity]) -> [ProcessIdentity] {
         let wanted = Set(processes)
         for (id, fd) in pidfds where !wanted.contains(id) {
             close(fd)
             pidfds[id] = nil
         }
+        var gone: [ProcessIdentity] = []
         for id in wanted where pidfds[id] == nil {
-            // PidFD.open checks that the pid was not reused in between; a process that
-            // is already gone is seen by the next pass anyway.
-            guard let fd = try? PidFD.open(id) else { continue }
+            // PidFD.open checks that the pid was not reused in between.
+            guard let fd = try? PidFD.open(id) else {
+                gone.append(id)
+                continue
+            }
             pidfds[id] = fd.rawValue
         }
+        return gone
+    }
+
+    /// True while `id` is watched and has not exited (as far as the last wait saw).
+    public func isWatched(_ id: ProcessIdentity) -> Bool { pidfds[id] != nil }
+
+    /// The hostname in the UTS namespace of a watched process, read through its pidfd
+    /// (setns(2) takes a pidfd since Linux 5.8), so that no pid can be mistaken and no
+    /// /proc file is parsed. Falls back to /proc on older kernels; nil if it is gone.
+    public func hostname(of id: ProcessIdentity) -> String? {
+        if let pidfd = pidfds[id] {
+            var buffer = [CChar](repeating: 0, count: 256)
+            if cberth_hostname_in(pidfd, &buffer, buffer.count) == 0 {
+                return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            }
+        }
+        return try? ProcFS.hostname(of: id)
+    }
+
+    // MARK: - files and directories
+
+    private func ensureInotify(_ what: String) throws {
+        guard inotify < 0 else { return }
+        inotify = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+        guard inotify >= 0 else { throw KernelError("inotify_init1", what, errno: Errno(rawValue: errno)) }
     }
 
     /// Watches a file for writes, replacement and removal (through its directory, since
     /// editors and config tools replace a file by renaming a new one over it).
     public func watch(file path: String) throws {
-        if inotify < 0 {
-            inotify = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-            guard inotify >= 0 else { throw KernelError("inotify_init1", path, errno: Errno(rawValue: errno)) }
-        }
+        try ensureInotify(path)
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
         watchedName = slash.map { String(path[path.index(after: $0)...]) } ?? path
         // Not IN_CREATE: a file created in place is still empty then; its IN_CLOSE_WRITE follows.
         let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE)
-        guard inotify_add_watch(inotify, dir, mask) >= 0 else {
-            throw KernelError("inotify_add_watch", dir, errno: Errno(rawValue: errno))
+        let wd = inotify_add_watch(inotify, dir, mask)
+        guard wd >= 0 else { throw KernelError("inotify_add_watch", dir, errno: Errno(rawValue: errno)) }
+        fileDirectory = wd
+    }
+
+    /// Watches a directory (a cgroup's): writes to its files, entries created or removed,
+    /// its own removal. Watching it again is cheap (the kernel returns the same watch).
+    /// A directory that does not exist is not watched (false).
+    @discardableResult
+    public func watch(directory path: String, tag: String) throws -> Bool {
+        try ensureInotify(path)
+        let mask = UInt32(IN_MODIFY | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+        let wd = inotify_add_watch(inotify, path, mask)
+        guard wd >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return false }
+            throw KernelError("inotify_add_watch", path, errno: Errno(rawValue: errno))
+        }
+        directories[wd] = (tag, path)
+        return true
+    }
+
+    /// Stops watching directories whose tag is not in `tags`.
+    public func unwatchDirectories(keeping tags: Set<String>) {
+        for (wd, entry) in directories where !tags.contains(entry.tag) {
+            inotify_rm_watch(inotify, wd)
+            directories[wd] = nil
         }
     }
 
-    /// Waits until something happens or `timeout` seconds pass.
+    /// Paths of the directories watched now.
+    public var watchedDirectories: [String] { directories.values.map(\.path).sorted() }
+
+    // MARK: - waiting
+
+    /// Waits until something happens or `timeout` seconds pass. With a timeout of 0,
+    /// collects what is pending without waiting.
     public func wait(timeout: Double) -> [WakeReason] {
         var fds: [pollfd] = [pollfd(fd: SignalPipe.shared.readFD, events: Int16(POLLIN), revents: 0)]
         if inotify >= 0 { fds.append(pollfd(fd: inotify, events: Int16(POLLIN), revents: 0)) }
@@ -85,7 +155,7 @@ public final class EventWaiter: @unchecked Sendable {
         }
         var next = 1
         if inotify >= 0 {
-            if fds[1].revents != 0, drainInotify() { out.append(.fileChanged) }
+            if fds[1].revents != 0 { out += drainInotify() }
             next = 2
         }
         for (i, (id, fd)) in pids.enumerated() where fds[next + i].revents != 0 {
@@ -96,26 +166,47 @@ public final class EventWaiter: @unchecked Sendable {
         return out.isEmpty ? [.timeout] : out
     }
 
-    /// True when an event names the watched file.
-    private func drainInotify() -> Bool {
-        var hit = false
-        var buf = [UInt8](repeating: 0, count: 4096)
+    // The kernel writes these itself (kernfs_notify on cgroup v2: populated, oom, pressure
+    // events); they say nothing about limits, and they can come often.
+    private static func isKernelNotified(_ name: String) -> Bool {
+        name.hasSuffix(".events") || name.hasSuffix(".events.local") || name.hasSuffix(".pressure")
+    }
+
+    private func drainInotify() -> [WakeReason] {
+        var out: [WakeReason] = []
+        var fileHit = false
+        var buf = [UInt8](repeating: 0, count: 16384)
         while true {
             let n = buf.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
             guard n > 0 else { break }
             var off = 0
             while off + MemoryLayout<inotify_event>.size <= n {
-                let (len, name): (Int, String) = buf.withUnsafeBytes { raw in
+                let (ev, name): (inotify_event, String) = buf.withUnsafeBytes { raw in
                     let ev = raw.loadUnaligned(fromByteOffset: off, as: inotify_event.self)
                     let start = off + MemoryLayout<inotify_event>.size
                     let bytes = raw[start..<min(start + Int(ev.len), n)].prefix { $0 != 0 }
-                    return (Int(ev.len), String(decoding: bytes, as: UTF8.self))
+                    return (ev, String(decoding: bytes, as: UTF8.self))
                 }
-                if name == watchedName { hit = true }
-                off += MemoryLayout<inotify_event>.size + len
+                off += MemoryLayout<inotify_event>.size + Int(ev.len)
+                if ev.mask & UInt32(IN_Q_OVERFLOW) != 0 {
+                    out.append(.eventsLost)
+                } else if ev.wd == fileDirectory {
+                    if name == watchedName { fileHit = true }
+                } else if let dir = directories[ev.wd] {
+                    if ev.mask & UInt32(IN_IGNORED) != 0 {
+                        // Removed (or unwatched): the kernel dropped the watch.
+                        directories[ev.wd] = nil
+                        out.append(.directoryChanged(tag: dir.tag, entry: nil))
+                    } else if ev.mask & UInt32(IN_MODIFY) != 0, Self.isKernelNotified(name) {
+                        continue
+                    } else {
+                        out.append(.directoryChanged(tag: dir.tag, entry: name.isEmpty ? nil : name))
+                    }
+                }
             }
         }
-        return hit
+        if fileHit { out.append(.fileChanged) }
+        return out
     }
 }
 
@@ -167,9 +258,8 @@ public final class SignalPipe: @unchecked Sendable {
     public func drain() -> [Int32] {
         var out: [Int32] = []
         var byte: UInt8 = 0
-        while read(readFD, &byte, 1) == 1 { out.append(Int32(byte)) }
         pendingSignals.store(0, ordering: .sequentiallyConsistent)
-        // A signal that came between the reads and the store is still on the pipe.
+        // Cleared first: a signal that comes during the reads sets its bit again.
         while read(readFD, &byte, 1) == 1 { out.append(Int32(byte)) }
         return out
     }
@@ -178,3 +268,13 @@ public final class SignalPipe: @unchecked Sendable {
 // Read by the signal handler, which may touch nothing but async-signal-safe state.
 nonisolated(unsafe) private var signalPipeWriteFD: Int32 = -1
 private let pendingSignals = Atomic<UInt64>(0)
+
+extension CgroupDriver {
+    /// The directories of a cgroup in every hierarchy this driver uses (one on cgroup
+    /// v2, one per controller mount on v1), whether they exist or not.
+    public func directories(of path: String) -> [String] {
+        if let v1 = self as? CgroupV1Driver { return v1.hierarchies.map { $0.mountPoint + "/" + path } }
+        if let v2 = self as? CgroupV2Driver { return [v2.root + "/" + path] }
+        return []
+    }
+}

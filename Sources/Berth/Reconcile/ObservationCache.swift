@@ -1,0 +1,113 @@
+import BerthKernel
+
+/// The reconciler's memory of what it observed, kept true by events, so that a pass
+/// re-reads only what events cannot tell and what they said changed.
+///
+/// The kernel tells the reconciler when a container's init exits (its pidfd), when
+/// anyone writes a file of a container's cgroup or creates or removes a cgroup of the
+/// project (inotify on the cgroup directories). Nothing tells when a hostname changes:
+/// those are read again on every pass, through each init's pidfd. Everything is read
+/// afresh at least every ``resyncEvery`` seconds, after lost events, and on every pass of
+/// a project with networks (links, addresses and rules have no events here).
+final class ObservationCache {
+    let engine: Engine
+    let project: String
+    let events: EventWaiter
+    /// Seconds between complete observations, events or not.
+    let resyncEvery: Double
+
+    /// The last observation of each container.
+    private(set) var containers: [String: ObservedContainer] = [:]
+    /// Containers that events said changed since their last observation.
+    private(set) var stale: Set<String> = []
+    private(set) var allStale = true
+    private var lastComplete = -Double.infinity
+
+    /// Passes that observed everything, and passes that used what events kept true.
+    private(set) var completeObservations = 0
+    private(set) var partialObservations = 0
+
+    init(engine: Engine, project: String, events: EventWaiter, resyncEvery: Double) {
+        self.engine = engine
+        self.project = project
+        self.events = events
+        self.resyncEvery = resyncEvery
+    }
+
+    func markStale(_ name: String) { stale.insert(name) }
+    func markAllStale() { allStale = true }
+
+    /// The container whose init had this pid, when one of them did.
+    func container(withInit pid: Int32) -> String? {
+        containers.first { $0.value.process?.pid == pid }?.key
+    }
+
+    /// Observes the project: completely when due, otherwise each container from memory
+    /// unless it is stale, with its hostname read again.
+    func observe(records: ProjectRecords, now: Double) throws -> ObservedState {
+        let state: ObservedState
+        if allStale || !records.networks.isEmpty || now - lastComplete >= resyncEvery {
+            state = try engine.observer.observe(project: project, records: records)
+            lastComplete = now
+            completeObservations += 1
+            containers = state.containers
+            stale = []
+            allStale = false
+            watch(state, fresh: Set(state.containers.keys))
+        } else {
+            var partial = ObservedState(project: project)
+            var fresh: Set<String> = []
+            for name in Set(containers.keys).union(records.containers.keys).union(stale) {
+                let record = records.containers[name]
+                if !stale.contains(name), var seen = containers[name], isStillTrue(seen, record: record) {
+                    if let id = seen.process, record?.spec.namespaces.contains(.uts) ?? true {
+                        seen.hostname = events.hostname(of: id)
+                    }
+                    partial.containers[name] = seen
+                    continue
+                }
+                let seen = try engine.observer.observe(project: project, name: name, record: record)
+                fresh.insert(name)
+                // Neither a cgroup nor a record: not the project's (any more).
+                if seen.limits == nil, seen.process == nil, record == nil { continue }
+                partial.containers[name] = seen
+            }
+            partialObservations += 1
+            containers = partial.containers
+            stale = []
+            watch(partial, fresh: fresh)
+            state = partial
+        }
+        return state
+    }
+
+    /// A remembered observation holds while its init runs (its pidfd has not fired) and
+    /// berth's record still names it; a stopped container changes only with events.
+    private func isStillTrue(_ seen: ObservedContainer, record: ContainerRecord?) -> Bool {
+        guard let id = seen.process else { return true }
+        return events.isWatched(id) && (record?.process == nil || record?.process == id)
+    }
+
+    /// Watches the inits of the running containers and the cgroup directories of the
+    /// containers just observed (the project's own directories too). An init that is
+    /// already gone makes its container stale at once.
+    private func watch(_ state: ObservedState, fresh: Set<String>) {
+        let gone = events.watch(processes: state.containers.values.compactMap(\.process))
+        for id in gone {
+            if let name = state.containers.first(where: { $0.value.process == id })?.key { stale.insert(name) }
+        }
+        let cgroups = engine.cgroups
+        for dir in cgroups.directories(of: Observer.projectCgroup(project)) {
+            _ = try? events.watch(directory: dir, tag: "")
+        }
+        for name in fresh where state.containers[name]?.limits != nil {
+            for dir in cgroups.directories(of: Observer.containerCgroup(project, name)) {
+                _ = try? events.watch(directory: dir, tag: name)
+            }
+        }
+        events.unwatchDirectories(keeping: Set(state.containers.keys).union([""]))
+    }
+
+    /// True when something is known to need observing again.
+    var hasStale: Bool { allStale || !stale.isEmpty }
+}
