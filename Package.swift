@@ -49,6 +49,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "berth", dependencies: ["BerthCLI"]),
+        // `make bench`: times the kernel layer and the runtime in-process (not shipped).
+        .executableTarget(name: "berth-bench", dependencies: ["Berth"], path: "Benchmarks/berth-bench"),
 
         .testTarget(name: "BerthSpecTests", dependencies: ["BerthSpec"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BerthKernelTests", dependencies: ["BerthKernel"]),

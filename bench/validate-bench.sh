@@ -5,6 +5,8 @@
 #
 #   bench/validate-bench.sh [path/to/berth]     (default: .build/release/berth)
 #
+# Environment: CONTAINERS (1000), NETWORKS (20), RUNS (50), WARMUP (5), OUT (bench/results).
+#
 # Build first: swift build -c release --static-swift-stdlib
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,9 @@ CONTAINERS=${CONTAINERS:-1000}
 NETWORKS=${NETWORKS:-20}
 MAX_MS=100
 MAX_RSS_KIB=$((50 * 1024))
-OUT=bench/results
+RUNS=${RUNS:-50}
+WARMUP=${WARMUP:-5}
+OUT=${OUT:-bench/results}
 SPEC=$OUT/validate-$CONTAINERS.yaml
 
 [ -x "$BERTH" ] || { echo "no berth binary at $BERTH (build with: swift build -c release --static-swift-stdlib)" >&2; exit 1; }
@@ -26,7 +30,7 @@ echo "spec: $SPEC ($(wc -l < "$SPEC") lines, $(wc -c < "$SPEC") bytes, $CONTAINE
 "$BERTH" validate -f "$SPEC"
 
 if command -v hyperfine >/dev/null; then
-    hyperfine --warmup 5 --runs 50 --shell=none --export-json "$OUT/validate-hyperfine.json" \
+    hyperfine --warmup "$WARMUP" --runs "$RUNS" --shell=none --export-json "$OUT/validate-hyperfine.json" \
         "$BERTH validate -f $SPEC"
     read -r mean_ms details < <(python3 - "$OUT/validate-hyperfine.json" <<'PY'
 import json, sys
@@ -36,10 +40,10 @@ print(ms(r["mean"]), f"median {ms(r['median'])} ms, min {ms(r['min'])} ms, cpu {
 PY
 )
 else
-    # Without hyperfine: the mean of 50 runs by the clock.
+    # Without hyperfine: the mean of $RUNS runs by the clock.
     start=$(date +%s%N)
-    for _ in $(seq 50); do "$BERTH" validate -f "$SPEC" >/dev/null; done
-    mean_ms=$(( ($(date +%s%N) - start) / 50 / 1000000 ))
+    for _ in $(seq "$RUNS"); do "$BERTH" validate -f "$SPEC" >/dev/null; done
+    mean_ms=$(( ($(date +%s%N) - start) / RUNS / 1000000 ))
     details="(no hyperfine: mean by the clock)"
 fi
 

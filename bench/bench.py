@@ -1,0 +1,874 @@
+#!/usr/bin/env python3
+"""berth's benchmarks, side by side with runc, crun and the CNI bridge plugin.
+
+    bench/bench.py --berth PATH --berth-bench PATH [--quick] [--out DIR]
+
+Run it through bench/run.sh (or `make bench`), which builds berth in release mode
+and installs the peers. Every figure is the median, min and max of repeated runs,
+next to its peer measured in the same run (interleaved where the runs are short),
+and the ratio berth / peer. Results go to DIR/latest.md and DIR/latest.json as
+well as the terminal. Needs root. Never asserts on time: a missed goal is
+reported, not an error.
+
+Everything the benchmark makes is named after its pid (projects bench-*-PID,
+bridges bb?PID, runc ids bench-PID-*, netns bench-PID) and is removed at the end,
+also after an error or a signal.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PID = os.getpid()
+CNI_DIR = "/usr/lib/cni"
+CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+        "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]  # berth's default set (ContainerConfig)
+LIMITS = {"memory": "64Mi", "cpus": "0.5", "pids": 64}
+
+# The rows, in the order of issue 7 (ids are stable: the smoke test checks them).
+SIZES = ("small", "medium", "large")
+ROW_IDS = (["start", "start.runtime", "attach"]
+           + [f"scale.{verb}.{net}.{size}" for verb in ("apply", "destroy")
+              for net in ("plain", "net") for size in SIZES]
+           + ["scale.network-share", "plan.noop", "reconciler.cpu", "reconciler.rss", "restart",
+              "overhead.per-container", "validate", "validate.rss"])
+
+
+class Config:
+    def __init__(self, quick):
+        self.quick = quick
+        self.start_rounds = 3 if quick else 20
+        self.attach_rounds, self.attach_per_round = (1, 3) if quick else (10, 20)
+        self.sizes = (2, 3, 4) if quick else (10, 50, 100)
+        self.scale_reps = 2 if quick else 3
+        self.steady = 3 if quick else 100
+        self.plan_runs = 3 if quick else 20
+        self.reconcile_warmup, self.reconcile_seconds, self.reconcile_window = (1, 3, 1) if quick else (3, 30, 5)
+        self.restart_kills = 2 if quick else 5
+        self.validate_containers, self.validate_networks = (100, 5) if quick else (1000, 20)
+        self.validate_runs, self.validate_warmup, self.validate_peer_runs = (3, 1, 2) if quick else (50, 5, 3)
+
+
+# ---------------------------------------------------------------- measuring
+
+def log(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def run(cmd, check=True, **kw):
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    p = subprocess.run(cmd, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {p.returncode}: "
+                           f"{(p.stderr or b'').decode(errors='replace').strip()[-2000:]}")
+    return p
+
+
+def timed(cmd, check=True, **kw):
+    """Milliseconds from spawning `cmd` to its exit, and the finished process."""
+    kw.setdefault("stdout", subprocess.DEVNULL)
+    start = time.perf_counter_ns()
+    p = run(cmd, check=False, **kw)
+    ms = (time.perf_counter_ns() - start) / 1e6
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {p.returncode}: "
+                           f"{(p.stderr or b'').decode(errors='replace').strip()[-2000:]}")
+    return ms, p
+
+
+def stats(samples):
+    if not samples:
+        return None
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
+            "n": len(samples), "samples": [round(s, 4) for s in samples]}
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.002)
+    raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+
+
+def read(path, default=None):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def status_kib(pid, field):
+    for line in (read(f"/proc/{pid}/status") or "").splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+# ---------------------------------------------------------------- the bench
+
+class Bench:
+    def __init__(self, args):
+        self.c = Config(args.quick)
+        self.berth = os.path.abspath(args.berth)
+        self.tool = os.path.abspath(args.berth_bench)
+        self.out = os.path.abspath(args.out)
+        self.work = f"/tmp/berth-bench-{PID}"
+        self.state = f"{self.work}/state"
+        self.runc_root = f"{self.work}/runc"
+        self.rootfs = f"{self.work}/rootfs"
+        self.netns = f"bench-{PID}"
+        self.octet = 10 + PID % 240  # third octet of every subnet: two runs at once rarely meet
+        self.bridges = {k: f"bb{k}{PID}"[:15] for k in ("a", "c", "n", "s")}
+        self.projects = set()       # berth projects to destroy at the end
+        self.runc_ids = set()       # runc/crun containers to delete at the end
+        self.netns_made = False
+        self.reconciler = None
+        self.rows = {}
+        self.notes = []
+        self.peers = {}
+
+    # -------------------------------------------------------- setup
+
+    def setup(self):
+        for d in (self.work, self.state, self.runc_root, self.out):
+            os.makedirs(d, exist_ok=True)
+        self.make_rootfs()
+        self.bundle_true = self.make_bundle("true", ["/bin/true"])
+        self.bundle_sleep = self.make_bundle("sleep", ["/bin/sleep", "3600"])
+        self.peers = self.find_peers()
+
+    def make_rootfs(self):
+        """busybox-static with a link per applet: the same tree for berth, runc and crun."""
+        for d in ("bin", "proc", "sys", "dev", "etc", "root", "tmp", "var"):
+            os.makedirs(f"{self.rootfs}/{d}", exist_ok=True)
+        shutil.copy2("/bin/busybox", f"{self.rootfs}/bin/busybox")
+        applets = run(["/bin/busybox", "--list"]).stdout.decode().split()
+        for a in applets:
+            if a != "busybox" and not os.path.lexists(f"{self.rootfs}/bin/{a}"):
+                os.symlink("busybox", f"{self.rootfs}/bin/{a}")
+        with open(f"{self.rootfs}/etc/passwd", "w") as f:
+            f.write("root:x:0:0:root:/root:/bin/sh\n")
+
+    def make_bundle(self, name, args):
+        """An OCI bundle from `runc spec`, edited to match what berth does for the same spec:
+        namespaces pid, network, ipc, uts, mount (runc's default, berth's default); berth's
+        capabilities; the same memory, CPU and pids limits; no rlimits (berth sets none);
+        the mounts berth makes (runc's default list without the /sys/fs/cgroup mount)."""
+        bundle = f"{self.work}/bundle-{name}"
+        os.makedirs(bundle, exist_ok=True)
+        run(["runc", "spec", "--bundle", bundle])
+        with open(f"{bundle}/config.json") as f:
+            c = json.load(f)
+        p = c["process"]
+        p["terminal"] = False
+        p["args"] = args
+        p["env"] = ["PATH=/bin"]
+        p["capabilities"] = {k: CAPS for k in ("bounding", "effective", "permitted")}
+        p.pop("rlimits", None)
+        c["root"] = {"path": self.rootfs, "readonly": False}
+        c["hostname"] = "c"
+        c["mounts"] = [m for m in c["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+        c["linux"]["resources"].update({"memory": {"limit": 64 << 20},
+                                        "cpu": {"quota": 50000, "period": 100000},
+                                        "pids": {"limit": 64}})
+        assert sorted(n["type"] for n in c["linux"]["namespaces"]) == ["ipc", "mount", "network", "pid", "uts"]
+        with open(f"{bundle}/config.json", "w") as f:
+            json.dump(c, f, indent=1)
+        return bundle
+
+    def find_peers(self):
+        """The peers and their Debian package versions."""
+        peers = {}
+        for name, path, package in (("runc", shutil.which("runc"), "runc"), ("crun", shutil.which("crun"), "crun"),
+                                    ("cni bridge", f"{CNI_DIR}/bridge", "containernetworking-plugins")):
+            present = bool(path) and os.access(path, os.X_OK)
+            version = run(["dpkg-query", "-W", "-f=${Version}", package], check=False).stdout.decode().strip()
+            peers[name] = {"path": path if present else None,
+                           "version": (f"{package} {version}" if version else path) if present else None}
+        return peers
+
+    # -------------------------------------------------------- berth helpers
+
+    def spec(self, project, containers, network=False, command=("/bin/sleep", "3600"), restart=None,
+             subnet_octet=None):
+        lines = ["version: 1", f"project: {project}"]
+        if network:
+            lines += ["networks:",
+                      f"  n: {{subnet: 10.233.{subnet_octet or self.octet}.0/24, bridge: {self.bridges['n']}}}"]
+        lines.append("containers:")
+        for i in range(containers):
+            lines += [f"  c{i}:",
+                      f"    rootfs: {self.rootfs}",
+                      f"    command: {json.dumps(list(command))}",
+                      f"    resources: {{memory: {LIMITS['memory']}, cpus: {LIMITS['cpus']}, pids: {LIMITS['pids']}}}"]
+            if restart:
+                lines.append(f"    restart: {restart}")
+            if network:
+                lines.append("    networks: {n: {}}")
+        path = f"{self.work}/{project}.yaml"
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.projects.add((project, path))
+        return path
+
+    def berth_cmd(self, *args):
+        return [self.berth, *args, "--state-dir", self.state]
+
+    def status(self, project):
+        out = run(self.berth_cmd("status", "-p", project, "--output", "json")).stdout
+        return json.loads(out)["containers"]
+
+    def destroy(self, project, path):
+        run(self.berth_cmd("destroy", "-f", path))
+
+    def expect_running(self, project, n):
+        states = [c["state"] for c in self.status(project)]
+        if states.count("running") != n:
+            raise RuntimeError(f"{project}: expected {n} running containers, found {states}")
+
+    # -------------------------------------------------------- runc helpers
+
+    def runc(self, tool, *args):
+        return [tool, "--root", self.runc_root, *args]
+
+    def runc_state(self, tool, cid):
+        p = run(self.runc(tool, "state", cid), check=False)
+        return json.loads(p.stdout)["status"] if p.returncode == 0 else None
+
+    def cni_conf(self, bridge, octet2, name):
+        return json.dumps({
+            "cniVersion": "1.0.0", "name": name, "type": "bridge", "bridge": bridge,
+            # berth's per-attach work does not touch the bridge's address or ip_forward,
+            # so the plugin is not asked to either (isGateway false); the route is explicit.
+            "isGateway": False,
+            "ipam": {"type": "host-local", "subnet": f"10.{octet2}.{self.octet}.0/24",
+                     "gateway": f"10.{octet2}.{self.octet}.1", "dataDir": f"{self.work}/cni",
+                     "routes": [{"dst": "0.0.0.0/0", "gw": f"10.{octet2}.{self.octet}.1"}]}}).encode()
+
+    def cni_env(self, command, cid, netns):
+        return {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": netns, "CNI_IFNAME": "eth0",
+                "CNI_PATH": CNI_DIR, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+    # -------------------------------------------------------- rows
+
+    def add(self, rid, label, unit, berth, peer=None, peer_name=None, peer_error=None, goal=None,
+            goal_ok=None, notes=None, count=None, ratio=None):
+        row = {"id": rid, "label": label, "unit": unit, "berth": berth, "peer_name": peer_name,
+               "peer": peer, "peer_error": peer_error, "goal": goal, "goal_met": goal_ok,
+               "notes": notes or [], "count": count}
+        if ratio is None and berth and peer and peer["median"]:
+            ratio = berth["median"] / peer["median"]
+        row["ratio"] = ratio
+        self.rows[rid] = row
+        log(f"  {render_line(row)}")
+
+    # 1. container start
+    def bench_start(self):
+        log("1. container start: berth apply vs runc run -d (vs crun run -d), /bin/true with limits")
+        project = f"bench-start-{PID}"
+        path = self.spec(project, 1, command=("/bin/true",), restart="never")
+        exit_record = f"{self.state}/{project}/containers/c0/exit.json"
+        berth, runc_t, crun_t, runtime, crun_error = [], [], [], [], None
+        tools = ["runc"] + (["crun"] if self.peers["crun"]["path"] else [])
+        if not self.peers["crun"]["path"]:
+            crun_error = "crun is not installed"
+        for r in range(self.c.start_rounds):
+            ms, _ = timed(self.berth_cmd("apply", "-f", path))
+            wait_until(lambda: os.path.exists(exit_record), 10, "berth's container to run /bin/true")
+            record = json.load(open(exit_record))
+            if record.get("exitCode") != 0:
+                raise RuntimeError(f"/bin/true under berth ended with {record}")
+            berth.append(ms)
+            self.destroy(project, path)
+            for tool in tools:
+                if tool == "crun" and crun_error:
+                    continue
+                cid = f"bench-{PID}-{tool}-{r}"
+                self.runc_ids.add((tool, cid))
+                ms, p = self.timed_detached(self.runc(tool, "run", "-d", "--bundle", self.bundle_true, cid))
+                if p.returncode != 0:
+                    err = p.stderr.decode(errors="replace").strip()
+                    run(self.runc(tool, "delete", "-f", cid), check=False)
+                    if tool == "crun":
+                        crun_error = err.splitlines()[-1] if err else f"exit {p.returncode}"
+                        continue
+                    raise RuntimeError(f"runc run failed: {err}")
+                wait_until(lambda: self.runc_state(tool, cid) in ("stopped", None), 10, f"{tool} to run /bin/true")
+                run(self.runc(tool, "delete", "-f", cid))
+                self.runc_ids.discard((tool, cid))
+                (runc_t if tool == "runc" else crun_t).append(ms)
+            out = run([self.tool, "start", "--runs", "1", "--berth", self.berth, "--rootfs", self.rootfs,
+                       "--work", f"{self.work}/runtime-{r}", "--cgroup", f"berth-bench-{PID}"]).stdout
+            runtime += json.loads(out)["samples_ms"]
+        runc_s = stats(runc_t)
+        crun_s = stats(crun_t)
+        notes = ["both timed from the command line to the CLI's exit, when /bin/true has been exec'd "
+                 "(berth apply: parse, observe, plan, cgroups, init, records; runc run -d: create + start)"]
+        if crun_error:
+            notes.append(f"crun {self.peers['crun']['version'] or ''}: refused: \"{crun_error}\"")
+        elif crun_s:
+            notes.append(f"crun run -d: median {fmt_ms(crun_s['median'])} "
+                         f"({fmt_ms(crun_s['min'])}–{fmt_ms(crun_s['max'])}), "
+                         f"berth/crun {stats(berth)['median'] / crun_s['median']:.2f}")
+        b = stats(berth)
+        self.add("start", "Container start (CLI): berth apply vs runc run -d", "ms", b, runc_s, "runc run -d",
+                 goal="≤ 0.35 × runc", goal_ok=b["median"] <= 0.35 * runc_s["median"], notes=notes)
+        self.rows["start"]["crun"] = crun_s
+        self.rows["start"]["crun_error"] = crun_error
+        rt = stats(runtime)
+        self.add("start.runtime", "Container start, runtime alone (in-process, no CLI)", "ms", rt, runc_s,
+                 "runc run -d", goal="≤ 10 ms median (issue 3)", goal_ok=rt["median"] <= 10,
+                 notes=["ContainerRuntime.start with the cgroup and its limits, timed inside berth-bench "
+                        "until init reports the exec; the peer is still runc's whole CLI run"])
+
+    # 2. network attach
+    def bench_attach(self):
+        log("2. network attach: berth (netlink, in-process) vs CNI bridge plugin ADD (host-local IPAM)")
+        if not self.peers["cni bridge"]["path"]:
+            raise RuntimeError(f"{CNI_DIR}/bridge is missing (Debian containernetworking-plugins)")
+        run(["ip", "netns", "add", self.netns])
+        self.netns_made = True
+        netns_path = f"/run/netns/{self.netns}"
+        conf = self.cni_conf(self.bridges["c"], 232, f"berth-bench-{PID}")
+        berth, add, delete = [], [], []
+        per = self.c.attach_per_round
+        for r in range(self.c.attach_rounds):
+            out = run([self.tool, "attach", "--runs", str(per + 1), "--bridge", self.bridges["a"],
+                       "--subnet", f"10.231.{self.octet}.0/24", "--project", f"bench-{PID}"]).stdout
+            berth += json.loads(out)["samples_ms"][1:]  # the first run warms the caches up
+            for i in range(per + 1):
+                cid = f"bench-{PID}-attach-{r}-{i}"
+                ms, p = timed([f"{CNI_DIR}/bridge"], input=conf, env=self.cni_env("ADD", cid, netns_path),
+                              stdout=subprocess.PIPE)
+                result = json.loads(p.stdout) if p.stdout else {}
+                del_ms, _ = timed([f"{CNI_DIR}/bridge"], input=conf, env=self.cni_env("DEL", cid, netns_path))
+                if i == 0:
+                    continue  # the first ADD made the bridge
+                if not result.get("ips"):
+                    raise RuntimeError(f"CNI ADD returned no address: {result}")
+                add.append(ms)
+                delete.append(del_ms)
+        b, a, d = stats(berth), stats(add), stats(delete)
+        self.add("attach", "Network attach: veth, master, up, address, route", "ms", b, a,
+                 "CNI bridge ADD", goal="≤ 0.33 × plugin; < 5 ms median (issue 5)",
+                 goal_ok=b["median"] <= 0.33 * a["median"] and b["median"] < 5,
+                 notes=["berth: the netlink calls of the engine's attach, timed in-process (berth-bench attach); "
+                        "plugin: one exec of bridge (which execs host-local), timed from spawn to exit",
+                        f"the plugin's DEL: median {fmt_ms(d['median'])} ({fmt_ms(d['min'])}–{fmt_ms(d['max'])}); "
+                        "berth has no separate detach: the veth goes with the container's namespace"])
+
+    # 3. scale
+    def scale_peer_scripts(self, n, network, ids_prefix, bundle):
+        piddir = f"{self.work}/pids-{ids_prefix}"
+        os.makedirs(piddir, exist_ok=True)
+        conf = f"{self.work}/cni-{ids_prefix}.json"
+        with open(conf, "wb") as f:
+            f.write(self.cni_conf(self.bridges["s"], 234, f"berth-bench-{PID}-s"))
+        cni = (f'CNI_CONTAINERID={ids_prefix}-$i CNI_NETNS=/proc/$pid/ns/net CNI_IFNAME=eth0 '
+               f'CNI_PATH={CNI_DIR} {CNI_DIR}/bridge < {conf} >/dev/null')
+        up = ["set -e", "i=0", f"while [ $i -lt {n} ]; do",
+              f"  runc --root {self.runc_root} run -d --bundle {bundle} --pid-file {piddir}/$i {ids_prefix}-$i"]
+        if network:
+            up += [f"  read pid < {piddir}/$i || true  # runc writes no newline", f"  CNI_COMMAND=ADD {cni}"]
+        up += ["  i=$((i+1))", "done"]
+        down = ["set -e", "i=0", f"while [ $i -lt {n} ]; do"]
+        if network:
+            down += [f"  read pid < {piddir}/$i || true", f"  CNI_COMMAND=DEL {cni}"]
+        down += [f"  runc --root {self.runc_root} delete -f {ids_prefix}-$i", "  i=$((i+1))", "done"]
+        if network:
+            down.append(f"ip link del {self.bridges['s']}")
+        return "\n".join(up) + "\n", "\n".join(down) + "\n"
+
+    def timed_detached(self, cmd):
+        """`timed` for commands that leave a container running: runc gives the container its
+        own stdio, so a pipe would stay open for as long as the container lives."""
+        errors = f"{self.work}/peer-errors.log"
+        with open(errors, "wb") as err:
+            ms, p = timed(cmd, check=False, stdin=subprocess.DEVNULL, stderr=err)
+        p.stderr = open(errors, "rb").read()
+        return ms, p
+
+    def run_peer(self, n, network, tag, bundle):
+        prefix = f"bench-{PID}-{tag}"
+        for i in range(n):
+            self.runc_ids.add(("runc", f"{prefix}-{i}"))
+        up, down = self.scale_peer_scripts(n, network, prefix, bundle)
+        up_ms, p = self.timed_detached(["sh", "-c", up])
+        if p.returncode != 0:
+            raise RuntimeError(f"peer start loop failed: {p.stderr.decode(errors='replace').strip()[-2000:]}")
+        return prefix, down, up_ms
+
+    def stop_peer(self, n, prefix, down):
+        ms, p = self.timed_detached(["sh", "-c", down])
+        if p.returncode != 0:
+            raise RuntimeError(f"peer delete loop failed: {p.stderr.decode(errors='replace').strip()[-2000:]}")
+        for i in range(n):
+            self.runc_ids.discard(("runc", f"{prefix}-{i}"))
+        return ms
+
+    def bench_scale(self):
+        log("3. scale: apply and destroy of N containers from nothing, berth vs a loop of runc run -d (+ CNI ADD)")
+        medians = {}
+        for size, n in zip(SIZES, self.c.sizes):
+            for net in ("plain", "net"):
+                network = net == "net"
+                project = f"bench-scale-{PID}-{n}-{net}"
+                path = self.spec(project, n, network=network)
+                b_up, b_down, p_up, p_down = [], [], [], []
+                for rep in range(self.c.scale_reps):
+                    ms, _ = timed(self.berth_cmd("apply", "-f", path))
+                    self.expect_running(project, n)
+                    b_up.append(ms)
+                    ms, _ = timed(self.berth_cmd("destroy", "-f", path))
+                    b_down.append(ms)
+                    prefix, down, ms = self.run_peer(n, network, f"s{n}{net[0]}{rep}", self.bundle_sleep)
+                    p_up.append(ms)
+                    p_down.append(self.stop_peer(n, prefix, down))
+                what = "networked" if network else "no network"
+                peer = "runc run -d" + (" + CNI ADD" if network else "") + f", × {n}"
+                for verb, bs, ps, pname in (("apply", b_up, p_up, peer),
+                                            ("destroy", b_down, p_down, peer.replace("run -d", "delete -f")
+                                             .replace("ADD", "DEL"))):
+                    b = stats(bs)
+                    goal, ok = None, None
+                    if size == "large" and n >= 100:
+                        goal, ok = "< 2 s", b["median"] < 2000
+                    label = f"{verb.capitalize()} {n} containers, {what}"
+                    self.add(f"scale.{verb}.{net}.{size}", label, "ms", b, stats(ps), pname, goal=goal,
+                             goal_ok=ok, count=n,
+                             notes=[f"per container: berth {fmt_ms(b['median'] / n)}, "
+                                    f"peer {fmt_ms(statistics.median(ps) / n)}"])
+                medians[(net, size)] = statistics.median(b_up)
+        n = self.c.sizes[-1]
+        share = medians[("net", "large")] - medians[("plain", "large")]
+        self.add("scale.network-share", f"Networking's share of applying {n} containers (net − plain medians)",
+                 "ms", {"median": share, "min": None, "max": None, "n": 1, "samples": [share]},
+                 goal="< 1 s (issue 5)" if n >= 100 else None, goal_ok=share < 1000 if n >= 100 else None,
+                 count=n, notes=["the difference of two medians; it holds the bridge, its nft rules "
+                                 "and every attach"])
+
+    # 4-8. with containers running
+    def bench_steady(self):
+        n = self.c.steady
+        project = f"bench-steady-{PID}"
+        path = self.spec(project, n, network=True, subnet_octet=self.octet)
+        log(f"4-8. {n} running containers, networked (project {project})")
+        run(self.berth_cmd("apply", "-f", path))
+        self.expect_running(project, n)
+
+        # 4. no-op plan, against runc list over as many running runc containers
+        prefix, down, _ = self.run_peer(n, False, "steady", self.bundle_sleep)
+        plans, lists = [], []
+        for _ in range(self.c.plan_runs):
+            ms, p = timed(self.berth_cmd("plan", "-f", path, "--detailed-exitcode"), check=False)
+            if p.returncode != 0:
+                raise RuntimeError(f"plan over running containers is not a no-op (exit {p.returncode})")
+            plans.append(ms)
+            ms, _ = timed(self.runc("runc", "list"))
+            lists.append(ms)
+        self.stop_peer(n, prefix, down)
+        b = stats(plans)
+        self.add("plan.noop", f"No-op plan, {n} running containers", "ms", b, stats(lists),
+                 f"runc list, {n} running", goal="< 50 ms", goal_ok=b["median"] < 50, count=n,
+                 notes=["plan observes cgroups, /proc, netlink and nft, diffs, and prints; "
+                        "runc list only reads its state files and checks each pid"])
+
+        # 6. per-container memory: berth init's anonymous memory
+        containers = self.status(project)
+        anon = [status_kib(c["pid"], "RssAnon") for c in containers if c.get("pid")]
+        rss = [status_kib(c["pid"], "VmRSS") for c in containers if c.get("pid")]
+        anon = [a for a in anon if a is not None]
+        b = stats([a / 1024 for a in anon])
+        self.add("overhead.per-container", "Per-container overhead: RssAnon of berth init", "MiB", b,
+                 {"median": 0.0, "min": 0.0, "max": 0.0, "n": n, "samples": []}, "runc (no process of its own)",
+                 goal="< 1 MiB", goal_ok=b["median"] < 1 and b["max"] < 1, count=n,
+                 notes=[f"over {len(anon)} inits; their whole VmRSS (shared pages of the binary included): "
+                        f"median {statistics.median(rss) / 1024:.2f} MiB",
+                        "runc leaves no process per container after run -d (containerd would add a shim; "
+                        "not installed here)"])
+
+        # 5. the reconciler at rest, measured last
+        self.bench_reconciler(project, path, n)
+
+        run(self.berth_cmd("destroy", "-f", path))
+        self.projects.discard((project, path))
+
+    def bench_reconciler(self, project, path, n):
+        c = self.c
+        log(f"5. reconciler at rest: {n} containers, --interval 1s, {c.reconcile_seconds} s "
+            f"in {c.reconcile_window} s windows")
+        logfile = open(f"{self.work}/reconcile.log", "wb")
+        self.reconciler = subprocess.Popen(self.berth_cmd("reconcile", "-f", path, "--interval", "1s"),
+                                           stdout=logfile, stderr=subprocess.STDOUT)
+        rpid = self.reconciler.pid
+        wait_until(lambda: b"reconciler started" in open(f"{self.work}/reconcile.log", "rb").read()
+                   or self.reconciler.poll() is not None, 30, "the reconciler to start")
+        if self.reconciler.poll() is not None:
+            raise RuntimeError("berth reconcile exited: " + read(f"{self.work}/reconcile.log", ""))
+        time.sleep(c.reconcile_warmup)
+
+        def cpu_ns():
+            total = 0
+            for tid in os.listdir(f"/proc/{rpid}/task"):
+                total += int((read(f"/proc/{rpid}/task/{tid}/schedstat") or "0").split()[0])
+            fields = read(f"/proc/{rpid}/stat").rsplit(")", 1)[1].split()
+            children_ticks = int(fields[13]) + int(fields[14])  # cutime + cstime (nft, reaped)
+            return total + children_ticks * 1e9 / os.sysconf("SC_CLK_TCK")
+
+        shares, rss = [], []
+        t0, c0 = time.monotonic(), cpu_ns()
+        first_t, first_c = t0, c0
+        for _ in range(int(c.reconcile_seconds / c.reconcile_window)):
+            time.sleep(c.reconcile_window)
+            t1, c1 = time.monotonic(), cpu_ns()
+            shares.append(100 * (c1 - c0) / ((t1 - t0) * 1e9))
+            rss.append(status_kib(rpid, "VmRSS") / 1024)
+            t0, c0 = t1, c1
+        overall = 100 * (c0 - first_c) / ((t0 - first_t) * 1e9)
+        hwm = status_kib(rpid, "VmHWM") / 1024
+        passes = open(f"{self.work}/reconcile.log", "rb").read().count(b"\n")
+        b = stats(shares)
+        self.add("reconciler.cpu", f"Reconciler at rest, {n} containers, 1 s interval: CPU", "% of a core", b,
+                 goal="< 1 %", goal_ok=overall < 1, count=n,
+                 notes=[f"over {c.reconcile_seconds} s: {overall:.2f} % of one core "
+                        f"(median/min/max over {c.reconcile_window} s windows; threads' schedstat "
+                        "plus reaped children such as nft)"])
+        r = stats(rss)
+        self.add("reconciler.rss", f"Reconciler at rest, {n} containers: resident memory", "MiB", r,
+                 goal="< 30 MiB", goal_ok=hwm < 30, count=n,
+                 notes=[f"VmRSS sampled each window; peak (VmHWM) {hwm:.1f} MiB; log lines: {passes}"])
+
+        # 8. restart after a kill (issue 6), with the reconciler still running
+        self.bench_restart(project, n)
+
+        self.reconciler.send_signal(signal.SIGTERM)
+        self.reconciler.wait(timeout=30)
+        self.reconciler = None
+        logfile.close()
+        shutil.copy(f"{self.work}/reconcile.log", f"{self.out}/reconcile.log")
+
+    def bench_restart(self, project, n):
+        procs_dir = cgroup_dir_for_procs()
+        kills = min(self.c.restart_kills, n)
+        log(f"8. restart: SIGKILL a container's init, until its command runs again ({kills} containers)")
+        samples = []
+        by_name = {c["name"]: c for c in self.status(project)}
+        for i in range(kills):
+            name = f"c{i}"
+            old = by_name[name]["pid"]
+            procs = f"{procs_dir}/berth/{project}/{name}/cgroup.procs"
+
+            before = set((read(procs) or "").split())  # init and the sleep it started
+
+            def running_again():
+                for pid in (read(procs) or "").split():
+                    if pid not in before and (read(f"/proc/{pid}/comm") or "").strip() == "sleep":
+                        return True
+                return False
+
+            start = time.perf_counter_ns()
+            os.kill(old, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while not running_again():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} was not running again 30 s after its init was killed")
+                time.sleep(0.0005)
+            samples.append((time.perf_counter_ns() - start) / 1e6)
+        b = stats(samples)
+        self.add("restart", "Restart: init killed → command running again (reconciler)", "ms", b,
+                 goal="< 100 ms (issue 6)", goal_ok=b["median"] < 100, count=kills,
+                 notes=["timed from the SIGKILL to a new `sleep` in the container's cgroup; "
+                        "it includes noticing the death (pidfd), a plan and a start"])
+
+    # 7. validation
+    def bench_validate(self):
+        c = self.c
+        log(f"7. validate: {c.validate_containers} containers, {c.validate_networks} networks "
+            "(bench/validate-bench.sh), vs PyYAML + jsonschema with schemas/berth-v1.schema.json")
+        out = f"{self.work}/validate"
+        env = dict(os.environ, CONTAINERS=str(c.validate_containers), NETWORKS=str(c.validate_networks),
+                   RUNS=str(c.validate_runs), WARMUP=str(c.validate_warmup), OUT=out)
+        p = run(["bash", f"{REPO}/bench/validate-bench.sh", self.berth], check=False, env=env)
+        if not os.path.exists(f"{out}/validate-hyperfine.json"):
+            raise RuntimeError("bench/validate-bench.sh failed: " + (p.stdout + p.stderr).decode(errors="replace"))
+        times = json.load(open(f"{out}/validate-hyperfine.json"))["results"][0]["times"]
+        rss_kib = next(int(line.split(": ")[1]) for line in open(f"{out}/validate-time.txt")
+                       if "Maximum resident set size" in line)
+        spec = f"{out}/validate-{c.validate_containers}.yaml"
+        peer_script = (
+            "import json, sys, yaml, jsonschema\n"
+            f"schema = json.load(open({json.dumps(REPO + '/schemas/berth-v1.schema.json')}))\n"
+            "doc = yaml.load(open(sys.argv[1]), Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))\n"
+            "errors = list(jsonschema.validators.validator_for(schema)(schema).iter_errors(doc))\n"
+            "sys.exit(1 if errors else 0)\n")
+        peer, peer_rss, peer_error = [], None, None
+        try:
+            for _ in range(c.validate_peer_runs):
+                ms, _ = timed(["python3", "-c", peer_script, spec])
+                peer.append(ms)
+            t = run(["/usr/bin/time", "-f", "%M", "python3", "-c", peer_script, spec])
+            peer_rss = int(t.stderr.decode().strip().splitlines()[-1])
+        except (RuntimeError, OSError) as e:
+            peer_error = str(e).splitlines()[0]
+        b = stats([t * 1000 for t in times])
+        pname = "PyYAML + jsonschema (schema only)"
+        self.add("validate", f"Validate a {c.validate_containers}-container spec", "ms", b, stats(peer), pname,
+                 peer_error=peer_error, goal="< 100 ms (issue 2)", goal_ok=b["median"] < 100,
+                 count=c.validate_containers,
+                 notes=["berth validate: parse, every rule, cross-field checks (hyperfine); "
+                        "the peer checks the JSON Schema only (no cross-field rules) in Python"])
+        one = {"median": rss_kib / 1024, "min": rss_kib / 1024, "max": rss_kib / 1024, "n": 1,
+               "samples": [rss_kib / 1024]}
+        peer_one = ({"median": peer_rss / 1024, "min": peer_rss / 1024, "max": peer_rss / 1024, "n": 1,
+                     "samples": [peer_rss / 1024]} if peer_rss else None)
+        self.add("validate.rss", f"Validate a {c.validate_containers}-container spec: peak memory", "MiB", one,
+                 peer_one, pname, peer_error=peer_error, goal="< 50 MiB (issue 2)", goal_ok=rss_kib < 50 * 1024,
+                 count=c.validate_containers, notes=["maximum resident set size (/usr/bin/time -v), one run"])
+
+    # -------------------------------------------------------- cleanup
+
+    def cleanup(self):
+        problems = []
+        if self.reconciler and self.reconciler.poll() is None:
+            self.reconciler.send_signal(signal.SIGTERM)
+            try:
+                self.reconciler.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.reconciler.kill()
+        for project, path in sorted(self.projects):
+            if os.path.isdir(f"{self.state}/{project}") and os.path.exists(path):
+                p = run(self.berth_cmd("destroy", "-f", path), check=False)
+                if p.returncode != 0:
+                    problems.append(f"berth destroy {project}: {p.stderr.decode(errors='replace').strip()}")
+        # A networked runc container's veth goes with its namespace; the plugin's IPAM
+        # state is under the work directory.
+        for tool, cid in sorted(self.runc_ids):
+            if os.path.isdir(f"{self.runc_root}/{cid}"):
+                run(self.runc(tool, "delete", "-f", cid), check=False)
+        if self.netns_made:
+            run(["ip", "netns", "del", self.netns], check=False)
+        for bridge in self.bridges.values():
+            if os.path.exists(f"/sys/class/net/{bridge}"):
+                run(["ip", "link", "del", bridge], check=False)
+        shutil.rmtree(f"/var/lib/cni/networks/berth-bench-{PID}", ignore_errors=True)
+        for hierarchy in cgroup_hierarchies():
+            leftover = f"{hierarchy}/berth-bench-{PID}"
+            if os.path.isdir(leftover):
+                for root, dirs, _ in os.walk(leftover, topdown=False):
+                    for d in dirs:
+                        try:
+                            os.rmdir(os.path.join(root, d))
+                        except OSError:
+                            pass
+                try:
+                    os.rmdir(leftover)
+                except OSError as e:
+                    problems.append(f"cgroup {leftover}: {e}")
+        mounted = [line.split()[4] for line in open("/proc/self/mountinfo") if self.work in line.split()[4]]
+        if mounted:
+            problems.append(f"still mounted under {self.work}: {mounted}")
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+        for p in problems:
+            log(f"cleanup: {p}")
+        return problems
+
+    # -------------------------------------------------------- results
+
+    def machine(self):
+        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                   platform.machine())
+        commit = run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.decode().strip()
+        dirty = run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                    check=False).stdout.decode().strip()
+        return {"cores": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+                "cgroup_mode": cgroup_mode(), "memory_mib": os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") >> 20,
+                "berth": f"{commit}{' (modified tree)' if dirty else ''}", "berth_binary": self.berth,
+                "peers": {k: v["version"] for k, v in self.peers.items()},
+                "spawn_floor_ms": spawn_floor()}
+
+
+def cgroup_mode():
+    mounts = [line.split() for line in open("/proc/self/mounts")]
+    if any(m[1] == "/sys/fs/cgroup" and m[2] == "cgroup2" for m in mounts):
+        return "unified (cgroup v2)"
+    v1 = any(m[2] == "cgroup" for m in mounts)
+    v2 = any(m[2] == "cgroup2" for m in mounts)
+    return "hybrid (v1 controllers + empty cgroup2)" if v1 and v2 else "legacy (cgroup v1)"
+
+
+def cgroup_hierarchies():
+    out = []
+    for m in (line.split() for line in open("/proc/self/mounts")):
+        if m[2] in ("cgroup", "cgroup2") and m[1].startswith("/sys/fs/cgroup"):
+            out.append(m[1])
+    return out
+
+
+def cgroup_dir_for_procs():
+    """Where a berth container's cgroup.procs lives: the v2 root, or the v1 pids hierarchy."""
+    for m in (line.split() for line in open("/proc/self/mounts")):
+        if m[1] == "/sys/fs/cgroup" and m[2] == "cgroup2":
+            return m[1]
+    for m in (line.split() for line in open("/proc/self/mounts")):
+        if m[2] == "cgroup" and "pids" in m[3].split(","):
+            return m[1]
+    raise RuntimeError("no cgroup v2 root and no v1 pids hierarchy")
+
+
+def spawn_floor():
+    """What this harness adds to every timed command: spawning /bin/true and waiting for it."""
+    samples = [timed(["/bin/true"])[0] for _ in range(20)]
+    return round(statistics.median(samples), 3)
+
+
+def fmt_ms(v):
+    if v is None:
+        return "—"
+    if v >= 1000:
+        return f"{v / 1000:.2f} s"
+    if v >= 100:
+        return f"{v:.0f} ms"
+    if v >= 10:
+        return f"{v:.1f} ms"
+    return f"{v:.2f} ms"
+
+
+def fmt(v, unit):
+    if v is None:
+        return "—"
+    if unit == "ms":
+        return fmt_ms(v)
+    if unit == "MiB":
+        return f"{v:.2f} MiB"
+    if unit == "% of a core":
+        return f"{v:.2f} %"
+    return f"{v:g} {unit}"
+
+
+def fmt_stats(s, unit):
+    if not s:
+        return "—"
+    if s.get("min") is None or s["n"] <= 1:
+        return fmt(s["median"], unit)
+    return f"{fmt(s['median'], unit)} ({fmt(s['min'], unit)}–{fmt(s['max'], unit)})"
+
+
+def render_line(row):
+    peer = row["peer_error"] and f"{row['peer_name']}: {row['peer_error']}" or (
+        row["peer_name"] and f"{row['peer_name']} {fmt_stats(row['peer'], row['unit'])}") or "no peer"
+    ratio = f" ratio {row['ratio']:.2f}" if row["ratio"] is not None else ""
+    goal = f" goal {row['goal']}: {'met' if row['goal_met'] else 'MISSED'}" if row["goal"] else ""
+    return f"{row['label']}: berth {fmt_stats(row['berth'], row['unit'])} | {peer}{ratio}{goal}"
+
+
+def markdown(bench, machine, started, seconds, problems):
+    c = bench.c
+    lines = [f"# berth benchmarks{' (QUICK: tiny counts, not figures)' if c.quick else ''}", "",
+             f"Run {started} in {seconds:.0f} s by `make bench{' QUICK=1' if c.quick else ''}` (bench/run.sh).", "",
+             f"- machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_mib']} MiB, "
+             f"kernel {machine['kernel']}, cgroups {machine['cgroup_mode']}",
+             f"- berth {machine['berth']} ({machine['berth_binary']})",
+             f"- peers: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in machine["peers"].items()),
+             f"- load average at start {machine['load_start']}, at end {machine['load_end']}; "
+             f"spawning /bin/true from the harness costs {machine['spawn_floor_ms']} ms (in every CLI figure)",
+             "", "Median (min–max) over the runs; ratio = berth median / peer median.", "",
+             "| # | figure | berth | peer | peer figure | ratio | goal | met |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    number = {"start": "1", "start.runtime": "1b", "attach": "2", "scale.network-share": "3",
+              "plan.noop": "4", "reconciler.cpu": "5", "reconciler.rss": "5", "overhead.per-container": "6",
+              "validate": "7", "validate.rss": "7", "restart": "8"}
+    for rid in ROW_IDS:
+        row = bench.rows.get(rid)
+        if not row:
+            lines.append(f"| {number.get(rid, '3')} | {rid} | not measured | | | | | |")
+            continue
+        peer = row["peer_name"] or "—"
+        peer_fig = f"refused: {row['peer_error']}" if row["peer_error"] else fmt_stats(row["peer"], row["unit"])
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "—"
+        met = "—" if row["goal"] is None else ("yes" if row["goal_met"] else "**no**")
+        lines.append(f"| {number.get(rid, '3')} | {row['label']} | {fmt_stats(row['berth'], row['unit'])} | {peer} "
+                     f"| {peer_fig} | {ratio} | {row['goal'] or '—'} | {met} |")
+    lines += ["", "## Notes", ""]
+    for rid in ROW_IDS:
+        row = bench.rows.get(rid)
+        if row and row["notes"]:
+            lines.append(f"- **{row['label']}**: " + "; ".join(row["notes"]))
+    if problems:
+        lines += ["", "## Cleanup problems", ""] + [f"- {p}" for p in problems]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--berth", required=True)
+    parser.add_argument("--berth-bench", required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=f"{REPO}/bench/results")
+    parser.add_argument("--only", help="comma-separated sections: validate,attach,start,scale,steady")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (cgroups, namespaces, bridges)")
+
+    def on_signal(signum, _frame):
+        raise SystemExit(f"bench: stopped by signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    bench = Bench(args)
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    t0 = time.monotonic()
+    load_start = open("/proc/loadavg").read().split()[:3]
+    sections = args.only.split(",") if args.only else ["validate", "attach", "start", "scale", "steady"]
+    failure = None
+    problems = []
+    try:
+        bench.setup()
+        for section in sections:
+            getattr(bench, f"bench_{section}")()
+    except BaseException as e:  # noqa: BLE001 - cleanup first, then report
+        failure = e
+    finally:
+        problems = bench.cleanup()
+    machine = bench.machine()
+    machine["load_start"] = " ".join(load_start)
+    machine["load_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
+    seconds = time.monotonic() - t0
+    doc = {"format": 1, "quick": args.quick, "started": started, "seconds": round(seconds, 1),
+           "machine": machine, "rows": [bench.rows[r] for r in ROW_IDS if r in bench.rows],
+           "missing": [r for r in ROW_IDS if r not in bench.rows],
+           "failure": None if failure is None else f"{type(failure).__name__}: {failure}",
+           "cleanup_problems": problems}
+    os.makedirs(args.out, exist_ok=True)
+    md = markdown(bench, machine, started, seconds, problems)
+    if failure is not None:
+        md += f"\n**The run stopped early**: {doc['failure']}\n"
+    with open(f"{args.out}/latest.json", "w") as f:
+        json.dump(doc, f, indent=1)
+    with open(f"{args.out}/latest.md", "w") as f:
+        f.write(md)
+    print(md)
+    print(f"written: {args.out}/latest.md, {args.out}/latest.json")
+    if failure is not None:
+        if isinstance(failure, SystemExit):
+            raise failure
+        raise failure
+    if problems:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
