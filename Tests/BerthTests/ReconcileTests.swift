@@ -140,6 +140,25 @@ struct ReconcileTests {
         #expect(line.contains("resources.memory=\"100Mi -> 64Mi\""), "\(line)")
     }
 
+    /// Nothing tells when a hostname changes inside a container: the periodic pass must see it.
+    @Test func hostnameChangedInsideIsRestoredWithinAnInterval() throws {
+        let box = try Sandbox("rc-hostname")
+        defer { box.close() }
+        try box.write(Self.spec())
+        let reconciler = try ReconcilerRun(box)
+        defer { reconciler.stop() }
+        guard reconciler.waitReady() else { return }
+        let pid = try #require(try box.runningPID("app"))
+        // From the host, into the container's UTS namespace (its root lacks CAP_SYS_ADMIN).
+        // (No `berth exec` to look: joining the cgroup is an event, and would wake it early.)
+        let id = try ProcessIdentity.read(pid: pid)
+        try ProcFS.setHostname("elsewhere", of: id)
+        #expect(try eventually(timeout: 3) { try ProcFS.hostname(of: id) == "app" }, "\(reconciler.log)")
+        #expect(try box.runningPID("app") == pid)
+        let line = try #require(reconciler.lines.first { $0.contains("update container app") })
+        #expect(line.contains("hostname=\"elsewhere -> app\""), "\(line)")
+    }
+
     @Test func specEditRollsOutAtOnceAndAnInvalidEditIsRefused() throws {
         let box = try Sandbox("rc-edit")
         defer { box.close() }

@@ -27,11 +27,16 @@ final class ObservationCache {
     private(set) var completeObservations = 0
     private(set) var partialObservations = 0
 
-    init(engine: Engine, project: String, events: EventWaiter, resyncEvery: Double) {
+    /// Called before each complete observation (to forget what depends on the host).
+    let onComplete: () -> Void
+
+    init(engine: Engine, project: String, events: EventWaiter, resyncEvery: Double,
+         onComplete: @escaping () -> Void = {}) {
         self.engine = engine
         self.project = project
         self.events = events
         self.resyncEvery = resyncEvery
+        self.onComplete = onComplete
     }
 
     func markStale(_ name: String) { stale.insert(name) }
@@ -47,6 +52,7 @@ final class ObservationCache {
     func observe(records: ProjectRecords, now: Double) throws -> ObservedState {
         let state: ObservedState
         if allStale || !records.networks.isEmpty || now - lastComplete >= resyncEvery {
+            onComplete()
             state = try engine.observer.observe(project: project, records: records)
             lastComplete = now
             completeObservations += 1
@@ -57,19 +63,26 @@ final class ObservationCache {
         } else {
             var partial = ObservedState(project: project)
             var fresh: Set<String> = []
+            var remembered: [String: ObservedContainer] = [:]
             for name in Set(containers.keys).union(records.containers.keys).union(stale) {
                 let record = records.containers[name]
-                if !stale.contains(name), var seen = containers[name], isStillTrue(seen, record: record) {
-                    if let id = seen.process, record?.spec.namespaces.contains(.uts) ?? true {
-                        seen.hostname = events.hostname(of: id)
-                    }
-                    partial.containers[name] = seen
+                if !stale.contains(name), let seen = containers[name], isStillTrue(seen, record: record) {
+                    remembered[name] = seen
                     continue
                 }
                 let seen = try engine.observer.observe(project: project, name: name, record: record)
                 fresh.insert(name)
                 // Neither a cgroup nor a record: not the project's (any more).
                 if seen.limits == nil, seen.process == nil, record == nil { continue }
+                partial.containers[name] = seen
+            }
+            // Nothing tells when a hostname changes: read them again, all in one go.
+            let uts = Set(remembered.values.filter { seen in
+                seen.process != nil && (records.containers[seen.name]?.spec.namespaces.contains(.uts) ?? true)
+            }.map(\.name))
+            let hostnames = events.hostnames(of: uts.compactMap { remembered[$0]?.process })
+            for (name, var seen) in remembered {
+                if uts.contains(name), let id = seen.process { seen.hostname = hostnames[id] }
                 partial.containers[name] = seen
             }
             partialObservations += 1

@@ -21,6 +21,9 @@ public final class Reconciler: @unchecked Sendable {
     let notifier: SystemdNotifier
     let events = EventWaiter()
     let cache: ObservationCache
+    let recordCache: RecordCache
+    let normalized: NormalizedLimits
+    let planner: Planner
     let clock: @Sendable () -> Double
     /// When the reconciler first saw each container dead without an exit time.
     var deadSince: [String: Double] = [:]
@@ -51,8 +54,12 @@ public final class Reconciler: @unchecked Sendable {
         self.logger = logger
         self.notifier = notifier
         self.clock = clock
+        normalized = NormalizedLimits(driver: engine.cgroups)
+        let normalized = self.normalized
+        planner = Planner(mapping: engine.mapping, normalize: { normalized.normalized($0) })
+        recordCache = RecordCache(store: engine.store, project: spec.project)
         cache = ObservationCache(engine: engine, project: spec.project, events: events,
-                                 resyncEvery: max(interval, Self.resyncEvery))
+                                 resyncEvery: max(interval, Self.resyncEvery), onComplete: { normalized.forget() })
     }
 
     /// Everything is observed afresh at least this often (or every interval, if longer),
@@ -172,9 +179,9 @@ public final class Reconciler: @unchecked Sendable {
     public func pass() -> Double? {
         passFailed = false
         do {
-            var records = try engine.store.records(spec.project)
+            var records = try recordCache.read()
             var observed = try cache.observe(records: records, now: clock())
-            var plan = engine.planner.plan(spec: spec, observed: observed, records: records)
+            var plan = planner.plan(spec: spec, observed: observed, records: records)
             guard plan.hasChanges else {
                 lastError = nil
                 return nil
@@ -183,9 +190,9 @@ public final class Reconciler: @unchecked Sendable {
             defer { lock.release() }
             // Another berth may have changed something while we waited: look again, under the lock.
             if handle(events.wait(timeout: 0)) { passRequested = true }
-            records = try engine.store.records(spec.project)
+            records = try recordCache.read()
             observed = try cache.observe(records: records, now: clock())
-            plan = engine.planner.plan(spec: spec, observed: observed, records: records)
+            plan = planner.plan(spec: spec, observed: observed, records: records)
             let (ready, due) = holdBackedOff(plan, records: records, observed: observed)
             guard ready.hasChanges else { return due }
             let logger = self.logger
@@ -205,7 +212,7 @@ public final class Reconciler: @unchecked Sendable {
             // Our own writes raised events: take them now, then look at the result, so that
             // only what happens after this look wakes the next pass.
             if handle(events.wait(timeout: 0)) { passRequested = true }
-            records = try engine.store.records(spec.project)
+            records = try recordCache.read()
             _ = try cache.observe(records: records, now: clock())
             return due
         } catch {

@@ -83,6 +83,36 @@ public final class EventWaiter: @unchecked Sendable {
         return try? ProcFS.hostname(of: id)
     }
 
+    /// The hostnames of many watched processes at once: one short-lived thread joins each
+    /// UTS namespace in turn (through the pidfd) and reads its name, instead of a thread
+    /// per process. Processes not watched, or whose namespace cannot be joined this way
+    /// (kernels before 5.8), are read through /proc. Gone processes are left out.
+    public func hostnames(of ids: [ProcessIdentity]) -> [ProcessIdentity: String] {
+        let watched = ids.filter { pidfds[$0] != nil }
+        let job = HostnameJob(fds: watched.map { pidfds[$0]! })
+        if !watched.isEmpty {
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(job).toOpaque()
+            if pthread_create(&thread, nil, { raw in
+                let job = Unmanaged<HostnameJob>.fromOpaque(raw!).takeRetainedValue()
+                job.run()
+                return nil
+            }, context) == 0 {
+                pthread_join(thread, nil)
+            } else {
+                Unmanaged<HostnameJob>.fromOpaque(context).release()
+            }
+        }
+        var out: [ProcessIdentity: String] = [:]
+        for (i, id) in watched.enumerated() {
+            if let name = job.names[i] { out[id] = name }
+        }
+        for id in ids where out[id] == nil {
+            if let name = try? ProcFS.hostname(of: id) { out[id] = name }
+        }
+        return out
+    }
+
     // MARK: - files and directories
 
     private func ensureInotify(_ what: String) throws {
@@ -276,5 +306,27 @@ extension CgroupDriver {
         if let v1 = self as? CgroupV1Driver { return v1.hierarchies.map { $0.mountPoint + "/" + path } }
         if let v2 = self as? CgroupV2Driver { return [v2.root + "/" + path] }
         return []
+    }
+}
+
+/// The work of the thread that reads hostnames: it may change its own UTS namespace
+/// freely, since it ends when done.
+private final class HostnameJob: @unchecked Sendable {
+    let fds: [Int32]
+    var names: [String?]
+
+    init(fds: [Int32]) {
+        self.fds = fds
+        names = Array(repeating: nil, count: fds.count)
+    }
+
+    func run() {
+        var buffer = [CChar](repeating: 0, count: 256)
+        for (i, fd) in fds.enumerated() {
+            guard cberth_setns(fd, Int32(CBERTH_CLONE_NEWUTS)) == 0 else { continue }
+            guard gethostname(&buffer, buffer.count - 1) == 0 else { continue }
+            buffer[buffer.count - 1] = 0
+            names[i] = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
     }
 }
