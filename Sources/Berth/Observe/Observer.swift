@@ -51,8 +51,15 @@ public struct Observer: Sendable {
         let stateDir = store.containerDirectory(project, name)
         seen.lastExit = ContainerRuntime.readExitRecord(stateDir: stateDir)
         guard cgroups.exists(path) else { return seen }
-        seen.limits = try cgroups.limits(of: path)
-        let pids = try cgroups.processes(in: path)
+        let pids: [Int32]
+        do {
+            seen.limits = try cgroups.limits(of: path)
+            pids = try cgroups.processes(in: path)
+        } catch where !cgroups.exists(path) {
+            // Removed while we looked (another berth restarting or destroying it): it is missing.
+            seen.limits = nil
+            return seen
+        }
         seen.process = Self.initProcess(among: pids, recorded: record?.process)
         if let process = seen.process {
             seen.lastExit = nil
