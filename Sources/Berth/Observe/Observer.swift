@@ -55,8 +55,9 @@ public struct Observer: Sendable {
         do {
             seen.limits = try cgroups.limits(of: path)
             pids = try cgroups.processes(in: path)
-        } catch where !cgroups.exists(path) {
-            // Removed while we looked (another berth restarting or destroying it): it is missing.
+        } catch let error as KernelError where error.errno == .noSuchFileOrDirectory || !cgroups.exists(path) {
+            // Removed (or made) while we looked, hierarchy by hierarchy, by another berth
+            // restarting or destroying it: for this look it is missing.
             seen.limits = nil
             return seen
         }
