@@ -1,3 +1,4 @@
+import Berth
 import BerthKernel
 import Foundation
 import Testing
@@ -159,6 +160,42 @@ struct ReconcileTests {
         #expect(line.contains("hostname=\"elsewhere -> app\""), "\(line)")
     }
 
+    /// Links have no events here: a project with networks is observed completely on every pass.
+    @Test func deletedVethAndBridgeAreRestoredWithinAnInterval() throws {
+        let box = try Sandbox("rc-net")
+        defer { box.close() }
+        let prefix = "10.254.\(Int(StableNumber.of(box.project) % 250) + 1)"
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(prefix).0/24}
+            containers:
+              app:
+                rootfs: ./rootfs
+                command: [/bin/sh, -c, "sleep 1000"]
+                stopTimeout: 1s
+                networks:
+                  front: {ip: \(prefix).10}
+            """)
+        let reconciler = try ReconcilerRun(box)
+        defer { reconciler.stop() }
+        guard reconciler.waitReady() else { return }
+        let pid = try #require(try box.runningPID("app"))
+        let host = try RouteNetlink()
+        let bridge = Network.defaultBridgeName(project: box.project, network: "front")
+        let veth = NetworkNames.hostVeth(project: box.project, container: "app", network: "front")
+        #expect(try host.link(.name(veth)) != nil)
+
+        try host.deleteLink(.name(veth))
+        #expect(try eventually(timeout: 3) { try host.link(.name(veth)) != nil }, "\(reconciler.log)")
+        try host.deleteLink(.name(bridge))
+        #expect(try eventually(timeout: 3) {
+            try host.link(.name(bridge)) != nil && box.plan("--detailed-exitcode").status == 0
+        }, "\(reconciler.log)")
+        #expect(try box.runningPID("app") == pid)
+        #expect(reconciler.zombieChildren().isEmpty)
+    }
+
     @Test func specEditRollsOutAtOnceAndAnInvalidEditIsRefused() throws {
         let box = try Sandbox("rc-edit")
         defer { box.close() }
@@ -277,6 +314,40 @@ struct ReconcileTests {
         #expect(try box.memoryLimit(of: "app") == 80 << 20)
     }
 
+    /// The reconciler takes its turn behind another berth holding the project's lock, and
+    /// still stops at once when told to while it waits.
+    @Test func waitsForTheLockAndStopsWhileWaiting() throws {
+        let box = try Sandbox("rc-lock")
+        defer { box.close() }
+        try box.write(Self.spec())
+        let reconciler = try ReconcilerRun(box)
+        defer { reconciler.stop() }
+        guard reconciler.waitReady() else { return }
+        let lockPath = "\(box.stateDirectory)/\(box.project)/lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        let holder = "\(getpid()) apply\n"
+        _ = holder.withCString { pwrite(fd, $0, strlen($0), 0) }
+        #expect(flock(fd, LOCK_EX) == 0)
+
+        let pid = try #require(try box.runningPID("app"))
+        kill(pid, SIGKILL)
+        #expect(eventually(timeout: 3) { reconciler.log.contains("waiting for the lock") }, "\(reconciler.log)")
+        #expect(try box.runningPID("app") == nil)
+        flock(fd, LOCK_UN)
+        #expect(try eventually(timeout: 3) { try box.runningPID("app") != nil }, "\(reconciler.log)")
+        #expect(reconciler.lines.filter { $0.contains("waiting for the lock") }.count == 1, "\(reconciler.log)")
+
+        #expect(flock(fd, LOCK_EX) == 0)
+        let again = try #require(try box.runningPID("app"))
+        kill(again, SIGKILL)
+        usleep(300_000)
+        reconciler.send(SIGTERM)
+        #expect(reconciler.waitExit(timeout: 2) == 0, "\(reconciler.log)")
+        flock(fd, LOCK_UN)
+    }
+
     @Test func systemdNotifyReadyAndWatchdog() throws {
         let box = try Sandbox("rc-notify")
         defer { box.close() }
@@ -287,7 +358,7 @@ struct ReconcileTests {
         guard reconciler.waitReady() else { return }
         // READY=1 comes after the first pass: the container already runs.
         #expect(try box.runningPID("app") != nil)
-        #expect(reconciler.notify.received.first == "READY=1")
+        #expect(reconciler.notify.received.contains { $0.hasPrefix("STATUS=reconciling \(box.project)") })
         #expect(eventually(timeout: 4) { reconciler.notify.count("WATCHDOG=1") >= 4 },
                 "\(reconciler.notify.received)")
         reconciler.send(SIGTERM)

@@ -112,8 +112,12 @@ public final class Reconciler: @unchecked Sendable {
         for reason in reasons {
             switch reason {
             case .signal(SIGHUP):
-                logger.info("SIGHUP: re-reading the spec", metadata: ["file": "\(specPath)"])
-                reloadSpec()
+                if specPath == "-" {
+                    logger.notice("SIGHUP: the spec came from standard input; there is nothing to re-read")
+                } else {
+                    logger.info("SIGHUP: re-reading the spec", metadata: ["file": "\(specPath)"])
+                    reloadSpec()
+                }
                 now = true
             case .signal:
                 stopping = true
@@ -186,6 +190,11 @@ public final class Reconciler: @unchecked Sendable {
                 lastError = nil
                 return nil
             }
+            // Only restarts that wait for their backoff, already said: nothing to lock for.
+            guard needsLock(plan, records: records, observed: observed) else {
+                let now = clock()
+                return plan.changes.compactMap { startDue($0, records: records, observed: observed, now: now) }.min()
+            }
             guard let lock = try lockForApply() else { return clock() + 0.5 }
             defer { lock.release() }
             // Another berth may have changed something while we waited: look again, under the lock.
@@ -196,11 +205,14 @@ public final class Reconciler: @unchecked Sendable {
             let (ready, due) = holdBackedOff(plan, records: records, observed: observed)
             guard ready.hasChanges else { return due }
             let logger = self.logger
+            let notifier = self.notifier
             do {
                 _ = try engine.apply(spec, plan: ready, records: records,
                                      shouldStop: { SignalPipe.shared.isPending([SIGTERM, SIGINT]) }) { step in
                     logger.notice("\(step.action.kind.rawValue) \(step.action.object.kind.rawValue) \(step.action.object.name): \(step.summary)",
                                   metadata: Self.metadata(for: step))
+                    // A long apply (stop timeouts) is progress, not a hang.
+                    notifier.watchdog()
                 }
                 lastError = nil
             } catch {
@@ -264,23 +276,46 @@ public final class Reconciler: @unchecked Sendable {
         return m
     }
 
-    /// Removes start actions whose backoff has not passed yet; returns the earliest due time.
+    /// When a start action may run: its container's backoff (see ``RestartBackoff``),
+    /// counted from its death; nil for any other action (it may run now).
+    func startDue(_ action: PlannedAction, records: ProjectRecords, observed: ObservedState, now: Double) -> Double? {
+        let name = action.object.name
+        guard action.object.kind == .container, action.kind == .start, let record = records.containers[name] else {
+            return nil
+        }
+        // Decided earlier (by this reconciler or the one before it): keep to it.
+        if let next = record.nextStartAt { return next }
+        let exit = observed.containers[name]?.lastExit
+        if exit == nil, deadSince[name] == nil { deadSince[name] = now }
+        let died = exit?.finishedAt ?? deadSince[name] ?? now
+        let ran = record.startedAt.map { died - $0 }
+        let failures = RestartBackoff.failures(previous: record.failures, ranFor: ran)
+        return died + RestartBackoff.delay(failures: failures)
+    }
+
+    /// True when the plan has something to do now, or a backoff to announce and record.
+    func needsLock(_ plan: Plan, records: ProjectRecords, observed: ObservedState) -> Bool {
+        let now = clock()
+        return plan.changes.contains { action in
+            guard let due = startDue(action, records: records, observed: observed, now: now) else { return true }
+            return due <= now || !announcedBackoff.contains(action.object.name)
+        }
+    }
+
+    /// Removes start actions whose backoff has not passed yet, saying so once per death
+    /// and recording when the next start is due (for `berth status`); returns the
+    /// earliest due time. Call with the project's lock held.
     func holdBackedOff(_ plan: Plan, records: ProjectRecords, observed: ObservedState) -> (Plan, Double?) {
         var kept: [PlannedAction] = []
         var earliest: Double?
         let now = clock()
         for action in plan.actions {
             let name = action.object.name
-            guard action.object.kind == .container, action.kind == .start, let record = records.containers[name] else {
+            guard let due = startDue(action, records: records, observed: observed, now: now),
+                  let record = records.containers[name] else {
                 kept.append(action)
                 continue
             }
-            let exit = observed.containers[name]?.lastExit
-            if exit == nil, deadSince[name] == nil { deadSince[name] = now }
-            let died = exit?.finishedAt ?? deadSince[name] ?? now
-            let ran = record.startedAt.map { died - $0 }
-            let failures = RestartBackoff.failures(previous: record.failures, ranFor: ran)
-            let due = died + RestartBackoff.delay(failures: failures)
             if due <= now {
                 kept.append(action)
                 deadSince[name] = nil
@@ -293,6 +328,7 @@ public final class Reconciler: @unchecked Sendable {
             logger.notice("backing off container \(name)", metadata: [
                 "container": "\(name)", "reason": "\(action.reason)", "restarts": "\(record.restarts)",
                 "next attempt in": "\(Self.format((due - now).rounded(.up)))"])
+            guard record.nextStartAt != due else { continue }
             var r = record
             r.nextStartAt = due
             do {
