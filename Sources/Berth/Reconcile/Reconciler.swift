@@ -327,7 +327,7 @@ public final class Reconciler: @unchecked Sendable {
             announcedBackoff.insert(name)
             logger.notice("backing off container \(name)", metadata: [
                 "container": "\(name)", "reason": "\(action.reason)", "restarts": "\(record.restarts)",
-                "next attempt in": "\(Self.format((due - now).rounded(.up)))"])
+                "nextAttemptIn": "\(Self.format((due - now).rounded(.up)))"])
             guard record.nextStartAt != due else { continue }
             var r = record
             r.nextStartAt = due
