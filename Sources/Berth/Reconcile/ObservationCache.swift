@@ -23,10 +23,6 @@ final class ObservationCache {
     private(set) var allStale = true
     private var lastComplete = -Double.infinity
 
-    /// Passes that observed everything, and passes that used what events kept true.
-    private(set) var completeObservations = 0
-    private(set) var partialObservations = 0
-
     /// Called before each complete observation (to forget what depends on the host).
     let onComplete: () -> Void
 
@@ -55,7 +51,6 @@ final class ObservationCache {
             onComplete()
             state = try engine.observer.observe(project: project, records: records)
             lastComplete = now
-            completeObservations += 1
             containers = state.containers
             stale = []
             allStale = false
@@ -85,7 +80,6 @@ final class ObservationCache {
                 if uts.contains(name), let id = seen.process { seen.hostname = hostnames[id] }
                 partial.containers[name] = seen
             }
-            partialObservations += 1
             containers = partial.containers
             stale = []
             watch(partial, fresh: fresh)

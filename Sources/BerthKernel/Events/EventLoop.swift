@@ -43,9 +43,6 @@ public final class EventWaiter: @unchecked Sendable {
 
     // MARK: - processes
 
-    /// How many processes are watched.
-    public var watchedProcessCount: Int { pidfds.count }
-
     /// Watches exactly these processes (by identity: a pid that was reused is not
     /// watched). Returns those that could not be watched because they are gone.
     @discardableResult
@@ -70,23 +67,11 @@ public final class EventWaiter: @unchecked Sendable {
     /// True while `id` is watched and has not exited (as far as the last wait saw).
     public func isWatched(_ id: ProcessIdentity) -> Bool { pidfds[id] != nil }
 
-    /// The hostname in the UTS namespace of a watched process, read through its pidfd
-    /// (setns(2) takes a pidfd since Linux 5.8), so that no pid can be mistaken and no
-    /// /proc file is parsed. Falls back to /proc on older kernels; nil if it is gone.
-    public func hostname(of id: ProcessIdentity) -> String? {
-        if let pidfd = pidfds[id] {
-            var buffer = [CChar](repeating: 0, count: 256)
-            if cberth_hostname_in(pidfd, &buffer, buffer.count) == 0 {
-                return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            }
-        }
-        return try? ProcFS.hostname(of: id)
-    }
-
-    /// The hostnames of many watched processes at once: one short-lived thread joins each
-    /// UTS namespace in turn (through the pidfd) and reads its name, instead of a thread
-    /// per process. Processes not watched, or whose namespace cannot be joined this way
-    /// (kernels before 5.8), are read through /proc. Gone processes are left out.
+    /// The hostnames of watched processes, read through their pidfds (setns(2) takes a
+    /// pidfd since Linux 5.8), so that no pid can be mistaken and no /proc file is parsed:
+    /// one short-lived thread joins each UTS namespace in turn, instead of a thread per
+    /// process. Processes not watched, or whose namespace cannot be joined this way
+    /// (older kernels), are read through /proc. Gone processes are left out.
     public func hostnames(of ids: [ProcessIdentity]) -> [ProcessIdentity: String] {
         let watched = ids.filter { pidfds[$0] != nil }
         let job = HostnameJob(fds: watched.map { pidfds[$0]! })
