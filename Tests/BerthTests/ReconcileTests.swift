@@ -246,8 +246,9 @@ struct ReconcileTests {
         #expect(reconciler.log.contains("SIGHUP"))
     }
 
-    @Test func sigtermLeavesContainersRunningAndARestartAdoptsThem() throws {
-        let box = try Sandbox("rc-term")
+    @Test(arguments: [SIGTERM, SIGINT])
+    func stopSignalLeavesContainersRunningAndARestartAdoptsThem(signal: Int32) throws {
+        let box = try Sandbox("rc-stop-\(signal)")
         defer { box.close() }
         try box.write(Self.spec(Self.container("a"), Self.container("b")))
         let first = try ReconcilerRun(box)
@@ -256,7 +257,7 @@ struct ReconcileTests {
         let pids = try [box.runningPID("a"), box.runningPID("b")]
         #expect(!pids.contains(nil))
 
-        first.send(SIGTERM)
+        first.send(signal)
         #expect(first.waitExit(timeout: 2) == 0, "\(first.log)")
         #expect(first.log.contains("reconciler stopped"))
         #expect(first.notify.received.contains("STOPPING=1"))
