@@ -53,8 +53,10 @@ test: deps
 test-v2: deps
 	vmtest/run.sh
 
+# Benchmarks side by side with runc, crun and the CNI bridge plugin (docs/benchmarks.md);
+# results in bench/results/latest.{md,json}. QUICK=1: tiny counts, a smoke run.
 bench: release
-	@echo "benchmarks: not yet"
+	BERTH=$(BERTH_RELEASE) BERTH_BENCH=$(dir $(BERTH_RELEASE))berth-bench bench/run.sh $(if $(QUICK),--quick)
 
 clean:
 	rm -rf .build

@@ -133,11 +133,12 @@ class Bench:
         self.octet = 10 + PID % 240  # third octet of every subnet: two runs at once rarely meet
         self.bridges = {k: f"bb{k}{PID}"[:15] for k in ("a", "c", "n", "s")}
         self.projects = set()       # berth projects to destroy at the end
+        self.project_names = set()  # every project the run made, for the record
         self.runc_ids = set()       # runc/crun containers to delete at the end
         self.netns_made = False
         self.reconciler = None
         self.rows = {}
-        self.notes = []
+        self.findings = []          # problems of berth's seen on the way (not timings)
         self.peers = {}
 
     # -------------------------------------------------------- setup
@@ -222,6 +223,7 @@ class Bench:
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.projects.add((project, path))
+        self.project_names.add(project)
         return path
 
     def berth_cmd(self, *args):
@@ -554,11 +556,34 @@ class Bench:
         # 8. restart after a kill (issue 6), with the reconciler still running
         self.bench_restart(project, n)
 
-        self.reconciler.send_signal(signal.SIGTERM)
-        self.reconciler.wait(timeout=30)
-        self.reconciler = None
+        self.stop_reconciler()
         logfile.close()
+        for line in open(f"{self.work}/reconcile.log", errors="replace"):
+            if "level=error" in line or "changed outside berth" in line:
+                self.findings.append(f"reconcile.log: `{line.strip()[:300]}`")
         shutil.copy(f"{self.work}/reconcile.log", f"{self.out}/reconcile.log")
+
+    def stop_reconciler(self):
+        """SIGTERM, as systemd would; a reconciler that does not stop in 30 s is a finding:
+        where its threads wait goes to reconcile-hang.txt, then it is killed."""
+        r, self.reconciler = self.reconciler, None
+        r.send_signal(signal.SIGTERM)
+        try:
+            r.wait(timeout=30)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        dump = []
+        for tid in sorted(os.listdir(f"/proc/{r.pid}/task")):
+            dump.append(f"thread {tid} ({(read(f'/proc/{r.pid}/task/{tid}/comm') or '').strip()}): "
+                        f"wchan {read(f'/proc/{r.pid}/task/{tid}/wchan')}\n"
+                        f"{read(f'/proc/{r.pid}/task/{tid}/stack', '')}")
+        with open(f"{self.out}/reconcile-hang.txt", "w") as f:
+            f.write("\n".join(dump))
+        r.kill()
+        r.wait()
+        self.findings.append("berth reconcile did not stop within 30 s of SIGTERM and was killed "
+                             "(its threads' kernel stacks: reconcile-hang.txt next to the results)")
 
     def bench_restart(self, project, n):
         procs_dir = cgroup_dir_for_procs()
@@ -643,11 +668,7 @@ class Bench:
     def cleanup(self):
         problems = []
         if self.reconciler and self.reconciler.poll() is None:
-            self.reconciler.send_signal(signal.SIGTERM)
-            try:
-                self.reconciler.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.reconciler.kill()
+            self.stop_reconciler()
         for project, path in sorted(self.projects):
             if os.path.isdir(f"{self.state}/{project}") and os.path.exists(path):
                 p = run(self.berth_cmd("destroy", "-f", path), check=False)
@@ -658,6 +679,8 @@ class Bench:
         for tool, cid in sorted(self.runc_ids):
             if os.path.isdir(f"{self.runc_root}/{cid}"):
                 run(self.runc(tool, "delete", "-f", cid), check=False)
+        if os.path.exists(f"{self.work}/reconcile.log"):
+            shutil.copy(f"{self.work}/reconcile.log", f"{self.out}/reconcile.log")
         if self.netns_made:
             run(["ip", "netns", "del", self.netns], check=False)
         for bridge in self.bridges.values():
@@ -807,6 +830,8 @@ def markdown(bench, machine, started, seconds, problems):
         row = bench.rows.get(rid)
         if row and row["notes"]:
             lines.append(f"- **{row['label']}**: " + "; ".join(row["notes"]))
+    if bench.findings:
+        lines += ["", "## Seen on the way", ""] + [f"- {f}" for f in bench.findings]
     if problems:
         lines += ["", "## Cleanup problems", ""] + [f"- {p}" for p in problems]
     return "\n".join(lines) + "\n"
@@ -851,7 +876,8 @@ def main():
            "machine": machine, "rows": [bench.rows[r] for r in ROW_IDS if r in bench.rows],
            "missing": [r for r in ROW_IDS if r not in bench.rows],
            "failure": None if failure is None else f"{type(failure).__name__}: {failure}",
-           "cleanup_problems": problems}
+           "findings": bench.findings, "cleanup_problems": problems, "work": bench.work, "bridges": sorted(bench.bridges.values()),
+           "projects": sorted(bench.project_names)}
     os.makedirs(args.out, exist_ok=True)
     md = markdown(bench, machine, started, seconds, problems)
     if failure is not None:

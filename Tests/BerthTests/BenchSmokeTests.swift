@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+/// `make bench QUICK=1` in the test suite, so that the benchmark harness cannot
+/// silently rot: bench/run.sh --quick with the debug binaries built next to the
+/// tests, into a temporary directory. It checks that every row of issue 7 was
+/// measured, with its peer where it has one, and that the harness left nothing
+/// behind. It never looks at how fast anything was.
+@Suite("BenchSmoke", .enabled(if: geteuid() == 0, "needs root"))
+struct BenchSmokeTests {
+    /// The rows of bench/bench.py (`ROW_IDS`), one per figure of issue 7.
+    static let rows = [
+        "start", "start.runtime", "attach",
+        "scale.apply.plain.small", "scale.apply.plain.medium", "scale.apply.plain.large",
+        "scale.apply.net.small", "scale.apply.net.medium", "scale.apply.net.large",
+        "scale.destroy.plain.small", "scale.destroy.plain.medium", "scale.destroy.plain.large",
+        "scale.destroy.net.small", "scale.destroy.net.medium", "scale.destroy.net.large",
+        "scale.network-share", "plan.noop", "reconciler.cpu", "reconciler.rss", "restart",
+        "overhead.per-container", "validate", "validate.rss",
+    ]
+    /// Rows measured side by side with a peer (the others are held to a goal only).
+    static let rowsWithPeer = Set<String>([
+        "start", "start.runtime", "attach", "plan.noop", "overhead.per-container", "validate", "validate.rss",
+    ]).union(rows.filter { $0.hasPrefix("scale.apply") || $0.hasPrefix("scale.destroy") })
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test(.timeLimit(.minutes(20)))
+    func quickRunRecordsEveryRow() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let berth = bin.appendingPathComponent("berth").path
+        let tool = bin.appendingPathComponent("berth-bench").path
+        try #require(FileManager.default.isExecutableFile(atPath: berth), "no berth at \(berth): swift build first")
+        try #require(FileManager.default.isExecutableFile(atPath: tool), "no berth-bench at \(tool): swift build first")
+        let out = FileManager.default.temporaryDirectory
+            .appendingPathComponent("berth-bench-smoke-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [Self.repository + "/bench/run.sh", "--quick", "--out", out]
+        process.currentDirectoryURL = URL(fileURLWithPath: Self.repository)
+        var environment = ProcessInfo.processInfo.environment
+        environment["BERTH"] = berth
+        environment["BERTH_BENCH"] = tool
+        process.environment = environment
+        let log = out + ".log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        defer { try? logHandle.close() }
+        process.standardOutput = logHandle
+        process.standardError = logHandle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Generous: a quick run takes well under a minute on an idle machine.
+        let deadline = Date().addingTimeInterval(15 * 60)
+        while process.isRunning, Date() < deadline { usleep(100_000) }
+        if process.isRunning {
+            // SIGTERM lets the harness clean up; then give up on it.
+            process.terminate()
+            let grace = Date().addingTimeInterval(120)
+            while process.isRunning, Date() < grace { usleep(100_000) }
+            Issue.record("bench/run.sh --quick did not finish in 15 minutes")
+            return
+        }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(process.terminationStatus == 0, "bench/run.sh --quick failed:\n\(output.suffix(4000))")
+
+        let data = try Data(contentsOf: URL(fileURLWithPath: out + "/latest.json"))
+        let doc = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(doc["quick"] as? Bool == true)
+        #expect(doc["failure"] is NSNull, "the run stopped early: \(doc["failure"] ?? "")")
+        #expect((doc["cleanup_problems"] as? [Any])?.isEmpty == true, "cleanup: \(doc["cleanup_problems"] ?? "")")
+        let rows = (doc["rows"] as? [[String: Any]]) ?? []
+        let byID = Dictionary(rows.compactMap { row in (row["id"] as? String).map { ($0, row) } },
+                              uniquingKeysWith: { first, _ in first })
+        let markdown = try String(contentsOfFile: out + "/latest.md", encoding: .utf8)
+        for id in Self.rows {
+            guard let row = byID[id] else {
+                Issue.record("row \(id) is missing from latest.json")
+                continue
+            }
+            let berth = row["berth"] as? [String: Any]
+            #expect(berth?["median"] is NSNumber, "row \(id): no figure for berth")
+            if Self.rowsWithPeer.contains(id) {
+                let peer = row["peer"] as? [String: Any]
+                #expect(peer?["median"] is NSNumber || row["peer_error"] is String, "row \(id): no peer figure")
+                #expect(row["ratio"] is NSNumber || row["peer_error"] is String || id == "overhead.per-container",
+                        "row \(id): no ratio")
+            }
+            if let label = row["label"] as? String {
+                #expect(markdown.contains("| \(label) |"), "row \(id) is not in latest.md")
+            }
+        }
+        // crun is recorded either with a figure or with the reason it refused.
+        let start = byID["start"]
+        #expect(start?["crun"] is [String: Any] || start?["crun_error"] is String)
+
+        // Nothing left behind: the work directory, the bridges, the cgroups.
+        let work = try #require(doc["work"] as? String)
+        #expect(!FileManager.default.fileExists(atPath: work), "\(work) was left behind")
+        for bridge in (doc["bridges"] as? [String]) ?? [] {
+            #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge)"), "bridge \(bridge) was left behind")
+        }
+        for project in (doc["projects"] as? [String]) ?? [] {
+            for hierarchy in ["pids/berth", "memory/berth", "berth", "unified/berth"] {
+                let path = "/sys/fs/cgroup/\(hierarchy)/\(project)"
+                #expect(!FileManager.default.fileExists(atPath: path), "cgroup \(path) was left behind")
+            }
+        }
+    }
+}
