@@ -126,6 +126,11 @@ func start(_ o: [String: String]) throws {
     let rootfs = try required(o, "rootfs")
     let work = try required(o, "work")
     let prefix = o["cgroup"] ?? "berth-bench-\(getpid())"
+    // Lets the kernel finish tearing down the previous run's namespaces (async, under
+    // the rtnl lock) before the next is timed.
+    let pause = UInt32(o["pause-ms"] ?? "0") ?? 0
+    let namespaces = o["namespaces"].map { Set($0.split(separator: ",").compactMap { NamespaceKind(rawValue: String($0)) }) }
+        ?? ContainerConfig.defaultNamespaces
     let cgroups = try Cgroups.detect()
     let limits = CgroupLimits(cpuMillicores: 500, memoryBytes: 64 << 20, pids: 64)
     var samples: [Double] = []
@@ -136,7 +141,8 @@ func start(_ o: [String: String]) throws {
         let stateDir = "\(work)/c\(run)"
         try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
         let config = ContainerConfig(id: "berth-bench/c\(run)", rootfs: rootfs, argv: ["/bin/true"],
-                                     env: ["PATH=/bin"], hostname: "c\(run)")
+                                     env: ["PATH=/bin"], hostname: "c\(run)", namespaces: namespaces)
+        if pause > 0 { usleep(pause * 1000) }
         let begin = clock.now
         do {
             try cgroups.create(path)
