@@ -279,6 +279,39 @@ struct ReconcileTests {
         #expect(try box.restarts(of: "a") == 1)
     }
 
+    /// SIGTERM in the middle of an apply: the step in progress is finished, the next is not.
+    @Test func stopSignalDuringAnApplyFinishesTheStepOnly() throws {
+        let box = try Sandbox("rc-midapply")
+        defer { box.close() }
+        // Commands that ignore SIGTERM: each stop lasts its whole stopTimeout.
+        func spec(_ seconds: Int) -> String {
+            Self.spec(Self.container("a", command: "trap '' TERM; sleep \(seconds)"),
+                      Self.container("b", command: "trap '' TERM; sleep \(seconds)"))
+                .replacingOccurrences(of: "stopTimeout: 2s", with: "stopTimeout: 3s")
+        }
+        try box.write(spec(1000))
+        let reconciler = try ReconcilerRun(box, interval: "30s")
+        defer { reconciler.stop() }
+        guard reconciler.waitReady() else { return }
+        let a = try #require(try box.runningPID("a")), b = try #require(try box.runningPID("b"))
+
+        try box.write(spec(2000)) // both must be replaced, a first
+        let lockPath = "\(box.stateDirectory)/\(box.project)/lock"
+        #expect(eventually(timeout: 3) {
+            let fd = open(lockPath, O_RDWR | O_CLOEXEC)
+            defer { if fd >= 0 { close(fd) } }
+            return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0
+        }, "the apply did not start: \(reconciler.log)")
+        let signalled = Date()
+        reconciler.send(SIGTERM)
+        #expect(reconciler.waitExit(timeout: 8) == 0, "\(reconciler.log)")
+        // The step in progress (up to its 3 s stop timeout), then at once.
+        #expect(Date().timeIntervalSince(signalled) < 5.5, "\(reconciler.log)")
+        #expect(try box.runningPID("a") != a)
+        #expect(try box.runningPID("b") == b, "the next step ran after SIGTERM: \(reconciler.log)")
+        #expect(reconciler.log.contains("reconciler stopped"))
+    }
+
     @Test func aSecondReconcilerIsRefused() throws {
         let box = try Sandbox("rc-second")
         defer { box.close() }

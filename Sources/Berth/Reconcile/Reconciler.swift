@@ -82,7 +82,7 @@ public final class Reconciler: @unchecked Sendable {
         var ready = false
         while !stopping {
             if clock() >= passDue {
-                if specPath != "-", FileStamp(path: specPath) != specStamp { reloadSpec() }
+                reloadSpec()
                 passRequested = false
                 let backoffDue = pass()
                 // A process gone before it could be watched is stale: look again at once
@@ -94,6 +94,8 @@ public final class Reconciler: @unchecked Sendable {
                     ready = true
                 }
             }
+            // A stop signal taken during the pass: do not wait for anything else.
+            if stopping { break }
             if let ping = notifier.watchdogInterval, clock() >= pingDue {
                 notifier.watchdog()
                 pingDue = clock() + ping
@@ -116,7 +118,7 @@ public final class Reconciler: @unchecked Sendable {
                     logger.notice("SIGHUP: the spec came from standard input; there is nothing to re-read")
                 } else {
                     logger.info("SIGHUP: re-reading the spec", metadata: ["file": "\(specPath)"])
-                    reloadSpec()
+                    reloadSpec(evenIfUnchanged: true)
                 }
                 now = true
             case .signal:
@@ -154,11 +156,14 @@ public final class Reconciler: @unchecked Sendable {
         while waitpid(-1, &status, WNOHANG) > 0 {}
     }
 
-    /// Reads the spec file again. Returns true when the spec in force changed.
+    /// Reads the spec file again, unless it is the file last read (one save can raise
+    /// several events). Returns true when the spec in force changed.
     @discardableResult
-    func reloadSpec() -> Bool {
+    func reloadSpec(evenIfUnchanged: Bool = false) -> Bool {
         guard specPath != "-" else { return false }
-        specStamp = FileStamp(path: specPath)
+        let stamp = FileStamp(path: specPath)
+        guard evenIfUnchanged || stamp != specStamp else { return false }
+        specStamp = stamp
         switch SpecLoader.load(path: specPath) {
         case .success(let new):
             guard new.project == spec.project else {
