@@ -8,7 +8,8 @@ import BerthKernel
 /// project (inotify on the cgroup directories). Nothing tells when a hostname changes:
 /// those are read again on every pass, through each init's pidfd. Everything is read
 /// afresh at least every ``resyncEvery`` seconds, after lost events, and on every pass of
-/// a project with networks (links, addresses and rules have no events here).
+/// a project with networks (links, addresses and rules have no events here) or when a
+/// directory could not be watched.
 final class ObservationCache {
     let engine: Engine
     let project: String
@@ -21,6 +22,9 @@ final class ObservationCache {
     /// Containers that events said changed since their last observation.
     private(set) var stale: Set<String> = []
     private(set) var allStale = true
+    /// A directory could not be watched (the inotify watch limit, say): events cannot be
+    /// trusted to tell every change, so every pass observes everything.
+    private(set) var watchFailed = false
     private var lastComplete = -Double.infinity
 
     /// Called before each complete observation (to forget what depends on the host).
@@ -47,7 +51,7 @@ final class ObservationCache {
     /// unless it is stale, with its hostname read again.
     func observe(records: ProjectRecords, now: Double) throws -> ObservedState {
         let state: ObservedState
-        if allStale || !records.networks.isEmpty || now - lastComplete >= resyncEvery {
+        if allStale || watchFailed || !records.networks.isEmpty || now - lastComplete >= resyncEvery {
             onComplete()
             state = try engine.observer.observe(project: project, records: records)
             lastComplete = now
@@ -104,13 +108,17 @@ final class ObservationCache {
             if let name = state.containers.first(where: { $0.value.process == id })?.key { stale.insert(name) }
         }
         let cgroups = engine.cgroups
-        for dir in cgroups.directories(of: Observer.projectCgroup(project)) {
-            _ = try? events.watch(directory: dir, tag: "")
-        }
-        for name in fresh where state.containers[name]?.limits != nil {
-            for dir in cgroups.directories(of: Observer.containerCgroup(project, name)) {
-                _ = try? events.watch(directory: dir, tag: name)
+        do {
+            for dir in cgroups.directories(of: Observer.projectCgroup(project)) {
+                try events.watch(directory: dir, tag: "")
             }
+            for name in fresh where state.containers[name]?.limits != nil {
+                for dir in cgroups.directories(of: Observer.containerCgroup(project, name)) {
+                    try events.watch(directory: dir, tag: name)
+                }
+            }
+        } catch {
+            watchFailed = true
         }
         events.unwatchDirectories(keeping: Set(state.containers.keys).union([""]))
     }

@@ -129,11 +129,12 @@ public final class Reconciler: @unchecked Sendable {
                 if let name = cache.container(withInit: pid) { cache.markStale(name) } else { cache.markAllStale() }
                 now = true
             case .directoryChanged(let tag, let entry):
-                // The project's own directory names the container cgroup made or removed.
+                // The project's own directory names the container cgroup made or removed
+                // (its own files, written by hand, name no container).
                 if !tag.isEmpty {
                     cache.markStale(tag)
                 } else if let entry {
-                    cache.markStale(entry)
+                    if Names.isValid(entry, maxLength: Names.containerMaxLength) { cache.markStale(entry) }
                 } else {
                     cache.markAllStale()
                 }
