@@ -8,9 +8,14 @@ struct ReconcileCommand: ParsableCommand {
         commandName: "reconcile",
         abstract: "Keep the host matching the spec: observe, plan and apply every interval, until SIGTERM or SIGINT.",
         discussion: """
-        Wakes at once when a container's process exits or the spec file changes. Restarts follow \
+        Wakes at once when a container's process exits, when anyone writes a file of a container's \
+        cgroup, or when the spec file changes; every interval it also checks what has no event \
+        (hostnames; networks), and it reads everything afresh at least once a minute. Restarts follow \
         each container's restart policy with exponential backoff (10s doubling to 5m, reset after \
-        10m of running). SIGHUP re-reads the spec. Stopping the reconciler leaves the containers running.
+        10m of running). The project's lock is held only while applying. Each change is logged as \
+        one line on standard error. SIGHUP re-reads the spec; SIGTERM and SIGINT stop it after the \
+        step in progress, and the containers keep running. Under systemd (Type=notify) it sends \
+        READY=1 after its first pass and WATCHDOG=1 when WatchdogSec is set.
         """)
 
     enum LogFormat: String, ExpressibleByArgument, CaseIterable { case text, json }

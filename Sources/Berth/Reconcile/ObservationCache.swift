@@ -101,7 +101,8 @@ final class ObservationCache {
 
     /// Watches the inits of the running containers and the cgroup directories of the
     /// containers just observed (the project's own directories too). An init that is
-    /// already gone makes its container stale at once.
+    /// already gone makes its container stale at once. (A write in the moment between
+    /// reading a new cgroup and watching it is seen by the next complete observation.)
     private func watch(_ state: ObservedState, fresh: Set<String>) {
         let gone = events.watch(processes: state.containers.values.compactMap(\.process))
         for id in gone {
