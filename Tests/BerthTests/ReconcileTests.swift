@@ -302,6 +302,8 @@ struct ReconcileTests {
             defer { if fd >= 0 { close(fd) } }
             return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0
         }, "the apply did not start: \(reconciler.log)")
+        // The lock is taken a moment before the first step; a's stop then lasts 3 s.
+        usleep(500_000)
         let signalled = Date()
         reconciler.send(SIGTERM)
         #expect(reconciler.waitExit(timeout: 8) == 0, "\(reconciler.log)")
