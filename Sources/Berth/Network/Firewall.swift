@@ -36,6 +36,10 @@ public struct Firewall: Sendable {
 
     /// Adds what is missing of a network's rules, and removes its masquerade rule when not wanted.
     public func ensure(project: String, network: Network) throws {
+        try Self.exclusively { try ensureLocked(project: project, network: network) }
+    }
+
+    func ensureLocked(project: String, network: Network) throws {
         let present = Set(try rules())
         let isolate = Self.isolationTag(project: project, network: network.name)
         let masquerade = Self.masqueradeTag(project: project, network: network.name)
@@ -68,10 +72,31 @@ public struct Firewall: Sendable {
     /// Removes a network's rules and its bridge from the set; the table goes with its last rule.
     public func remove(project: String, network: String, bridge: String) throws {
         guard isAvailable else { return }
+        try Self.exclusively { try removeLocked(project: project, network: network, bridge: bridge) }
+    }
+
+    func removeLocked(project: String, network: String, bridge: String) throws {
         try delete(tags: [Self.isolationTag(project: project, network: network),
                           Self.masqueradeTag(project: project, network: network)])
         _ = try run(["delete", "element", "ip", "berth", "bridges", "{ \"\(bridge)\" }"])
         if try listing().isEmpty { _ = try run(["delete", "table", "ip", "berth"]) }
+    }
+
+    /// The table is shared by every project (and every state directory) on the host: one
+    /// change at a time, so that removing the last rule never deletes a table another
+    /// berth is adding to.
+    static let lockPath = "/run/lock/berth-nftables.lock"
+
+    static func exclusively<T>(_ body: () throws -> T) throws -> T {
+        let dir = (lockPath as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw KernelError("open", lockPath, detail: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw KernelError("lock", lockPath, detail: String(cString: strerror(errno))) }
+        }
+        return try body()
     }
 
     struct Rule {
