@@ -139,6 +139,7 @@ class Bench:
         self.reconciler = None
         self.rows = {}
         self.findings = []          # problems of berth's seen on the way (not timings)
+        self.sections = []          # how long each section ran, and the load around it
         self.peers = {}
 
     # -------------------------------------------------------- setup
@@ -816,6 +817,8 @@ def markdown(bench, machine, started, seconds, problems):
              f"- peers: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in machine["peers"].items()),
              f"- load average at start {machine['load_start']}, at end {machine['load_end']}; "
              f"spawning /bin/true from the harness costs {machine['spawn_floor_ms']} ms (in every CLI figure)",
+             "- sections (1-minute load average at start → end): " + ", ".join(
+                 f"{x['section']} {x['seconds']:.0f} s ({x['load_start']} → {x['load_end']})" for x in bench.sections),
              "", "Median (min–max) over the runs; ratio = berth median / peer median.", "",
              "| # | figure | berth | peer | peer figure | ratio | goal | met |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -871,7 +874,12 @@ def main():
     try:
         bench.setup()
         for section in sections:
-            getattr(bench, f"bench_{section}")()
+            started_at, load = time.monotonic(), open("/proc/loadavg").read().split()[0]
+            try:
+                getattr(bench, f"bench_{section}")()
+            finally:
+                bench.sections.append({"section": section, "seconds": round(time.monotonic() - started_at, 1),
+                                       "load_start": load, "load_end": open("/proc/loadavg").read().split()[0]})
     except BaseException as e:  # noqa: BLE001 - cleanup first, then report
         failure = e
     finally:
@@ -884,7 +892,7 @@ def main():
            "machine": machine, "rows": [bench.rows[r] for r in ROW_IDS if r in bench.rows],
            "missing": [r for r in ROW_IDS if r not in bench.rows],
            "failure": None if failure is None else f"{type(failure).__name__}: {failure}",
-           "findings": bench.findings, "cleanup_problems": problems, "work": bench.work, "bridges": sorted(bench.bridges.values()),
+           "sections": bench.sections, "findings": bench.findings, "cleanup_problems": problems, "work": bench.work, "bridges": sorted(bench.bridges.values()),
            "projects": sorted(bench.project_names)}
     os.makedirs(args.out, exist_ok=True)
     md = markdown(bench, machine, started, seconds, problems)
