@@ -347,8 +347,8 @@ class Bench:
         notes = ["both timed from the command line to the CLI's exit, when /bin/true has been exec'd "
                  "(berth apply: parse, observe, plan, cgroups, init, records; runc run -d: create + start); "
                  f"each after {settle * 1000:.0f} ms of quiet, in a rotating order: the first write to "
-                 "cgroup.procs after a quiet spell waits for an RCU grace period (about 10 ms here), "
-                 "for both"]
+                 "cgroup.procs after a quiet spell waits for an RCU grace period (row 1b's notes say "
+                 "how long), for both"]
         if crun_error:
             notes.append(f"crun {self.peers['crun']['version'] or ''}: refused: \"{crun_error}\"")
         elif crun_s:
@@ -361,7 +361,7 @@ class Bench:
         self.rows["start"]["crun"] = crun_s
         self.rows["start"]["crun_error"] = crun_error
         rt, cold, attach = stats(runtime), stats(runtime_cold), stats(runtime_attach)
-        self.add("start.runtime", "Container start, runtime alone (in-process, warm, no CLI)", "ms", rt, runc_s,
+        self.add("start.runtime", "Container start, runtime alone (in-process, no CLI)", "ms", rt, runc_s,
                  "runc run -d", goal="≤ 10 ms median (issue 3)", goal_ok=rt["median"] <= 10,
                  notes=["ContainerRuntime.start with the cgroup and its limits, timed inside berth-bench "
                         "until init reports the exec: the second start of a process, after the same pause "
