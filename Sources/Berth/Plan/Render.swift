@@ -41,10 +41,6 @@ enum Render {
         "add \(list(c.add)) drop \(list(c.drop))"
     }
 
-    static func attachment(_ a: NetworkAttachment) -> String {
-        a.ip.map { "\(a.network)=\($0)" } ?? a.network
-    }
-
     static func ioLimit(_ l: IOLimit) -> String {
         var parts = ["\(l.device)"]
         if let v = l.readBps { parts.append("readBps=\(v.text)") }
