@@ -121,35 +121,14 @@ public struct Engine: Sendable {
 
 extension Engine {
     /// Removes every container of a project (observed or recorded), its cgroups and its records.
-    public func destroy(project: String, output: @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
+    public func destroy(project: String, output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
+        // Against an empty spec, the plan is exactly "destroy everything the project owns",
+        // in the order apply uses: containers first, then the networks they were on.
+        let empty = Spec(project: project, containers: [])
         let records = try store.records(project)
         let observed = try observer.observe(project: project, records: records)
-        var report = ApplyReport()
-        for name in Set(observed.containers.keys).union(records.containers.keys).sorted() {
-            let action = PlannedAction(object: .container(name), kind: .destroy, reason: "destroy")
-            let started = ContinuousClock.now
-            do {
-                try stop(project: project, name: name, record: records.containers[name])
-                try store.removeContainer(project: project, name: name)
-            } catch {
-                throw ApplyError(failed: action, underlying: error, done: report.done)
-            }
-            output(ApplyStep(action: action, summary: "destroyed", milliseconds: (ContinuousClock.now - started).milliseconds))
-            report.done.append(action)
-        }
-        let net = NetworkApplier(project: project, firewall: firewall)
-        for (name, record) in records.networks.sorted(by: { $0.key < $1.key }) {
-            let action = PlannedAction(object: .network(name), kind: .destroy, reason: "destroy")
-            let started = ContinuousClock.now
-            do {
-                try net.deleteBridge(record.spec.bridge, network: name)
-                try store.removeNetwork(project: project, name: name)
-            } catch {
-                throw ApplyError(failed: action, underlying: error, done: report.done)
-            }
-            output(ApplyStep(action: action, summary: "destroyed", milliseconds: (ContinuousClock.now - started).milliseconds))
-            report.done.append(action)
-        }
+        let plan = planner.plan(spec: empty, observed: observed, records: records)
+        let report = try Applier(engine: self, output: output).apply(plan, spec: empty, records: records)
         removeProjectIfEmpty(project)
         return report
     }
