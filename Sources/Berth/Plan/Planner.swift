@@ -45,6 +45,11 @@ public struct Planner: Sendable {
         guard let observed, observed.isRunning || record != nil else {
             return PlannedAction(object: ref, kind: .create, reason: "not running")
         }
+        if !observed.isRunning, let record, record.process == nil {
+            // An intent: berth wrote the record, then the start failed or was interrupted
+            // before a process was recorded. Nothing ran, so nothing is restarted: it is made.
+            return PlannedAction(object: ref, kind: .create, reason: "not running (an earlier start did not complete)")
+        }
         guard let record else {
             // Running, but berth has no record of what it started: an apply was
             // interrupted before its first write, or the state directory was lost.
