@@ -55,7 +55,9 @@ let package = Package(
 
         .testTarget(name: "BerthSpecTests", dependencies: ["BerthSpec"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BerthKernelTests", dependencies: ["BerthKernel"]),
-        .testTarget(name: "BerthTests", dependencies: ["Berth"]),
+        // What several suites share: host-wide allocation of what can collide between runs.
+        .target(name: "BerthTestSupport", dependencies: ["BerthKernel"], path: "Tests/BerthTestSupport"),
+        .testTarget(name: "BerthTests", dependencies: ["Berth", "BerthTestSupport"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),
     ],
     swiftLanguageModes: [.v6]

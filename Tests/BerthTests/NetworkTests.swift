@@ -8,10 +8,8 @@ import Testing
 /// this host and the test's own containers, on subnets the tests choose.
 @Suite(.enabled(if: geteuid() == 0, "needs root: creates bridges, veths and namespaces"))
 struct NetworkTests {
-    /// A /24 of 10.251.0.0/16 for this test, unlikely to collide with another test running beside it.
-    static func subnet(_ box: Sandbox) -> String {
-        "10.251.\(Int(StableNumber.of(box.project) % 250) + 1).0/24"
-    }
+    /// The test's first /24, allocated host-wide (no other run on this host has it).
+    static func subnet(_ box: Sandbox) throws -> String { try box.subnet(0).subnet }
 
     static func server(_ name: String, network: String, ip: String? = nil) -> String {
         """
@@ -61,8 +59,8 @@ struct NetworkTests {
     }
 
     func twoServers(_ box: Sandbox) throws -> (subnet: String, prefix: String) {
-        let subnet = Self.subnet(box)
-        let prefix = String(subnet.dropLast(5))  // "10.251.N"
+        let subnet = try Self.subnet(box)
+        let prefix = try box.subnet(0).prefix
         try box.write("""
             version: 1
             networks:
@@ -98,7 +96,7 @@ struct NetworkTests {
     @Test func aContainerInAUserNamespaceGetsItsNetworkAndHostsFile() throws {
         let box = try Sandbox("net-userns")
         defer { box.close() }
-        let subnet = Self.subnet(box)
+        let subnet = try Self.subnet(box)
         let prefix = String(subnet.dropLast(5))
         try box.write("""
             version: 1
@@ -124,9 +122,9 @@ struct NetworkTests {
     @Test func aContainerOnAnotherNetworkCannotReachThem() throws {
         let box = try Sandbox("net-isolate")
         defer { box.close() }
-        let subnet = Self.subnet(box)
+        let subnet = try Self.subnet(box)
         let prefix = String(subnet.dropLast(5))
-        let otherPrefix = "10.252.\(Int(StableNumber.of(box.project) % 250) + 1)"
+        let otherPrefix = try box.subnet(1).prefix
         try box.write("""
             version: 1
             networks:
@@ -217,7 +215,7 @@ struct NetworkTests {
             """)
         try box.apply()
         let beta = try #require(try box.pid(of: "beta"))
-        let newPrefix = "10.253.\(Int(StableNumber.of(box.project) % 250) + 1)"
+        let newPrefix = try box.subnet(1).prefix
         try box.write("""
             version: 1
             networks:
@@ -249,7 +247,7 @@ struct NetworkTests {
     @Test func addressesAreDistinctAndAFullSubnetFailsBeforeAnythingIsCreated() throws {
         let box = try Sandbox("net-ipam")
         defer { box.close() }
-        let prefix = "10.254.\(Int(StableNumber.of(box.project) % 250) + 1)"
+        let prefix = try box.subnet(1).prefix
         func spec(_ count: Int) -> String {
             var s = "version: 1\nnetworks:\n  small: {subnet: \(prefix).0/26}\ncontainers:\n"
             for i in 0..<count {
@@ -296,7 +294,7 @@ struct NetworkTests {
 
         // A route of the host's own (on the foreign bridge) that overlaps the subnet.
         try host.setUp(.name(foreign))
-        let overlap = "10.249.\(Int(StableNumber.of(box.project) % 250) + 1)"
+        let overlap = try box.subnet(1).prefix
         try host.addAddress(IPv4Prefix(IPv4("\(overlap).1")!, 24), to: .name(foreign))
         try box.write("""
             version: 1
@@ -341,8 +339,3 @@ struct NetworkTests {
 }
 
 /// A small stable number from a string, to pick per-test subnets.
-enum StableNumber {
-    static func of(_ s: String) -> UInt64 {
-        s.utf8.reduce(UInt64(1469598103934665603)) { ($0 ^ UInt64($1)) &* 1099511628211 }
-    }
-}

@@ -164,7 +164,7 @@ struct ReconcileTests {
     @Test func deletedVethAndBridgeAreRestoredWithinAnInterval() throws {
         let box = try Sandbox("rc-net")
         defer { box.close() }
-        let prefix = "10.254.\(Int(StableNumber.of(box.project) % 250) + 1)"
+        let prefix = try box.subnet(0).prefix
         try box.write("""
             version: 1
             networks:

@@ -1,4 +1,6 @@
+import Berth
 import BerthKernel
+import BerthTestSupport
 import Foundation
 import Testing
 
@@ -11,6 +13,8 @@ final class Sandbox: @unchecked Sendable {
     let stateDirectory: String
     let rootfs: String
     let berth: String
+    private var subnets: [TestSubnet] = []
+    private let lock = NSLock()
 
     init(_ tag: String) throws {
         signal(SIGPIPE, SIG_IGN)
@@ -48,19 +52,22 @@ final class Sandbox: @unchecked Sendable {
         var status: Int32
         var stdout: String
         var stderr: String
+        /// The signal that ended berth, if one did (then `status` is that signal's number).
+        var signal: Int32?
     }
 
     /// Runs berth with the sandbox's state directory.
     @discardableResult
     func run(_ arguments: String...) throws -> Result { try run(arguments) }
 
-    func run(_ arguments: [String]) throws -> Result {
+    func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: berth)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["BERTH_STATE_DIR"] = stateDirectory
         env["NO_COLOR"] = "1"
+        for (k, v) in extra { env[k] = v }
         process.environment = env
         // Files rather than pipes: berth's output can never fill a pipe and block it,
         // and a daemonised container holding a copy of the fd cannot keep us waiting.
@@ -84,7 +91,8 @@ final class Sandbox: @unchecked Sendable {
         process.waitUntilExit()
         return Result(status: process.terminationStatus,
                       stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+                      stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
+                      signal: process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil)
     }
 
     /// `berth apply` that must succeed.
@@ -114,11 +122,22 @@ final class Sandbox: @unchecked Sendable {
         try run(["exec", "-p", project, name, "--"] + command)
     }
 
+    /// The test's `n`th /24 (0, 1, ...), allocated host-wide (see ``TestSubnets``) and
+    /// held until `close()`: no other test run on this host gets it meanwhile.
+    func subnet(_ n: Int = 0) throws -> TestSubnet {
+        lock.lock()
+        defer { lock.unlock() }
+        while subnets.count <= n { subnets.append(try TestSubnets.allocate()) }
+        return subnets[n]
+    }
+
     var cgroups: any CgroupDriver { get throws { try Cgroups.detect() } }
     func cgroup(_ name: String) -> String { "berth/\(project)/\(name)" }
 
     func close() {
+        let links = networkObjects()
         _ = try? run("destroy", "-p", project)
+        removeLeftovers(links)
         if let driver = try? Cgroups.detect() {
             for name in (try? driver.children(of: "berth/\(project)")) ?? [] {
                 try? driver.killAll(in: "berth/\(project)/\(name)", timeout: .seconds(5))
@@ -127,6 +146,44 @@ final class Sandbox: @unchecked Sendable {
             try? driver.remove("berth/\(project)")
         }
         try? FileManager.default.removeItem(atPath: directory)
+        lock.lock()
+        for subnet in subnets { subnet.release() }
+        subnets = []
+        lock.unlock()
+    }
+
+    /// The bridges (with their networks) and host veths the project may have made, from
+    /// its spec and from berth's records: what `close()` removes if destroy left it.
+    func networkObjects() -> (bridges: [(network: String, bridge: String)], veths: Set<String>) {
+        var bridges: [(String, String)] = []
+        var veths = Set<String>()
+        var containers: [Container] = []
+        if case .success(let spec) = SpecLoader.load(path: specPath), spec.project == project {
+            bridges += spec.networks.map { ($0.name, $0.bridge) }
+            containers += spec.containers
+        }
+        let store = StateStore(root: stateDirectory)
+        if let records = try? store.records(project) {
+            bridges += records.networks.values.map { ($0.spec.name, $0.spec.bridge) }
+            containers += records.containers.values.map(\.spec)
+        }
+        for c in containers {
+            for a in c.networks { veths.insert(NetworkNames.hostVeth(project: project, container: c.name, network: a.network)) }
+        }
+        return (bridges, veths)
+    }
+
+    /// Deletes what a failed test or a failed destroy left of the project's networks:
+    /// bridges, host veths, firewall rules.
+    func removeLeftovers(_ objects: (bridges: [(network: String, bridge: String)], veths: Set<String>)) {
+        guard let host = try? RouteNetlink() else { return }
+        for name in objects.veths where (try? host.link(.name(name))) != nil {
+            try? host.deleteLink(.name(name))
+        }
+        for (network, bridge) in objects.bridges {
+            if (try? host.link(.name(bridge))) != nil { try? host.deleteLink(.name(bridge)) }
+            try? Firewall().remove(project: project, network: network, bridge: bridge)
+        }
     }
 }
 
