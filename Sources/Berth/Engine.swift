@@ -51,8 +51,11 @@ public struct Engine: Sendable {
                                      restarts: restarts, lastExit: lastExit, failures: failures)
         try store.write(record, project: project)
         do {
+            try Failpoint.startAfterIntent.hit()
             try cgroups.create(path)
+            try Failpoint.startAfterCgroup.hit()
             try cgroups.apply(record.limits, to: path)
+            try Failpoint.startAfterLimits.hit()
             var extraMounts: [MountEntry] = []
             if c.namespaces.contains(.network) {
                 // berth's own /etc/hosts and /etc/resolv.conf, rewritten in place later.
@@ -67,11 +70,14 @@ public struct Engine: Sendable {
             let net = NetworkApplier(project: project, firewall: firewall)
             let id = try ContainerRuntime.start(config, stateDir: dir, executable: executable) { pid in
                 try cgroups.addProcess(pid, to: path)
+                try Failpoint.startAfterSpawn.hit()
                 // Before the command runs, so that it starts with its network up.
                 if c.namespaces.contains(.network), !c.networks.isEmpty {
                     try net.ensureAttached(c, pid: pid, networks: networks, addresses: addresses)
                 }
+                try Failpoint.startAfterAttach.hit()
             }
+            try Failpoint.startBeforeRecord.hit()
             record.process = id
             record.startedAt = Date().timeIntervalSince1970
             try store.write(record, project: project)

@@ -58,6 +58,7 @@ public struct Applier: Sendable {
             guard record.allocations != wanted || records.networks[network.name] == nil else { continue }
             record.allocations = wanted
             try engine.store.write(record, project: spec.project)
+            try Failpoint.ipamAfterRecord.hit()
         }
     }
 
@@ -106,6 +107,7 @@ public struct Applier: Sendable {
         case .replace:
             let c = spec.container(named: name)!
             try engine.stop(project: project, name: name, record: record)
+            try Failpoint.replaceAfterStop.hit()
             let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil)
             return "replaced, pid \(id.pid)"
         case .update:
@@ -115,6 +117,7 @@ public struct Applier: Sendable {
             let limits = engine.mapping.limits(for: c.resources)
             if engine.cgroups.exists(path) {
                 try engine.cgroups.apply(limits, to: path)
+                try Failpoint.updateAfterLimits.hit()
             }
             if action.changes.contains(where: { $0.field == "hostname" }), let id = record.process {
                 try ProcFS.setHostname(c.hostname, of: id)
@@ -128,12 +131,14 @@ public struct Applier: Sendable {
                 try ContainerFiles.update(ContainerFiles.resolvPath(engine.store.containerDirectory(project, name)),
                                           ContainerFiles.resolv(for: c))
             }
+            try Failpoint.updateBeforeRecord.hit()
             record.spec = c
             record.limits = limits
             try engine.store.write(record, project: project)
             return "updated " + action.changes.map(\.field).joined(separator: ", ")
         case .destroy:
             try engine.stop(project: project, name: name, record: record)
+            try Failpoint.destroyAfterStop.hit()
             try engine.store.removeContainer(project: project, name: name)
             engine.removeProjectCgroupsIfEmpty(project)
             return "destroyed"
@@ -166,6 +171,7 @@ extension Applier {
             }
             let mac = NetworkNames.bridgeMAC(project: project, network: name)
             try net.ensureBridge(network, mac: mac)
+            try Failpoint.networkBeforeRecord.hit()
             var record = stored ?? NetworkRecord(spec: network, mac: mac.description)
             record.spec = network
             record.mac = mac.description
@@ -179,6 +185,7 @@ extension Applier {
             if let old = records.networks[name]?.spec {
                 try net.deleteBridge(old.bridge, network: name)
             }
+            try Failpoint.networkAfterDelete.hit()
             try engine.store.removeNetwork(project: project, name: name)
             return "destroyed"
         case .start, .noop, .leave:

@@ -30,8 +30,10 @@ struct NetworkApplier {
             }
         } else {
             try host.createBridge(network.bridge, mtu: network.mtu, mac: mac, up: true)
+            try Failpoint.networkAfterBridge.hit()
             try host.addAddress(gateway, to: .name(network.bridge), broadcast: gateway.broadcast)
         }
+        try Failpoint.firewallBeforeChange.hit()
         try firewall.ensure(project: project, network: network)
     }
 
@@ -39,6 +41,7 @@ struct NetworkApplier {
     func deleteBridge(_ name: String, network: String) throws {
         let host = try RouteNetlink()
         if try host.link(.name(name)) != nil { try host.deleteLink(.name(name)) }
+        try Failpoint.firewallBeforeChange.hit()
         try firewall.remove(project: project, network: network, bridge: name)
     }
 
@@ -64,6 +67,7 @@ struct NetworkApplier {
                 if iface != nil { try inside.deleteLink(.name(ifName)) }
                 try host.createVeth(vethName, peer: ifName, peerNamespace: namespace, mtu: network.mtu,
                                     master: .name(network.bridge), up: true)
+                try Failpoint.attachAfterVeth.hit()
                 iface = try inside.link(.name(ifName))
             } else if let veth {
                 var change = LinkChange()

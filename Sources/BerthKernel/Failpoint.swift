@@ -1,0 +1,94 @@
+import Glibc
+import SystemPackage
+
+/// Named places where a test can make berth crash or fail, as the engines people trust
+/// are tested: `BERTH_FAILPOINT=apply.after-cgroup-create:kill` (SIGKILL there) or
+/// `...:error` (the step fails with EIO). Several are separated by commas. Off unless
+/// the variable names one; compiled into every build, so the binary tested is the one
+/// shipped. Cost when off: one dictionary lookup of an empty dictionary.
+///
+/// Every failpoint is a case here, so that the walk over all of them
+/// (FailpointTests) covers new ones as soon as they are added: add yours, with the
+/// step it follows, where your feature leaves something behind when it crashes.
+public enum Failpoint: String, CaseIterable, Sendable {
+    // Creating a container (Engine.start, for create, start again and replace).
+    /// The intent record is written; nothing is in the kernel yet.
+    case startAfterIntent = "start.after-intent-record"
+    /// The container's cgroup exists, without its limits.
+    case startAfterCgroup = "start.after-cgroup-create"
+    /// The cgroup has its limits.
+    case startAfterLimits = "start.after-limits"
+    /// berth init runs in the cgroup, not yet attached to its networks.
+    case startAfterSpawn = "start.after-spawn"
+    /// Attached to its networks; the command has not been released yet.
+    case startAfterAttach = "start.after-attach"
+    /// The command runs; the record does not have its pid yet.
+    case startBeforeRecord = "start.before-record"
+
+    // Updating a running container in place.
+    /// New limits written, the record not updated.
+    case updateAfterLimits = "update.after-limits"
+    /// Every change made, the record not updated.
+    case updateBeforeRecord = "update.before-record"
+
+    // Replacing: the old one stopped, the new one not started.
+    case replaceAfterStop = "replace.after-stop"
+
+    // Destroying a container.
+    /// Its processes and cgroup are gone, its records not.
+    case destroyAfterStop = "destroy.after-stop"
+
+    // Networks.
+    /// Addresses handed out by the plan recorded in one network's record (IPAM).
+    case ipamAfterRecord = "ipam.after-record"
+    /// A new bridge exists, without its gateway address and firewall rules.
+    case networkAfterBridge = "network.after-bridge"
+    /// The bridge and its rules exist, its record is not written.
+    case networkBeforeRecord = "network.before-record"
+    /// A removed network's bridge and rules are gone, its record is not.
+    case networkAfterDelete = "network.after-delete"
+    /// Before berth's call into the firewall changes a network's rules.
+    case firewallBeforeChange = "firewall.before-change"
+    /// A container's veth pair made (on start, or when attached in place), not yet
+    /// configured (MTU, address, default route).
+    case attachAfterVeth = "attach.after-veth"
+
+    /// What a failpoint does when reached.
+    public enum Action: String, Sendable {
+        /// SIGKILL to berth itself: nothing runs after it, as in a power cut.
+        case kill
+        /// The step fails with EIO: the rollback path runs.
+        case error
+    }
+
+    /// The environment variable that arms failpoints.
+    public static let variable = "BERTH_FAILPOINT"
+
+    /// The armed failpoints, read once from the environment.
+    static let armed: [Failpoint: Action] = parse(getenv(variable).map { String(cString: $0) } ?? "")
+
+    /// `name:kill,name:error`. Unknown names and actions are ignored (an old binary with a new test).
+    static func parse(_ text: String) -> [Failpoint: Action] {
+        var out: [Failpoint: Action] = [:]
+        for item in text.split(separator: ",") {
+            let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let point = Failpoint(rawValue: parts[0]),
+                  let action = Action(rawValue: parts[1]) else { continue }
+            out[point] = action
+        }
+        return out
+    }
+
+    /// Reached: does nothing unless armed.
+    public func hit() throws {
+        guard let action = Self.armed[self] else { return }
+        switch action {
+        case .kill:
+            kill(getpid(), SIGKILL)
+            // SIGKILL is not delivered synchronously on every path; never run past it.
+            while true { pause() }
+        case .error:
+            throw KernelError("failpoint", rawValue, errno: .ioError)
+        }
+    }
+}
