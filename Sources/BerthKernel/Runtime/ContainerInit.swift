@@ -60,6 +60,7 @@ public enum ContainerInit {
         let child: pid_t
         do {
             child = try setUpAndLaunch(config, moveRoot: moveRoot, filter: filter)
+            try dropPrivileges(commandUID: config.uid, capabilities: config.capabilities)
         } catch {
             fail("\(error)")
         }
@@ -142,6 +143,7 @@ public enum ContainerInit {
             let mask = ChildSupervisor.blockSignals()
             // The command is forked after setns(pid), so it is inside the PID namespace.
             child = try launcher.launch(signalMask: mask)
+            try dropPrivileges(commandUID: request.process.uid, capabilities: request.process.capabilities)
         } catch {
             fail("\(error)")
         }
