@@ -70,6 +70,7 @@ public struct KernelMapping: Sendable {
             gidMap: c.userns?.gidMap.map { IDMap(container: $0.container, host: $0.host, size: $0.size) } ?? [],
             mounts: mounts + extraMounts,
             readOnlyRootfs: c.readOnlyRootfs,
-            capabilities: caps)
+            capabilities: caps,
+            logging: LogRotation(maxSize: c.logging.maxSize.bytes, maxFiles: c.logging.maxFiles))
     }
 }

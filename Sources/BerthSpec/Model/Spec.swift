@@ -93,6 +93,9 @@ public struct Container: Sendable, Equatable, Codable {
     public var capabilities: CapabilityChanges
     /// In the order written; targets are unique, absolute and without `..`.
     public var mounts: [Mount]
+    // operations
+    /// Log rotation; default 10Mi x 3 files.
+    public var logging: Logging
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
@@ -101,7 +104,8 @@ public struct Container: Sendable, Equatable, Codable {
         networks: [NetworkAttachment] = [], dns: [IPv4Address] = [], resources: Resources = Resources(),
         restart: RestartPolicy = .always, stopSignal: Signal = .named("SIGTERM")!,
         stopTimeout: TimeSpan = TimeSpan(milliseconds: 10_000, text: "10s"), readOnlyRootfs: Bool = false,
-        capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = []
+        capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = [],
+        logging: Logging = Logging()
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -121,6 +125,7 @@ public struct Container: Sendable, Equatable, Codable {
         self.readOnlyRootfs = readOnlyRootfs
         self.capabilities = capabilities
         self.mounts = mounts
+        self.logging = logging
     }
 }
 

@@ -2,6 +2,7 @@ extension Validator {
     static let containerKeys = [
         "rootfs", "command", "env", "workdir", "user", "hostname", "namespaces", "userns", "networks", "dns",
         "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities", "mounts",
+        "logging",
     ]
     /// resolv.conf: the C library reads at most three name servers.
     static let maxDNS = 3
@@ -135,6 +136,7 @@ extension Validator {
         if let (node, p) = at("readOnlyRootfs") { container.readOnlyRootfs = bool(node, p) ?? false }
         if let (node, p) = at("capabilities") { container.capabilities = checkCapabilities(node, p) }
         if let (node, p) = at("mounts") { container.mounts = checkMounts(node, p) }
+        if let (node, p) = at("logging") { container.logging = checkLogging(node, p) }
 
         return errorCount == errorsBefore ? container : nil
     }

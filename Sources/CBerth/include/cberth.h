@@ -9,5 +9,6 @@
 #include "cberth_netlink.h"
 
 #include "cberth_seccomp.h"
+#include "cberth_operations.h"
 
 #endif
