@@ -25,7 +25,7 @@ struct ApplyCommand: ParsableCommand {
         let lock = try ProjectLock.acquire(store: engine.store, project: spec.project, command: "apply",
                                            timeout: timeout, onWait: Console.err)
         defer { lock.release() }
-        let (plan, _, records) = try engine.plan(spec)
+        let (plan, _, records) = try SpecInput.reportingSpecErrors(path: self.spec.file) { try engine.plan(spec) }
         do {
             let report = try engine.apply(spec, plan: plan, records: records) { Console.out($0.line) }
             Console.out(report.summary)

@@ -11,6 +11,7 @@ struct CommandLauncher {
     var workdir: String
     var uid: UInt32
     var gid: UInt32
+    var groups: [UInt32]
     var capabilities: Set<Int32>
     var noNewPrivileges: Bool
 
@@ -24,6 +25,7 @@ struct CommandLauncher {
         workdir = process.workdir
         uid = process.uid
         gid = process.gid
+        groups = process.groups
         capabilities = Set(try Capabilities.values(of: process.capabilities))
         noNewPrivileges = process.noNewPrivileges
     }
@@ -76,10 +78,7 @@ struct CommandLauncher {
         umask(0o022)
 
         try Capabilities.limitBoundingSet(to: capabilities)
-        // A user namespace whose gid map was written without CAP_SETGID forbids setgroups.
-        if cberth_setgroups(0, nil) != 0 && errno != EPERM {
-            throw KernelError("setgroups", "[]", errno: Errno(rawValue: errno))
-        }
+        try setGroups()
         guard cberth_setresgid(gid, gid, gid) == 0 else {
             throw KernelError("setgid", String(gid), errno: Errno(rawValue: errno))
         }
@@ -95,6 +94,16 @@ struct CommandLauncher {
         // Nothing of berth's beyond stdin, stdout and stderr reaches the command.
         if cberth_close_range(3, ~0, UInt32(CBERTH_CLOSE_RANGE_CLOEXEC)) != 0 {
             for fd in 3..<Int32(4096) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        }
+    }
+
+    /// The supplementary groups, before the gid and uid change (setgroups needs CAP_SETGID).
+    private func setGroups() throws {
+        let ok = groups.withUnsafeBufferPointer { cberth_setgroups($0.count, $0.baseAddress) == 0 }
+        // A user namespace whose gid map was written without CAP_SETGID forbids setgroups:
+        // dropping to none is then already the state; asking for groups is an error.
+        if !ok && !(errno == EPERM && groups.isEmpty) {
+            throw KernelError("setgroups", groups.map(String.init).joined(separator: ","), errno: Errno(rawValue: errno))
         }
     }
 

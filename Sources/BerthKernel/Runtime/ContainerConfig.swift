@@ -28,6 +28,9 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     /// for uid 0 also the permitted and effective sets. A non-root user has none effective.
     public var capabilities: [String]
     public var noNewPrivileges: Bool
+    // users
+    /// Supplementary groups, set with setgroups(2) before the gid and uid.
+    public var groups: [UInt32]
 
     /// Docker's default set: the 14 capabilities a container's root keeps.
     public static let defaultCapabilities: [String] = [
@@ -45,7 +48,7 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         namespaces: Set<NamespaceKind> = ContainerConfig.defaultNamespaces,
         uidMap: [IDMap] = [], gidMap: [IDMap] = [], mounts: [MountEntry] = [],
         readOnlyRootfs: Bool = false, capabilities: [String] = ContainerConfig.defaultCapabilities,
-        noNewPrivileges: Bool = true
+        noNewPrivileges: Bool = true, groups: [UInt32] = []
     ) {
         self.id = id
         self.rootfs = rootfs
@@ -62,6 +65,7 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         self.readOnlyRootfs = readOnlyRootfs
         self.capabilities = capabilities
         self.noNewPrivileges = noNewPrivileges
+        self.groups = groups
     }
 }
 

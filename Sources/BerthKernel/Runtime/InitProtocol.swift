@@ -48,9 +48,12 @@ public struct ExecConfig: Codable, Sendable, Equatable {
     /// The final set by name, as in ``ContainerConfig/capabilities``.
     public var capabilities: [String]
     public var noNewPrivileges: Bool
+    /// Supplementary groups, as in ``ContainerConfig/groups``.
+    public var groups: [UInt32]
 
     public init(argv: [String], env: [String] = [], workdir: String = "/", uid: UInt32 = 0, gid: UInt32 = 0,
-                capabilities: [String] = ContainerConfig.defaultCapabilities, noNewPrivileges: Bool = true) {
+                capabilities: [String] = ContainerConfig.defaultCapabilities, noNewPrivileges: Bool = true,
+                groups: [UInt32] = []) {
         self.argv = argv
         self.env = env
         self.workdir = workdir
@@ -58,13 +61,14 @@ public struct ExecConfig: Codable, Sendable, Equatable {
         self.gid = gid
         self.capabilities = capabilities
         self.noNewPrivileges = noNewPrivileges
+        self.groups = groups
     }
 
     /// `argv` with the environment, directory, user and privileges of the container's own command.
     public init(argv: [String], like container: ContainerConfig) {
         self.init(argv: argv, env: container.env, workdir: container.workdir, uid: container.uid,
                   gid: container.gid, capabilities: container.capabilities,
-                  noNewPrivileges: container.noNewPrivileges)
+                  noNewPrivileges: container.noNewPrivileges, groups: container.groups)
     }
 }
 

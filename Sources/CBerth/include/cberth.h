@@ -8,4 +8,6 @@
 
 #include "cberth_netlink.h"
 
+#include "cberth_files.h"
+
 #endif
