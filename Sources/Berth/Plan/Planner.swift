@@ -144,7 +144,7 @@ public struct Planner: Sendable {
         check("command", old.command, new.command, Render.list)
         check("env", old.env, new.env) { Render.list($0.map { "\($0.name)=\($0.value)" }) }
         check("workdir", old.workdir, new.workdir) { $0 }
-        check("user", old.user, new.user) { $0.description }
+        userChange(from: old, to: new).map { out.append($0) }
         check("namespaces", old.namespaces, new.namespaces) { Render.list($0.map(\.rawValue)) }
         check("userns", old.userns, new.userns) { Render.userns($0) }
         check("mounts", old.mounts, new.mounts) { Render.list($0.map(Render.mount)) }
@@ -158,6 +158,16 @@ public struct Planner: Sendable {
             check("hostname", old.hostname, new.hostname) { $0 }
         }
         return out
+    }
+
+    /// `user` compares by what it resolved to: `1000` and `1000:1000` that give the same ids are
+    /// no change, `nobody` whose uid or groups changed in the root's files is one.
+    static func userChange(from old: Container, to new: Container) -> FieldChange? {
+        let had = old.identity ?? old.user.numericIdentity, want = new.identity ?? new.user.numericIdentity
+        let differs = had != nil && want != nil ? had != want : old.user != new.user
+        guard differs else { return nil }
+        return FieldChange(field: "user", old: Render.user(old.user, had), new: Render.user(new.user, want),
+                           forcesReplacement: true)
     }
 
     /// Fields berth alone reads (restart policy, stop signal and timeout): updated in the record.

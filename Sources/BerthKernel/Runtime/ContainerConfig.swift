@@ -35,6 +35,9 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     // operations
     /// How berth init rotates the command's log.
     public var logging: LogRotation
+    // users
+    /// Supplementary groups, set with setgroups(2) before the gid and uid.
+    public var groups: [UInt32]
 
     /// Docker's default set: the 14 capabilities a container's root keeps.
     public static let defaultCapabilities: [String] = [
@@ -54,7 +57,8 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         readOnlyRootfs: Bool = false, capabilities: [String] = ContainerConfig.defaultCapabilities,
         noNewPrivileges: Bool = true,
         seccomp: SeccompPolicy = .default,
-        logging: LogRotation = .standard
+        logging: LogRotation = .standard,
+        groups: [UInt32] = []
     ) {
         self.id = id
         self.rootfs = rootfs
@@ -73,6 +77,7 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         self.noNewPrivileges = noNewPrivileges
         self.seccomp = seccomp
         self.logging = logging
+        self.groups = groups
     }
 }
 

@@ -10,5 +10,6 @@
 
 #include "cberth_seccomp.h"
 #include "cberth_operations.h"
+#include "cberth_files.h"
 
 #endif
