@@ -141,6 +141,8 @@ public struct Planner: Sendable {
             if a != b { out.append(FieldChange(field: field, old: show(a), new: show(b), forcesReplacement: true)) }
         }
         check("rootfs", old.rootfs, new.rootfs) { $0 }
+        check("image", old.image, new.image) { $0?.description ?? "(none)" }  // images
+        check("entrypoint", old.entrypoint, new.entrypoint) { $0.map(Render.list) ?? "(the image's)" }
         check("command", old.command, new.command, Render.list)
         check("env", old.env, new.env) { Render.list($0.map { "\($0.name)=\($0.value)" }) }
         check("workdir", old.workdir, new.workdir) { $0 }
