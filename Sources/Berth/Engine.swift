@@ -33,8 +33,10 @@ public struct Engine: Sendable {
         return Planner(mapping: mapping, normalize: { cgroups.normalized($0) })
     }
 
-    /// Observes and diffs; changes nothing (no lock, no file, no cgroup).
+    /// Observes and diffs; changes nothing (no lock, no file, no cgroup). Users are
+    /// resolved first (``resolve(_:)``): a name the container's root lacks is a ``SpecError``.
     public func plan(_ spec: Spec) throws -> (plan: Plan, observed: ObservedState, records: ProjectRecords) {
+        let spec = try resolve(spec)
         let records = try store.records(spec.project)
         let observed = try observer.observe(project: spec.project, records: records)
         return (planner.plan(spec: spec, observed: observed, records: records), observed, records)
@@ -45,6 +47,9 @@ public struct Engine: Sendable {
     func start(_ c: Container, spec: Spec, addresses: IPAM.Assignment, restarts: Int, lastExit: ExitRecord?,
                failures: Int = 0) throws -> ProcessIdentity {
         let project = spec.project
+        guard c.identity != nil || c.user.numericIdentity != nil else {
+            throw StateError("start \(project)/\(c.name)", "user \(c.user) was not resolved in the container's root")
+        }
         let path = Observer.containerCgroup(project, c.name)
         let dir = store.containerDirectory(project, c.name)
         var record = ContainerRecord(spec: c, limits: mapping.limits(for: c.resources),
@@ -222,9 +227,7 @@ extension Engine {
         let config = mapping.config(for: record.spec, project: project)
         let path = Observer.containerCgroup(project, name)
         return try ContainerRuntime.exec(
-            into: process,
-            ExecConfig(argv: argv, env: config.env, workdir: config.workdir, uid: config.uid, gid: config.gid,
-                       capabilities: config.capabilities, noNewPrivileges: config.noNewPrivileges),
+            into: process, ExecConfig(argv: argv, like: config),
             executable: executable, stdin: stdin, stdout: stdout, stderr: stderr
         ) { pid in try cgroups.addProcess(pid, to: path) }
     }

@@ -24,7 +24,7 @@ struct ApplyCommand: ParsableCommand {
         let engine = try options.engine()
         let lock = try engine.lock(project: spec.project, command: "apply", timeout: timeout, onWait: Console.err)
         defer { lock.release() }
-        let (plan, _, records) = try engine.plan(spec)
+        let (plan, _, records) = try SpecInput.reportingSpecErrors(path: self.spec.file) { try engine.plan(spec) }
         do {
             let report = try engine.apply(spec, plan: plan, records: records) { Console.out($0.line) }
             // A spec that leaves the project nothing leaves no trace of it either.

@@ -220,6 +220,8 @@ extension Engine {
     public func apply(_ spec: Spec, plan: Plan, records: ProjectRecords,
                       shouldStop: @escaping @Sendable () -> Bool = { false },
                       output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
+        // The plan was made from the resolved spec (``plan(_:)``); a caller's copy may not be.
+        let spec = try resolve(spec)
         let problems = Preflight.problems(spec: spec, plan: plan, records: records, mapping: mapping,
                                           firewall: firewall)
         guard problems.isEmpty else { throw PreflightError(problems: problems) }

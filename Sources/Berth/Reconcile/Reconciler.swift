@@ -189,6 +189,8 @@ public final class Reconciler: @unchecked Sendable {
     public func pass() -> Double? {
         passFailed = false
         do {
+            // Once per spec read: containers already resolved are skipped.
+            spec = try engine.resolve(spec)
             var records = try recordCache.read()
             var observed = try cache.observe(records: records, now: clock())
             var plan = planner.plan(spec: spec, observed: observed, records: records)
