@@ -88,9 +88,18 @@ public struct Engine: Sendable {
             try store.write(record, project: project)
             return id
         } catch {
-            try? cgroups.killAll(in: path, timeout: .seconds(5))
-            try? cgroups.remove(path)
-            throw error
+            // Undo, and say so when that fails too: a leftover is reported, never hidden.
+            var undo: [any Error] = []
+            do {
+                try Failpoint.startRollback.hit()
+                if cgroups.exists(path) {
+                    try cgroups.killAll(in: path, timeout: .seconds(5))
+                    try cgroups.remove(path)
+                }
+            } catch let failed {
+                undo.append(failed)
+            }
+            throw undo.isEmpty ? error : UndoFailed(failure: error, undo: undo)
         }
     }
 

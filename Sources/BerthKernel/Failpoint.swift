@@ -53,6 +53,20 @@ public enum Failpoint: String, CaseIterable, Sendable {
     /// configured (MTU, address, default route).
     case attachAfterVeth = "attach.after-veth"
 
+    /// Undoing a failed start (killing and removing its cgroup): armed with a step's
+    /// `:error`, the undo fails too (or berth dies in it).
+    case startRollback = "start.rollback"
+
+    // Observing (a failing read, which the machine cannot be made to produce).
+    /// Reading a running container's links and addresses over rtnetlink.
+    case observeNetlink = "observe.netlink"
+
+    /// Failpoints reached only when another step failed first, with that step.
+    public var needs: Failpoint? { self == .startRollback ? .startAfterLimits : nil }
+
+    /// Failpoints of reading only: reached before anything is changed.
+    public var isObservation: Bool { self == .observeNetlink }
+
     /// What a failpoint does when reached.
     public enum Action: String, Sendable {
         /// SIGKILL to berth itself: nothing runs after it, as in a power cut.

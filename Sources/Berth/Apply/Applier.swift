@@ -94,7 +94,7 @@ public struct Applier: Sendable {
             return "created, pid \(id.pid)"
         case .start:
             let c = spec.container(named: name)!
-            let exit = engine.observer.observeExit(project: project, name: name)
+            let exit = try engine.observer.observeExit(project: project, name: name)
             try engine.removeKernelObjects(project: project, name: name, record: record)
             // Without an exit record (berth init itself was killed) the run ended no
             // later than now: a container killed after long hours is forgiven its failures.
@@ -241,6 +241,20 @@ public struct ApplyReport: Sendable {
     }
 }
 
+/// A step failed, and undoing what it had done failed too: something is left behind
+/// (the next apply finds and removes it).
+public struct UndoFailed: Error, CustomStringConvertible, Sendable {
+    public var failure: any Error
+    public var undo: [any Error]
+
+    public init(failure: any Error, undo: [any Error]) {
+        self.failure = failure
+        self.undo = undo
+    }
+
+    public var description: String { "\(failure)" }
+}
+
 /// An apply that stopped part way: what was done, what failed and why.
 public struct ApplyError: Error, CustomStringConvertible, Sendable {
     public var failed: PlannedAction
@@ -254,7 +268,12 @@ public struct ApplyError: Error, CustomStringConvertible, Sendable {
         } else {
             s += "Done before the failure: " + done.map { "\($0.kind.rawValue) \($0.object.name)" }.joined(separator: ", ") + "."
         }
-        s += "\nNothing was left half-made; run apply again to continue from here."
+        if let undo = underlying as? UndoFailed {
+            s += "\nLeft behind, as undoing the step failed: \(undo.undo.map { "\($0)" }.joined(separator: "; "))."
+            s += "\nRun apply again to remove it and continue from here."
+        } else {
+            s += "\nNothing was left half-made; run apply again to continue from here."
+        }
         return s
     }
 }

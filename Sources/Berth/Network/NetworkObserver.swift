@@ -78,7 +78,7 @@ struct NetworkObserver {
         let host = try RouteNetlink()
         let links = try host.links()
         let addresses = try host.addresses()
-        let rules = Set((try? firewall.rules()) ?? [])
+        let rules = Set(try firewall.rules())
         var out: [String: ObservedNetwork] = [:]
         for (network, bridgeName) in networks {
             var seen = ObservedNetwork(
@@ -99,6 +99,7 @@ struct NetworkObserver {
     /// The attachments of a running container, by network name, in the order it lists them.
     func attachments(project: String, container: Container, pid: Int32) throws -> [String: ObservedAttachment] {
         guard !container.networks.isEmpty else { return [:] }
+        try Failpoint.observeNetlink.hit()
         let host = try RouteNetlink()
         let hostLinks = try host.links()
         let inside = try RouteNetlink(namespacePath: "/proc/\(pid)/ns/net")

@@ -37,9 +37,16 @@ public struct Observer: Sendable {
             for (name, seen) in state.containers {
                 guard let process = seen.process, let spec = records.containers[name]?.spec,
                       spec.namespaces.contains(.network), !spec.networks.isEmpty else { continue }
-                // A container that exits while we look has no attachments to read.
-                state.containers[name]?.attachments =
-                    (try? networks.attachments(project: project, container: spec, pid: process.pid)) ?? [:]
+                do {
+                    state.containers[name]?.attachments =
+                        try networks.attachments(project: project, container: spec, pid: process.pid)
+                } catch where !process.isAlive {
+                    // It exited while we looked: it has no attachments to read, and is not running.
+                    state.containers[name]?.process = nil
+                    state.containers[name]?.lastExit = try ContainerRuntime.exitRecord(
+                        stateDir: store.containerDirectory(project, name))
+                }
+                // Any other failure to read is an error of the observation, never "the veth is missing".
             }
         }
         return state
@@ -49,7 +56,7 @@ public struct Observer: Sendable {
         let path = Self.containerCgroup(project, name)
         var seen = ObservedContainer(name: name)
         let stateDir = store.containerDirectory(project, name)
-        seen.lastExit = ContainerRuntime.readExitRecord(stateDir: stateDir)
+        seen.lastExit = try ContainerRuntime.exitRecord(stateDir: stateDir)
         guard cgroups.exists(path) else { return seen }
         let pids: [Int32]
         do {
@@ -90,7 +97,7 @@ public struct Observer: Sendable {
 
 extension Observer {
     /// How the current run of a container ended, from berth init's record.
-    public func observeExit(project: String, name: String) -> ExitRecord? {
-        ContainerRuntime.readExitRecord(stateDir: store.containerDirectory(project, name))
+    public func observeExit(project: String, name: String) throws -> ExitRecord? {
+        try ContainerRuntime.exitRecord(stateDir: store.containerDirectory(project, name))
     }
 }

@@ -182,8 +182,25 @@ public enum ContainerRuntime {
 
     /// The exit record berth init wrote, or nil (still running, or init was killed).
     public static func readExitRecord(stateDir: String) -> ExitRecord? {
-        guard let bytes = try? ProcFS.readBytes(exitRecordPath(stateDir: stateDir)) else { return nil }
-        return try? JSONDecoder().decode(ExitRecord.self, from: Data(bytes))
+        try? exitRecord(stateDir: stateDir)
+    }
+
+    /// How the command ended, as berth init recorded it; nil when there is no record
+    /// (it runs, or init died before writing one). A record that cannot be read or
+    /// decoded is an error: it must never read as "init died without a word".
+    public static func exitRecord(stateDir: String) throws -> ExitRecord? {
+        let path = exitRecordPath(stateDir: stateDir)
+        let bytes: [UInt8]
+        do {
+            bytes = try ProcFS.readBytes(path)
+        } catch let error as KernelError where error.errno == .noSuchFileOrDirectory {
+            return nil
+        }
+        do {
+            return try JSONDecoder().decode(ExitRecord.self, from: Data(bytes))
+        } catch {
+            throw KernelError("read", path, detail: "not a valid exit record: \(error)")
+        }
     }
 
     // MARK: - exec
