@@ -9,6 +9,7 @@ import Glibc
 /// <root>/<project>/containers/<name>/record.json what was applied (ContainerRecord)
 /// <root>/<project>/containers/<name>/container.log
 /// <root>/<project>/containers/<name>/exit.json   written by berth init
+/// <root>/<project>/volumes/<name>/data           a named volume (see VolumeStore)
 /// ```
 ///
 /// Only what the kernel cannot tell lives here. Every write is atomic (temp file,
@@ -66,11 +67,12 @@ public struct StateStore: Sendable {
         do { try FileManager.default.removeItem(atPath: dir) } catch { throw StateError("remove \(dir)", "\(error)") }
     }
 
-    /// Removes the project's directory once no container is left in it.
+    /// Removes the project's directory once no container, network or volume is left in it.
     public func removeProjectIfEmpty(_ project: String) {
         let dir = projectDirectory(project)
         let left = ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/containers")) ?? [])
             + ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/networks")) ?? [])
+            + ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/volumes")) ?? [])
         guard left.isEmpty else { return }
         try? FileManager.default.removeItem(atPath: dir)
     }

@@ -396,15 +396,15 @@ extension Validator {
         var targets: [String: Int] = [:]
         for (i, item) in items.enumerated() {
             let p = "\(path)[\(i)]"
-            guard let fields = fields(of: item, path: p, known: ["type", "source", "target", "readOnly", "size"], what: "a mount") else {
+            guard let fields = fields(of: item, path: p, known: ["type", "source", "target", "readOnly", "size", "volume"], what: "a mount") else {
                 continue
             }
-            var type = "bind"
+            var type = fields["volume"] != nil ? "volume" : "bind"
             if let t = fields["type"] {
                 guard let text = string(t.value, join(p, "type")) else { continue }
-                guard text == "bind" || text == "tmpfs" else {
+                guard ["bind", "tmpfs", "volume"].contains(text) else {
                     error(t.value.location, join(p, "type"), "\(quoted(text)) is not a mount type",
-                          hint: Suggestions.hint(for: text, among: ["bind", "tmpfs"]) ?? "use bind or tmpfs")
+                          hint: Suggestions.hint(for: text, among: ["bind", "tmpfs", "volume"]) ?? "use bind, tmpfs or volume")
                     continue
                 }
                 type = text
@@ -425,7 +425,11 @@ extension Validator {
             targets[target] = i
             let readOnly = fields["readOnly"].map { bool($0.value, join(p, "readOnly")) } ?? false
             guard let readOnly else { continue }
-            if type == "tmpfs" {
+            if type == "volume" || fields["volume"] != nil {
+                if let mount = checkVolumeMount(fields, item: item, type: type, target: target, readOnly: readOnly, path: p) {
+                    mounts.append(mount)
+                }
+            } else if type == "tmpfs" {
                 if let s = fields["source"] {
                     error(s.key.location, join(p, "source"), "a tmpfs mount has no source")
                     continue
