@@ -80,6 +80,7 @@ public struct KernelMapping: Sendable {
             mounts: mounts + extraMounts,
             readOnlyRootfs: c.readOnlyRootfs,
             capabilities: caps,
+            logging: LogRotation(maxSize: c.logging.maxSize.bytes, maxFiles: c.logging.maxFiles),
             groups: identity.groups)
     }
 }

@@ -23,17 +23,26 @@ struct DestroyCommand: ParsableCommand {
         default: throw ValidationError("give either -f FILE or -p PROJECT")
         }
         let engine = try options.engine()
-        let lock = try ProjectLock.acquire(store: engine.store, project: name, command: "destroy",
-                                           timeout: 60, onWait: Console.err)
+        // A running reconciler would make everything again within seconds: it is stopped
+        // first, and its lock held until the project is gone, so that none starts meanwhile.
+        let (guardLock, stopped) = try engine.stopReconciler(project: name)
+        defer { guardLock.release() }
+        if let stopped {
+            Console.out("Stopped the reconciler of project \(name) (pid \(stopped)); it does not start again by itself.")
+        }
+        let lock = try engine.lock(project: name, command: "destroy", timeout: 60, onWait: Console.err)
         defer { lock.release() }
         let report = try engine.destroy(project: name) { Console.out($0.line) }
         let removed = volumes ? try engine.removeVolumes(project: name) : []
         for volume in removed { Console.out("  - volume \(volume): removed") }
+        let gone = try engine.removeProjectIfEmpty(name, holding: [lock, guardLock])
         let count = report.done.count + removed.count
         Console.out(count == 0 ? "Nothing to destroy: project \(name) owns nothing here."
                     : "Destroy complete: \(count) destroyed.")
         if !volumes, case let kept = engine.volumes.names(name), !kept.isEmpty {
             Console.out("Kept volume\(kept.count == 1 ? "" : "s") \(kept.joined(separator: ", ")) (remove with --volumes or berth volume rm).")
+        } else if !gone {
+            Console.err("berth: warning: project \(name) keeps its directory: another berth holds one of its locks")
         }
     }
 }

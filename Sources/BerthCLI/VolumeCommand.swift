@@ -71,10 +71,10 @@ struct VolumeRemove: ParsableCommand {
         for name in names {
             do {
                 let (p, n) = try engine.locateVolume(name, project: project)
-                let lock = try ProjectLock.acquire(store: engine.store, project: p, command: "volume rm",
-                                                   timeout: 60, onWait: Console.err)
+                let lock = try engine.lock(project: p, command: "volume rm", timeout: 60, onWait: Console.err)
                 defer { lock.release() }
                 try engine.volumes.remove(p, n)
+                try engine.removeProjectIfEmpty(p, holding: [lock])
                 Console.out("removed volume \(p)/\(n)")
             } catch {
                 Console.err("berth: error: \(error)")
@@ -99,12 +99,12 @@ struct VolumePrune: ParsableCommand {
         let engine = try options.engine()
         var removed: [VolumeRow] = []
         for row in try engine.volumeRows(project: project) where row.usedBy.isEmpty {
-            let lock = try ProjectLock.acquire(store: engine.store, project: row.project, command: "volume prune",
-                                               timeout: 60, onWait: Console.err)
+            let lock = try engine.lock(project: row.project, command: "volume prune", timeout: 60, onWait: Console.err)
             defer { lock.release() }
             // Looked at again under the lock: an apply may have started using it meanwhile.
             guard try engine.volumes.users(row.project, row.name).isEmpty else { continue }
             try engine.volumes.remove(row.project, row.name)
+            try engine.removeProjectIfEmpty(row.project, holding: [lock])
             removed.append(row)
         }
         switch output {

@@ -138,7 +138,7 @@ public struct Applier: Sendable {
         case .destroy:
             try engine.stop(project: project, name: name, record: record)
             try engine.store.removeContainer(project: project, name: name)
-            engine.removeProjectIfEmpty(project)
+            engine.removeProjectCgroupsIfEmpty(project)
             return "destroyed"
         case .noop:
             // Same values written differently (1Gi -> 1024Mi): keep the record in the user's words.

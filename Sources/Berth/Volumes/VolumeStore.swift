@@ -1,6 +1,7 @@
 import BerthKernel
 import Foundation
 import Glibc
+import SystemPackage
 
 /// Named volumes on disk, inside the project's state directory:
 ///
@@ -54,13 +55,13 @@ public struct VolumeStore: Sendable {
         let temp = "\(dir)/.data.\(getpid()).tmp"
         try? FileManager.default.removeItem(atPath: temp)
         guard mkdir(temp, 0o755) == 0, chmod(temp, 0o755) == 0 else {
-            throw StateError("create volume \(project)/\(name)", String(cString: strerror(errno)))
+            throw StateError.errno("create volume \(project)/\(name)")
         }
         guard rename(temp, data) == 0 else {
             let e = errno
             rmdir(temp)
             if e == EEXIST || e == ENOTEMPTY { return false }
-            throw StateError("create volume \(project)/\(name)", String(cString: strerror(e)))
+            throw StateError("create volume \(project)/\(name)", .system(Errno(rawValue: e)))
         }
         return true
     }
@@ -77,7 +78,7 @@ public struct VolumeStore: Sendable {
         let temp = "\(directory(project, name))/.seed.\(getpid()).tmp"
         try? FileManager.default.removeItem(atPath: temp)
         guard mkdir(temp, 0o755) == 0 else {
-            throw StateError("seed volume \(project)/\(name)", String(cString: strerror(errno)))
+            throw StateError.errno("seed volume \(project)/\(name)")
         }
         do {
             let report = try LayeredCopy.copy(target, of: layers, into: temp)
@@ -92,7 +93,7 @@ public struct VolumeStore: Sendable {
                 let e = errno
                 try? FileManager.default.removeItem(atPath: temp)
                 if e == ENOTEMPTY || e == EEXIST { return nil }
-                throw StateError("seed volume \(project)/\(name)", String(cString: strerror(e)))
+                throw StateError("seed volume \(project)/\(name)", .system(Errno(rawValue: e)))
             }
             return report
         } catch {
@@ -117,13 +118,12 @@ public struct VolumeStore: Sendable {
         // Renamed away first: a volume is gone at once, even if removing its files takes long or fails.
         let doomed = "\(store.projectDirectory(project))/volumes/.removing.\(name).\(getpid())"
         guard rename(dir, doomed) == 0 else {
-            throw StateError("remove volume \(project)/\(name)", String(cString: strerror(errno)))
+            throw StateError.errno("remove volume \(project)/\(name)")
         }
         do { try FileManager.default.removeItem(atPath: doomed) } catch {
             throw StateError("remove volume \(project)/\(name)", "\(error)")
         }
         rmdir("\(store.projectDirectory(project))/volumes")  // only when it was the last one
-        store.removeProjectIfEmpty(project)
     }
 
     /// Bytes the volume's files take on disk (st_blocks), and how many entries it holds.

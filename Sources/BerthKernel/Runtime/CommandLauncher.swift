@@ -14,8 +14,11 @@ struct CommandLauncher {
     var groups: [UInt32]
     var capabilities: Set<Int32>
     var noNewPrivileges: Bool
+    /// Installed last, just before execve (or before the credentials change when
+    /// no_new_privs is off: then only CAP_SYS_ADMIN allows installing it).
+    var seccomp: SeccompFilter?
 
-    init(_ process: ExecConfig) throws {
+    init(_ process: ExecConfig, seccomp: SeccompFilter? = nil) throws {
         guard let first = process.argv.first, !first.isEmpty else {
             throw KernelError("exec", "", detail: "the command is empty")
         }
@@ -28,6 +31,7 @@ struct CommandLauncher {
         groups = process.groups
         capabilities = Set(try Capabilities.values(of: process.capabilities))
         noNewPrivileges = process.noNewPrivileges
+        self.seccomp = seccomp
     }
 
     /// Forks the command. Returns its pid once it has been exec'd, or throws with
@@ -78,6 +82,7 @@ struct CommandLauncher {
         umask(0o022)
 
         try Capabilities.limitBoundingSet(to: capabilities)
+        if !noNewPrivileges { try seccomp?.install() }
         try setGroups()
         guard cberth_setresgid(gid, gid, gid) == 0 else {
             throw KernelError("setgid", String(gid), errno: Errno(rawValue: errno))
@@ -95,6 +100,8 @@ struct CommandLauncher {
         if cberth_close_range(3, ~0, UInt32(CBERTH_CLOSE_RANGE_CLOEXEC)) != 0 {
             for fd in 3..<Int32(4096) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         }
+        // Last: from here on only what the profile allows, and execve is among it.
+        if noNewPrivileges { try seccomp?.install() }
     }
 
     /// The supplementary groups, before the gid and uid change (setgroups needs CAP_SETGID).
