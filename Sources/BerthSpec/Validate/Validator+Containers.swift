@@ -194,9 +194,11 @@ extension Validator {
         }
         if ok, !seen.contains(.mount) {
             error(node.location, path, "must include mount: a container has its own root filesystem")
-            return nil
         }
-        return ok ? seen.sorted() : nil
+        // The namespaces that were written correctly, even when others were not: the fields
+        // that depend on them (hostname, userns, networks) are checked against what the
+        // file says, so that one pass shows every problem.
+        return seen.sorted()
     }
 
     private func checkUserNamespace(_ node: YAMLNode, _ path: String) -> UserNamespace? {
