@@ -43,11 +43,14 @@ let package = Package(
             ]
         ),
 
+        // Compose files in (berth import compose).
+        .target(name: "BerthCompose", dependencies: ["BerthSpec"]),
+
         // The commands, as a library so that they are tested like any other code.
         .target(
             name: "BerthCLI",
             dependencies: [
-                "Berth",
+                "Berth", "BerthCompose",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -59,6 +62,7 @@ let package = Package(
         .testTarget(name: "BerthKernelTests", dependencies: ["BerthKernel"]),
         .testTarget(name: "BerthTests", dependencies: ["Berth"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),
+        .testTarget(name: "BerthComposeTests", dependencies: ["BerthCompose"], resources: [.copy("Corpus")]),
     ],
     swiftLanguageModes: [.v6]
 )
