@@ -43,14 +43,14 @@ let package = Package(
             ]
         ),
 
-        // Compose files in (berth import compose).
-        .target(name: "BerthCompose", dependencies: ["BerthSpec"]),
+        // Compose files in (berth import compose), Kubernetes manifests out (berth export kubernetes).
+        .target(name: "BerthConvert", dependencies: ["BerthSpec"]),
 
         // The commands, as a library so that they are tested like any other code.
         .target(
             name: "BerthCLI",
             dependencies: [
-                "Berth", "BerthCompose",
+                "Berth", "BerthConvert",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "BerthKernelTests", dependencies: ["BerthKernel"]),
         .testTarget(name: "BerthTests", dependencies: ["Berth"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),
-        .testTarget(name: "BerthComposeTests", dependencies: ["BerthCompose"], resources: [.copy("Corpus")]),
+        .testTarget(name: "BerthConvertTests", dependencies: ["BerthConvert"], resources: [.copy("Corpus")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,5 @@
 import ArgumentParser
-import BerthCompose
+import BerthConvert
 import BerthSpec
 import Foundation
 

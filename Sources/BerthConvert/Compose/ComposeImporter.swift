@@ -197,7 +197,7 @@ struct Conversion {
 
         var networkOut = declaredNetworks
         if usesDefaultNetwork && !networkOut.contains(where: { $0.key == "default" }) {
-            networkOut.append(("default", .map([("subnet", .string(nextSubnet()), nil)]),
+            networkOut.append(("default", .map([("subnet", .string(nextSubnet()), nil), ("masquerade", .raw("true"), nil)]),
                                "Compose's default network, which every service without `networks:` joins."))
         }
         if !networkOut.isEmpty { out.append(("networks", .map(networkOut), nil)) }

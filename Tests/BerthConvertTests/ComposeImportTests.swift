@@ -1,7 +1,7 @@
 import BerthSpec
 import Foundation
 import Testing
-@testable import BerthCompose
+@testable import BerthConvert
 
 /// `berth import compose` on Compose files as people write them: each converts with exactly
 /// the warnings listed (line:col and key path), and the spec it writes validates.
