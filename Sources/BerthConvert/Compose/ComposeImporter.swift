@@ -178,7 +178,9 @@ struct Conversion {
             }
         }
         let dirName = (directory as NSString).lastPathComponent
-        out.append(("project", .string(project ?? berthName(dirName.isEmpty ? "compose" : dirName)), project == nil
+        // berth's project names are at most 32 characters.
+        let projectName = String((project ?? berthName(dirName.isEmpty ? "compose" : dirName)).prefix(32))
+        out.append(("project", .string(projectName), project == nil
                     ? "Compose names the project after the directory of its file." : nil))
 
         let networks = top.first { $0.key.value == "networks" }?.value
