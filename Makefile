@@ -25,6 +25,8 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema
+	@# berth export kubernetes is checked by Kubernetes' own schemas, strictly (Tests/BerthConvertTests).
+	@command -v kubernetes-validate >/dev/null 2>&1 || python3 -m pip install -q kubernetes-validate
 
 build: deps
 	$(SWIFT) build

@@ -43,11 +43,14 @@ let package = Package(
             ]
         ),
 
+        // Compose files in (berth import compose), Kubernetes manifests out (berth export kubernetes).
+        .target(name: "BerthConvert", dependencies: ["BerthSpec"]),
+
         // The commands, as a library so that they are tested like any other code.
         .target(
             name: "BerthCLI",
             dependencies: [
-                "Berth",
+                "Berth", "BerthConvert",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -61,6 +64,7 @@ let package = Package(
         .target(name: "BerthTestSupport", dependencies: ["BerthKernel"], path: "Tests/BerthTestSupport"),
         .testTarget(name: "BerthTests", dependencies: ["Berth", "BerthTestSupport"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),
+        .testTarget(name: "BerthConvertTests", dependencies: ["BerthConvert"], resources: [.copy("Corpus")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -70,7 +70,9 @@ public struct Engine: Sendable {
                 extraMounts = [.bind(source: hosts, target: "/etc/hosts", readOnly: false),
                                .bind(source: resolv, target: "/etc/resolv.conf", readOnly: false)]
             }
-            let config = mapping.config(for: c, project: project, extraMounts: extraMounts)
+            try prepareVolumes(of: c, project: project)
+            let config = mapping.config(for: c, project: project, extraMounts: extraMounts,
+                                        volumeDirectory: { volumes.dataDirectory(project, $0) })
             let networks = Dictionary(uniqueKeysWithValues: spec.networks.map { ($0.name, $0) })
             let net = NetworkApplier(project: project, firewall: firewall)
             let id = try ContainerRuntime.start(config, stateDir: dir, executable: executable) { pid in
@@ -233,7 +235,8 @@ extension Engine {
         guard let record, let process = seen?.process else {
             throw StateError("exec in \(project)/\(name)", .notRunning)
         }
-        let config = mapping.config(for: record.spec, project: project)
+        let config = mapping.config(for: record.spec, project: project,
+                                    volumeDirectory: { volumes.dataDirectory(project, $0) })
         let path = Observer.containerCgroup(project, name)
         return try ContainerRuntime.exec(
             into: process, ExecConfig(argv: argv, like: config),

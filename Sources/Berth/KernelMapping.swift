@@ -47,7 +47,9 @@ public struct KernelMapping: Sendable {
     /// The ids are those of ``Container/identity`` (the engine resolves it before planning);
     /// an unresolved container runs with the numbers its `user` gives (the engine refuses to
     /// start one whose user is a name that was never resolved; see ``Engine/start``).
-    public func config(for c: Container, project: String, extraMounts: [MountEntry] = []) -> ContainerConfig {
+    /// A volume mount binds `volumeDirectory(name)`.
+    public func config(for c: Container, project: String, extraMounts: [MountEntry] = [],
+                       volumeDirectory: (String) -> String) -> ContainerConfig {
         let identity = c.identity ?? c.user.numericIdentity ?? Identity(uid: 65534, gid: 65534)
         let namespaces = Set(c.namespaces.map { NamespaceKind(rawValue: $0.rawValue)! })
         var caps = ContainerConfig.defaultCapabilities
@@ -59,6 +61,8 @@ public struct KernelMapping: Sendable {
                 .bind(source: source, target: target, readOnly: readOnly)
             case .tmpfs(let target, let size, let readOnly):
                 .tmpfs(target: target, sizeBytes: size?.bytes, readOnly: readOnly)
+            case .volume(let name, let target, let readOnly):
+                .bind(source: volumeDirectory(name), target: target, readOnly: readOnly)
             }
         }
         return ContainerConfig(

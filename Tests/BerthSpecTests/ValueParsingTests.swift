@@ -10,6 +10,9 @@ struct ValueParsingTests {
         ("128Mi", 128 * mi), ("128m", 128 * mi), ("128M", 128 * mi), ("128MB", 128 * mi),
         ("2g", 2048 * mi), ("2G", 2048 * mi), ("2Gi", 2048 * mi), ("2GiB", 2048 * mi),
         ("1t", 1024 * 1024 * mi), ("1T", 1024 * 1024 * mi), ("1Ti", 1024 * 1024 * mi), ("512B", 512),
+        // As Compose and Kubernetes write them.
+        ("128mb", 128 * mi), ("1gb", 1024 * mi), ("512b", 512), ("1.5Gi", 1536 * mi), ("0.5M", mi / 2),
+        ("1.5", 2), ("0.1k", 103), ("2.25GiB", 2304 * mi), ("0.000000001k", 1),
     ]
 
     @Test("sizes: binary units with or without i and B, plain bytes", arguments: sizeCases)
@@ -19,7 +22,8 @@ struct ValueParsingTests {
         #expect(size.text == text, "the text is kept as written")
     }
 
-    @Test("not sizes", arguments: ["", "Mi", "12Zi", "1.5Gi", "-1", "1 Mi", "1ki", "1mi", "1P", "1iB", "0x10", "1Bi", "1BB"])
+    @Test("not sizes", arguments: ["", "Mi", "12Zi", "-1", "1 Mi", "1ki", "1mi", "1P", "1iB", "0x10", "1Bi", "1BB",
+                                   "1.", ".5Gi", "1.5.5", "1,5G", "1bb", "0.0000000001k", "1e3"])
     func notSizes(_ text: String) {
         #expect(throws: ValueError.self) { try ByteSize(parsing: text) }
     }

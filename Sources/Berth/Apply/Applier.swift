@@ -82,6 +82,9 @@ public struct Applier: Sendable {
         if action.object.kind == .network {
             return try runNetwork(action, spec: spec, records: records)
         }
+        if action.object.kind == .volume {
+            return try runVolume(action, project: spec.project)
+        }
         let project = spec.project
         let name = action.object.name
         let record = records.containers[name]

@@ -7,12 +7,16 @@ public struct ObservedState: Sendable, Equatable {
     public var containers: [String: ObservedContainer]
     /// The project's networks (those of the spec and those berth recorded), by name.
     public var networks: [String: ObservedNetwork]
+    // volumes
+    /// The project's named volumes that exist on disk.
+    public var volumes: Set<String>
 
     public init(project: String, containers: [String: ObservedContainer] = [:],
-                networks: [String: ObservedNetwork] = [:]) {
+                networks: [String: ObservedNetwork] = [:], volumes: Set<String> = []) {
         self.project = project
         self.containers = containers
         self.networks = networks
+        self.volumes = volumes
     }
 }
 

@@ -24,7 +24,7 @@ public struct Observer: Sendable {
     }
 
     public func observe(project: String, records: ProjectRecords) throws -> ObservedState {
-        var state = ObservedState(project: project)
+        var state = ObservedState(project: project, volumes: Set(VolumeStore(store: store).names(project)))
         let inKernel = cgroups.exists(Self.projectCgroup(project))
             ? try cgroups.children(of: Self.projectCgroup(project)) : []
         for name in Set(inKernel).union(records.containers.keys) {

@@ -35,6 +35,8 @@ public struct Plan: Sendable, Equatable {
 public enum ObjectKind: String, Sendable, Equatable, Codable, Comparable {
     case network
     case container
+    // volumes
+    case volume
 
     public static func < (a: ObjectKind, b: ObjectKind) -> Bool { a.rawValue < b.rawValue }
 }
@@ -51,6 +53,7 @@ public struct ObjectRef: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public static func container(_ name: String) -> ObjectRef { ObjectRef(.container, name) }
     public static func network(_ name: String) -> ObjectRef { ObjectRef(.network, name) }
+    public static func volume(_ name: String) -> ObjectRef { ObjectRef(.volume, name) }
 
     /// `containers.web`, `networks.front`: the key path of the object in the spec.
     public var description: String { "\(kind.rawValue)s.\(name)" }

@@ -3,7 +3,8 @@ import BerthKernel
 /// Computes a ``Plan``: a pure function of the spec, the observed state and berth's records.
 ///
 /// Order of the actions is the order apply runs them: containers that left the
-/// spec first (freeing names and addresses), then the spec's networks, then every
+/// spec first (freeing names and addresses), then the spec's networks and missing
+/// volumes, then every
 /// container of the spec in file order, then networks that left the spec (once
 /// their containers are detached).
 public struct Planner: Sendable {
@@ -29,6 +30,7 @@ public struct Planner: Sendable {
         let addresses = IPAM.assign(spec: spec, records: records.networks)
         let networks = planNetworks(spec: spec, observed: observed, records: records)
         actions += networks.early
+        actions += Self.planVolumes(spec: spec, observed: observed)
         let context = AttachmentContext(spec: spec, addresses: addresses, records: records.networks,
                                         rebuilt: networks.rebuilt)
         for container in spec.containers {

@@ -34,6 +34,8 @@ enum Render {
             "\(source):\(target)\(readOnly ? ":ro" : "")"
         case .tmpfs(let target, let size, let readOnly):
             "tmpfs:\(target)\(size.map { ":size=\($0.text)" } ?? "")\(readOnly ? ":ro" : "")"
+        case .volume(let name, let target, let readOnly):
+            "volume:\(name):\(target)\(readOnly ? ":ro" : "")"
         }
     }
 

@@ -60,7 +60,7 @@ final class ObservationCache {
             allStale = false
             watch(state, fresh: Set(state.containers.keys))
         } else {
-            var partial = ObservedState(project: project)
+            var partial = ObservedState(project: project, volumes: Set(VolumeStore(store: engine.store).names(project)))
             var fresh: Set<String> = []
             var remembered: [String: ObservedContainer] = [:]
             for name in Set(containers.keys).union(records.containers.keys).union(stale) {

@@ -10,6 +10,7 @@ import SystemPackage
 /// <root>/<project>/containers/<name>/record.json what was applied (ContainerRecord)
 /// <root>/<project>/containers/<name>/container.log
 /// <root>/<project>/containers/<name>/exit.json   written by berth init
+/// <root>/<project>/volumes/<name>/data           a named volume (see VolumeStore)
 /// ```
 ///
 /// Only what the kernel cannot tell lives here. Every write is atomic (temp file,
@@ -70,15 +71,17 @@ public struct StateStore: Sendable {
     /// Names of the lock files a project directory holds (see ``ProjectLock``).
     static let lockNames = ["lock", "reconciler.lock"]
 
-    /// True when the project has no container and no network record left.
+    /// True when the project has no container, no network record and no volume left.
     public func projectIsEmpty(_ project: String) -> Bool {
         let dir = projectDirectory(project)
         let left = ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/containers")) ?? [])
             + ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/networks")) ?? [])
+            // Volumes outlive containers: a project that has one keeps its directory.
+            + ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/volumes")) ?? [])
         return left.allSatisfy { $0.hasPrefix(".") && $0.hasSuffix(".tmp") }
     }
 
-    /// Removes the project's directory once no container or network is left in it, the
+    /// Removes the project's directory once no container, network or volume is left in it, the
     /// lock files last. Call as the last step with the project's lock held (`held`: the
     /// locks this process holds); a lock another process holds (a running reconciler's)
     /// keeps the directory. Returns whether the directory is gone.
@@ -119,6 +122,11 @@ public struct StateStore: Sendable {
         guard let walker = FileManager.default.enumerator(atPath: dir) else { return [] }
         var removed: [String] = []
         while let relative = walker.nextObject() as? String {
+            // Volumes hold the containers' data, not berth's records: never look inside.
+            if relative == "volumes" {
+                walker.skipDescendants()
+                continue
+            }
             let name = (relative as NSString).lastPathComponent
             guard name.hasPrefix("."), name.hasSuffix(".tmp") else { continue }
             let parts = name.dropLast(4).split(separator: ".")

@@ -124,10 +124,16 @@ extension Substring {
 }
 
 extension Engine {
-    /// The files of `c`'s root as the container will see them. Today a `rootfs:` directory;
-    /// a container of an image passes its layers here, top first.
+    /// The directories that make `c`'s root, top-most first: today its `rootfs:` directory;
+    /// a container of an image has its image's layers here (overlayfs lower directories).
+    /// Users resolve and volumes seed through this view.
+    public func rootLayers(for c: Container) -> [String] {
+        [c.rootfs]
+    }
+
+    /// The files of `c`'s root as the container will see them.
     public func rootFiles(for c: Container) -> any RootFiles {
-        LayeredRoot(directory: c.rootfs)
+        LayeredRoot(layers: rootLayers(for: c))
     }
 
     /// `spec` with every container's ``Container/identity`` resolved in its root, or every

@@ -3,6 +3,7 @@ public enum Names {
     public static let projectMaxLength = 32
     public static let containerMaxLength = 63
     public static let networkMaxLength = 63
+    public static let volumeMaxLength = 63
     /// IFNAMSIZ - 1.
     public static let interfaceMaxLength = 15
 

@@ -11,12 +11,17 @@ public struct Spec: Sendable, Equatable, Codable {
     public var networks: [Network]
     /// Containers in the order they appear in the file.
     public var containers: [Container]
+    // volumes
+    /// Named volumes in the order they appear in the file.
+    public var volumes: [Volume]
 
-    public init(version: Int = 1, project: String, networks: [Network] = [], containers: [Container]) {
+    public init(version: Int = 1, project: String, networks: [Network] = [], containers: [Container],
+                volumes: [Volume] = []) {
         self.version = version
         self.project = project
         self.networks = networks
         self.containers = containers
+        self.volumes = volumes
     }
 
     /// The container called `name`, if the spec has one.
@@ -226,10 +231,13 @@ public enum Mount: Sendable, Equatable, Codable {
     case bind(source: String, target: String, readOnly: Bool)
     /// `size` nil for the kernel's default (half of RAM).
     case tmpfs(target: String, size: ByteSize?, readOnly: Bool)
+    // volumes
+    /// A named volume of the spec's top-level `volumes:`.
+    case volume(name: String, target: String, readOnly: Bool)
 
     public var target: String {
         switch self {
-        case .bind(_, let target, _), .tmpfs(let target, _, _): target
+        case .bind(_, let target, _), .tmpfs(let target, _, _), .volume(_, let target, _): target
         }
     }
 }

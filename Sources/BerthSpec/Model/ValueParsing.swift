@@ -11,15 +11,25 @@ public struct ValueError: Error, Sendable, Equatable {
 }
 
 extension ByteSize {
-    /// Parses a size: an integer of bytes, or an integer with a binary unit
-    /// (`k`/`K`/`Ki`, `m`/`M`/`Mi`, `g`/`G`/`Gi`, `t`/`T`/`Ti`: all powers of 1024),
-    /// optionally followed by `B`. Keeps `text` as written.
+    /// Parses a size as berth, Compose and Kubernetes users write it: a number of bytes,
+    /// optionally with decimals (`1.5Gi`), and a binary unit (`k`/`K`/`Ki`, `m`/`M`/`Mi`,
+    /// `g`/`G`/`Gi`, `t`/`T`/`Ti`: all powers of 1024), optionally followed by `B` or `b`
+    /// (`128MB`, `128mb`, `512b`). A fraction of a byte rounds up. Keeps `text` as written.
     public init(parsing text: String) throws(ValueError) {
         let usage = "use e.g. 128Mi"
-        let digits = text.utf8.prefix { $0 >= 48 && $0 <= 57 }
-        guard !digits.isEmpty else { throw ValueError("\(quoted(text)) is not a size", hint: usage) }
-        var unit = Substring(text).dropFirst(digits.count)
-        if unit.hasSuffix("B") { unit = unit.dropLast() }
+        let bytes = Array(text.utf8)
+        func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+        let whole = bytes.prefix(while: isDigit)
+        var rest = bytes.dropFirst(whole.count)
+        var fraction: [UInt8] = []
+        if rest.first == UInt8(ascii: ".") {
+            fraction = Array(rest.dropFirst().prefix(while: isDigit))
+            guard !fraction.isEmpty else { throw ValueError("\(quoted(text)) is not a size", hint: usage) }
+            rest = rest.dropFirst(1 + fraction.count)
+        }
+        guard !whole.isEmpty else { throw ValueError("\(quoted(text)) is not a size", hint: usage) }
+        var unit = String(decoding: rest, as: UTF8.self)
+        if unit.hasSuffix("B") || unit.hasSuffix("b") { unit.removeLast() }
         let shift: UInt64
         switch unit {
         case "": shift = 0
@@ -29,12 +39,27 @@ extension ByteSize {
         case "t", "T", "Ti": shift = 40
         default: throw ValueError("\(quoted(text)) is not a size", hint: usage)
         }
-        guard let n = UInt64(String(decoding: digits, as: UTF8.self)) else {
+        guard whole.count <= 19, let n = UInt64(String(decoding: whole, as: UTF8.self)) else {
             throw ValueError("\(quoted(text)) is too large")
         }
-        let (bytes, overflow) = n.multipliedReportingOverflow(by: 1 << shift)
-        guard !overflow, bytes <= UInt64(Int64.max) else { throw ValueError("\(quoted(text)) is too large") }
-        self.init(bytes: bytes, text: text)
+        var (total, overflow) = n.multipliedReportingOverflow(by: 1 << shift)
+        guard !overflow else { throw ValueError("\(quoted(text)) is too large") }
+        if !fraction.isEmpty {
+            guard fraction.count <= 9 else {
+                throw ValueError("\(quoted(text)) has more than 9 decimals", hint: usage)
+            }
+            // fraction / 10^d of a unit, in bytes, rounded up: exact in 128 bits.
+            let digits = UInt64(String(decoding: fraction, as: UTF8.self))!
+            var scale: UInt64 = 1
+            for _ in fraction { scale *= 10 }
+            let product = digits.multipliedFullWidth(by: 1 << shift)
+            let (q, r) = scale.dividingFullWidth(product)
+            let extra = q + (r > 0 ? 1 : 0)
+            (total, overflow) = total.addingReportingOverflow(extra)
+            guard !overflow else { throw ValueError("\(quoted(text)) is too large") }
+        }
+        guard total <= UInt64(Int64.max) else { throw ValueError("\(quoted(text)) is too large") }
+        self.init(bytes: total, text: text)
     }
 }
 

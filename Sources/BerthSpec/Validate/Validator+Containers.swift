@@ -194,9 +194,11 @@ extension Validator {
         }
         if ok, !seen.contains(.mount) {
             error(node.location, path, "must include mount: a container has its own root filesystem")
-            return nil
         }
-        return ok ? seen.sorted() : nil
+        // The namespaces that were written correctly, even when others were not: the fields
+        // that depend on them (hostname, userns, networks) are checked against what the
+        // file says, so that one pass shows every problem.
+        return seen.sorted()
     }
 
     private func checkUserNamespace(_ node: YAMLNode, _ path: String) -> UserNamespace? {
@@ -389,15 +391,15 @@ extension Validator {
         var targets: [String: Int] = [:]
         for (i, item) in items.enumerated() {
             let p = "\(path)[\(i)]"
-            guard let fields = fields(of: item, path: p, known: ["type", "source", "target", "readOnly", "size"], what: "a mount") else {
+            guard let fields = fields(of: item, path: p, known: ["type", "source", "target", "readOnly", "size", "volume"], what: "a mount") else {
                 continue
             }
-            var type = "bind"
+            var type = fields["volume"] != nil ? "volume" : "bind"
             if let t = fields["type"] {
                 guard let text = string(t.value, join(p, "type")) else { continue }
-                guard text == "bind" || text == "tmpfs" else {
+                guard ["bind", "tmpfs", "volume"].contains(text) else {
                     error(t.value.location, join(p, "type"), "\(quoted(text)) is not a mount type",
-                          hint: Suggestions.hint(for: text, among: ["bind", "tmpfs"]) ?? "use bind or tmpfs")
+                          hint: Suggestions.hint(for: text, among: ["bind", "tmpfs", "volume"]) ?? "use bind, tmpfs or volume")
                     continue
                 }
                 type = text
@@ -418,7 +420,11 @@ extension Validator {
             targets[target] = i
             let readOnly = fields["readOnly"].map { bool($0.value, join(p, "readOnly")) } ?? false
             guard let readOnly else { continue }
-            if type == "tmpfs" {
+            if type == "volume" || fields["volume"] != nil {
+                if let mount = checkVolumeMount(fields, item: item, type: type, target: target, readOnly: readOnly, path: p) {
+                    mounts.append(mount)
+                }
+            } else if type == "tmpfs" {
                 if let s = fields["source"] {
                     error(s.key.location, join(p, "source"), "a tmpfs mount has no source")
                     continue

@@ -13,6 +13,10 @@ final class Validator {
     var attachmentFacts: [AttachmentFacts] = []
     /// Every network name written, also of networks with errors.
     var declaredNetworks: [String] = []
+    // volumes
+    /// Every volume name written (also with errors), and each `{volume: NAME}` mount.
+    var declaredVolumes: [String] = []
+    var volumeMountFacts: [VolumeMountFacts] = []
 
     struct NetworkFacts {
         var network: Network
@@ -60,7 +64,7 @@ final class Validator {
 
     // MARK: - The document
 
-    static let topLevelKeys = ["version", "project", "networks", "containers"]
+    static let topLevelKeys = ["version", "project", "networks", "containers", "volumes"]
 
     func validate(_ root: YAMLNode) -> Spec? {
         guard let fields = fields(of: root, path: "", known: Validator.topLevelKeys, what: "a spec") else {
@@ -107,9 +111,12 @@ final class Validator {
             error(root.location, "", "missing \"containers\"", hint: "a spec runs at least one container")
         }
 
+        let volumes = fields["volumes"].map { checkVolumes($0.value) } ?? []
+
         checkAcrossFields()
+        checkVolumeMounts()
         guard diagnostics.isEmpty else { return nil }
-        return Spec(version: 1, project: project, networks: networks, containers: containers)
+        return Spec(version: 1, project: project, networks: networks, containers: containers, volumes: volumes)
     }
 
     private func checkVersion(_ node: YAMLNode) {
