@@ -13,6 +13,11 @@ struct CommandLauncher {
     var gid: UInt32
     var capabilities: Set<Int32>
     var noNewPrivileges: Bool
+    // operations
+    /// setsid(2) before exec: the command leads a session of its own.
+    var newSession = false
+    /// With ``newSession``: fd 0 (a pty slave) becomes the session's controlling terminal.
+    var controllingTerminal = false
 
     init(_ process: ExecConfig) throws {
         guard let first = process.argv.first, !first.isEmpty else {
@@ -74,6 +79,10 @@ struct CommandLauncher {
         var mask = signalMask
         sigprocmask(SIG_SETMASK, &mask, nil)
         umask(0o022)
+        if newSession && setsid() < 0 { throw KernelError("setsid", argv[0], errno: Errno(rawValue: errno)) }
+        if controllingTerminal && cberth_tiocsctty(0) != 0 {
+            throw KernelError("ioctl(TIOCSCTTY)", "pty", errno: Errno(rawValue: errno))
+        }
 
         try Capabilities.limitBoundingSet(to: capabilities)
         // A user namespace whose gid map was written without CAP_SETGID forbids setgroups.

@@ -126,8 +126,11 @@ public enum ContainerInit {
 
     private static func runExec(_ request: ExecRequest) -> Never {
         let child: pid_t
+        var master: Int32 = -1
         do {
-            let launcher = try CommandLauncher(request.process)
+            var launcher = try CommandLauncher(request.process)
+            // Its own session, never the caller's terminal as its controlling tty (TIOCSTI).
+            launcher.newSession = true
             for joined in request.namespaces {
                 guard cberth_setns(joined.fd, 0) == 0 else {
                     throw KernelError("setns", "\(joined.kind.rawValue) namespace", errno: Errno(rawValue: errno))
@@ -140,13 +143,24 @@ public enum ContainerInit {
                 throw KernelError("chroot", "container root", errno: Errno(rawValue: errno))
             }
             close(InitRequest.rootFD)
+            if let size = request.terminal {
+                let pty = try ExecPty.open(size: size)
+                master = pty.master
+                try ExecPty.attach(slave: pty.slave)
+                launcher.controllingTerminal = true
+            }
             let mask = ChildSupervisor.blockSignals()
             // The command is forked after setns(pid), so it is inside the PID namespace.
             child = try launcher.launch(signalMask: mask)
         } catch {
             fail("\(error)")
         }
-        send(InitRequest.ok)
+        if master >= 0 {
+            ExecPty.detach()
+            ExecPty.sendOK(master: master)
+        } else {
+            send(InitRequest.ok)
+        }
         close(InitRequest.socketFD)
         let status = ProcessExitStatus(waitStatus: ChildSupervisor.supervise(child))
         if case .signaled(let sig) = status {

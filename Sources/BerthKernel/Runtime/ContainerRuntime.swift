@@ -194,11 +194,19 @@ public enum ContainerRuntime {
     /// The command is a child of a small relay (berth init in exec mode, outside
     /// the container's PID namespace) that forwards signals and ends like the command.
     ///
-    /// - Parameter prepare: called with the relay's pid before it joins anything:
-    ///   the place to put it into the container's cgroups (the command inherits them).
+    /// The command always gets a session of its own: it never has the caller's terminal
+    /// as its controlling tty (from which it could push input with TIOCSTI).
+    ///
+    /// - Parameters:
+    ///   - terminal: `exec -t`: the command runs on a pty made inside the container, of
+    ///     this size, relayed to `stdout` (and from `stdin` unless it is -1) with the
+    ///     caller's terminal in raw mode, restored when it ends.
+    ///   - prepare: called with the relay's pid before it joins anything:
+    ///     the place to put it into the container's cgroups (the command inherits them).
     public static func exec(
         into id: ProcessIdentity, _ process: ExecConfig, executable: String = "/proc/self/exe",
-        stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2, prepare: (Int32) throws -> Void = { _ in }
+        stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2, terminal: TerminalSize? = nil,
+        prepare: (Int32) throws -> Void = { _ in }
     ) throws -> ProcessExitStatus {
         guard !process.argv.isEmpty else { throw KernelError("exec", "", detail: "the command is empty") }
         let exe = try SealedExecutable.open(executable)
@@ -221,7 +229,7 @@ public enum ContainerRuntime {
         // Everything above was opened from the pid: make sure it was the container.
         try ProcFS.verify(id)
 
-        let request = InitRequest(exec: ExecRequest(process: process, namespaces: joined))
+        let request = InitRequest(exec: ExecRequest(process: process, namespaces: joined, terminal: terminal))
         let configFD = try memfd(request, name: "berth-exec")
         owned.append(configFD)
         let (channel, childSocket) = try InitChannel.pair()
@@ -238,15 +246,23 @@ public enum ContainerRuntime {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             return status
         }
+        var master: FileDescriptor? = nil
+        defer { try? master?.close() }
         do {
             try prepare(pid)
             try channel.sendGo()
-            let answer = try channel.receive(until: .now + startTimeout)
+            let answer: InitChannel.Message
+            (answer, master) = try channel.receiveWithFD(until: .now + startTimeout)
             guard answer == .ok else { throw KernelError("exec", process.argv[0], detail: describe(answer)) }
+            if terminal != nil && master == nil { throw KernelError("exec", process.argv[0], detail: "no terminal came back") }
         } catch {
             kill(pid, SIGKILL)
             _ = reap()
             throw error
+        }
+        if let master {
+            return ProcessExitStatus(waitStatus: TerminalRelay.run(master: master, pid: pid, input: stdin >= 0 ? stdin : nil,
+                                                                   output: stdout))
         }
         return ProcessExitStatus(waitStatus: reap())
     }
