@@ -12,9 +12,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
-        // System libraries berth links (Debian: libyaml-dev, libcap-dev).
+        // System libraries berth links (Debian: libyaml-dev, libcap-dev, libseccomp-dev).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        // hardening: seccomp filters are compiled with libseccomp (Debian: libseccomp-dev).
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
 
         // The few lines that must run between clone() and execve().
         .target(name: "CBerth"),
@@ -23,7 +25,7 @@ let package = Package(
         .target(
             name: "BerthKernel",
             dependencies: [
-                "CBerth", "CCap",
+                "CBerth", "CCap", "CSeccomp",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -37,6 +39,7 @@ let package = Package(
             dependencies: [
                 "BerthSpec", "BerthKernel",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
 

@@ -24,11 +24,12 @@ public enum ContainerInit {
             exit(2)
         }
         if let request = readRequest() {
-            if let config = request.container { runContainer(config, moveRoot: request.moveRoot ?? false) }
+            let filter = seccompFilter(request)
+            if let config = request.container { runContainer(config, moveRoot: request.moveRoot ?? false, filter: filter) }
             if let exec = request.exec {
                 // stderr is the caller's terminal here; the caller reports the error.
                 logsErrors = false
-                runExec(exec)
+                runExec(exec, filter: filter)
             }
         }
         fail("no configuration on fd \(InitRequest.configFD): berth init is started by berth itself")
@@ -55,11 +56,12 @@ public enum ContainerInit {
 
     // MARK: - start mode
 
-    private static func runContainer(_ config: ContainerConfig, moveRoot: Bool) -> Never {
+    private static func runContainer(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) -> Never {
         let child: pid_t
         var relay: LogRelay
         do {
-            (child, relay) = try setUpAndLaunch(config, moveRoot: moveRoot)
+            (child, relay) = try setUpAndLaunch(config, moveRoot: moveRoot, filter: filter)
+            try dropPrivileges(commandUID: config.uid, capabilities: config.capabilities)
         } catch {
             fail("\(error)")
         }
@@ -73,8 +75,8 @@ public enum ContainerInit {
         exit(ProcessExitStatus(waitStatus: status).shellCode)
     }
 
-    private static func setUpAndLaunch(_ config: ContainerConfig, moveRoot: Bool) throws -> (pid_t, LogRelay) {
-        let launcher = try CommandLauncher(ExecConfig(argv: config.argv, like: config))
+    private static func setUpAndLaunch(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) throws -> (pid_t, LogRelay) {
+        let launcher = try CommandLauncher(ExecConfig(argv: config.argv, like: config), seccomp: filter)
         umask(0)
         if !config.namespaces.contains(.pid) {
             // Not PID 1: still be the one that reaps the command's orphans.
@@ -124,11 +126,11 @@ public enum ContainerInit {
 
     // MARK: - exec mode
 
-    private static func runExec(_ request: ExecRequest) -> Never {
+    private static func runExec(_ request: ExecRequest, filter: SeccompFilter?) -> Never {
         let child: pid_t
         var master: Int32 = -1
         do {
-            var launcher = try CommandLauncher(request.process)
+            var launcher = try CommandLauncher(request.process, seccomp: filter)
             // Its own session, never the caller's terminal as its controlling tty (TIOCSTI).
             launcher.newSession = true
             for joined in request.namespaces {
@@ -152,6 +154,7 @@ public enum ContainerInit {
             let mask = ChildSupervisor.blockSignals()
             // The command is forked after setns(pid), so it is inside the PID namespace.
             child = try launcher.launch(signalMask: mask)
+            try dropPrivileges(commandUID: request.process.uid, capabilities: request.process.capabilities)
         } catch {
             fail("\(error)")
         }
@@ -183,7 +186,7 @@ public enum ContainerInit {
     }
 
     /// A line in the container's log (init's stderr is the log file; in exec mode the caller's stderr).
-    private static func log(_ message: String) {
+    static func log(_ message: String) {
         var bytes: [UInt8] = []
         if logsErrors {
             Array("berth init: \(message)".utf8).withUnsafeBytes {
@@ -197,7 +200,7 @@ public enum ContainerInit {
 
     nonisolated(unsafe) private static var logsErrors = true
 
-    private static func fail(_ message: String) -> Never {
+    static func fail(_ message: String) -> Never {
         if logsErrors { log(message) }
         send(InitRequest.error, message)
         exit(1)

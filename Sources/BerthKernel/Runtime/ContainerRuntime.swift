@@ -73,7 +73,9 @@ public enum ContainerRuntime {
         owned.append(log)
         let initState = try detachedView(of: state, stateDir)
         owned.append(initState)
-        let configFD = try memfd(InitRequest(container: config, moveRoot: moveRoot ? true : nil), name: "berth-config")
+        let filter = try SeccompFilter.filter(for: config.seccomp, capabilities: config.capabilities)
+        let configFD = try memfd(InitRequest(container: config, moveRoot: moveRoot ? true : nil,
+                                             seccompFilter: filter?.base64), name: "berth-config")
         owned.append(configFD)
         let devNull = try ProcFS.openFile("/dev/null", .readOnly)
         owned.append(devNull)
@@ -229,7 +231,9 @@ public enum ContainerRuntime {
         // Everything above was opened from the pid: make sure it was the container.
         try ProcFS.verify(id)
 
-        let request = InitRequest(exec: ExecRequest(process: process, namespaces: joined, terminal: terminal))
+        let filter = try SeccompFilter.filter(for: process.seccomp, capabilities: process.capabilities)
+        let request = InitRequest(exec: ExecRequest(process: process, namespaces: joined, terminal: terminal),
+                                  seccompFilter: filter?.base64)
         let configFD = try memfd(request, name: "berth-exec")
         owned.append(configFD)
         let (channel, childSocket) = try InitChannel.pair()
