@@ -70,16 +70,17 @@ enum ExecPty {
     }
 
     /// "The command runs", with the master attached.
-    static func sendOK(master: Int32) {
-        var kind = InitRequest.ok
-        _ = cberth_send_with_fd(InitRequest.socketFD, &kind, 1, master)
+    static func sendOK(master: Int32, command: pid_t) {
+        let bytes = [InitRequest.ok] + Array(String(command).utf8)
+        _ = bytes.withUnsafeBytes { cberth_send_with_fd(InitRequest.socketFD, $0.baseAddress, $0.count, master) }
         close(master)
     }
 }
 
 extension InitChannel {
-    /// Like ``receive(until:)``, and takes the fd a message carries (the pty master of exec -t).
-    func receiveWithFD(until deadline: ContinuousClock.Instant) throws -> (Message, FileDescriptor?) {
+    /// Like ``receive(until:)``, and takes the fd a message carries (the pty master of exec -t)
+    /// and the command's host pid that exec mode's `O` carries (0 when absent).
+    func receiveWithFD(until deadline: ContinuousClock.Instant) throws -> (Message, FileDescriptor?, pid_t) {
         while true {
             let left = deadline - .now
             guard left > .zero else {
@@ -94,11 +95,14 @@ extension InitChannel {
             var fd: Int32 = -1
             let got = buffer.withUnsafeMutableBytes { cberth_recv_with_fd(socket.rawValue, $0.baseAddress, $0.count, &fd) }
             if got < 0 && errno == EINTR { continue }
-            if got < 0 && errno == ECONNRESET { return (.closed, nil) }
+            if got < 0 && errno == ECONNRESET { return (.closed, nil, 0) }
             if got < 0 { throw KernelError("recv", "berth init", errno: Errno(rawValue: errno)) }
             let attached = fd >= 0 ? FileDescriptor(rawValue: fd) : nil
-            if got == 0 { return (.closed, attached) }
-            return (Self.decode(Array(buffer[0..<Int(got)])), attached)
+            if got == 0 { return (.closed, attached, 0) }
+            let bytes = Array(buffer[0..<Int(got)])
+            let message = Self.decode(bytes)
+            let pid = message == .ok ? pid_t(String(decoding: bytes.dropFirst(), as: UTF8.self)) ?? 0 : 0
+            return (message, attached, pid)
         }
     }
 }

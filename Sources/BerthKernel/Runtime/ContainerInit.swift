@@ -158,11 +158,12 @@ public enum ContainerInit {
         } catch {
             fail("\(error)")
         }
+        // The command's pid (ours, the host's): a healthcheck that times out has its whole group killed.
         if master >= 0 {
             ExecPty.detach()
-            ExecPty.sendOK(master: master)
+            ExecPty.sendOK(master: master, command: child)
         } else {
-            send(InitRequest.ok)
+            send(InitRequest.ok, String(child))
         }
         close(InitRequest.socketFD)
         let status = ProcessExitStatus(waitStatus: ChildSupervisor.supervise(child))

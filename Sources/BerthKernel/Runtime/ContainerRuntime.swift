@@ -210,6 +210,17 @@ public enum ContainerRuntime {
         stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2, terminal: TerminalSize? = nil,
         prepare: (Int32) throws -> Void = { _ in }
     ) throws -> ProcessExitStatus {
+        try exec(into: id, process, executable: executable, stdin: stdin, stdout: stdout, stderr: stderr,
+                 terminal: terminal, prepare: prepare, wait: nil)
+    }
+
+    /// `wait`: instead of waiting for the relay, called with the relay's pid and the
+    /// command's (host) pid; returns the relay's wait status.
+    static func exec(
+        into id: ProcessIdentity, _ process: ExecConfig, executable: String,
+        stdin: Int32, stdout: Int32, stderr: Int32, terminal: TerminalSize?,
+        prepare: (Int32) throws -> Void, wait: ((pid_t, pid_t) -> Int32)?
+    ) throws -> ProcessExitStatus {
         guard !process.argv.isEmpty else { throw KernelError("exec", "", detail: "the command is empty") }
         let exe = try SealedExecutable.open(executable)
         try ProcFS.verify(id)
@@ -251,12 +262,13 @@ public enum ContainerRuntime {
             return status
         }
         var master: FileDescriptor? = nil
+        var command: pid_t = 0
         defer { try? master?.close() }
         do {
             try prepare(pid)
             try channel.sendGo()
             let answer: InitChannel.Message
-            (answer, master) = try channel.receiveWithFD(until: .now + startTimeout)
+            (answer, master, command) = try channel.receiveWithFD(until: .now + startTimeout)
             guard answer == .ok else { throw KernelError("exec", process.argv[0], detail: describe(answer)) }
             if terminal != nil && master == nil { throw KernelError("exec", process.argv[0], detail: "no terminal came back") }
         } catch {
@@ -268,6 +280,7 @@ public enum ContainerRuntime {
             return ProcessExitStatus(waitStatus: TerminalRelay.run(master: master, pid: pid, input: stdin >= 0 ? stdin : nil,
                                                                    output: stdout))
         }
+        if let wait, command > 0 { return ProcessExitStatus(waitStatus: wait(pid, command)) }
         return ProcessExitStatus(waitStatus: reap())
     }
 
