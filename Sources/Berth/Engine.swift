@@ -226,9 +226,10 @@ extension Engine {
     }
 
     /// Runs a command inside a running container, with the container's user, environment,
-    /// working directory and capabilities, in its cgroup. Returns how it ended.
-    public func exec(project: String, name: String, argv: [String], stdin: Int32 = 0, stdout: Int32 = 1,
-                     stderr: Int32 = 2) throws -> ProcessExitStatus {
+    /// working directory and capabilities (or those `options` give), in its cgroup, in a
+    /// session of its own. Returns how it ended.
+    public func exec(project: String, name: String, argv: [String], options: ExecOptions = ExecOptions(),
+                     stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2) throws -> ProcessExitStatus {
         let records = try store.records(project)
         let record = records.containers[name]
         let seen = try observer.observe(project: project, records: records).containers[name]
@@ -239,8 +240,8 @@ extension Engine {
                                     volumeDirectory: { volumes.dataDirectory(project, $0) })
         let path = Observer.containerCgroup(project, name)
         return try ContainerRuntime.exec(
-            into: process, ExecConfig(argv: argv, like: config),
-            executable: executable, stdin: stdin, stdout: stdout, stderr: stderr
+            into: process, options.process(argv, like: config),
+            executable: executable, stdin: stdin, stdout: stdout, stderr: stderr, terminal: options.terminal
         ) { pid in try cgroups.addProcess(pid, to: path) }
     }
 

@@ -44,6 +44,9 @@ struct StatusCommand: ParsableCommand {
             }
             let cpu = s.usage?.cpuUsageNanos.map { String(format: "%.2fs", Double($0) / 1e9) } ?? "-"
             var state = s.state
+            if let health = s.health {
+                state += health.stoppedUnhealthyAt != nil && s.state != "running" ? " (stopped: unhealthy)" : " (\(health.status.rawValue))"
+            }
             if let due = s.nextStartAt {
                 let left = due - Date().timeIntervalSince1970
                 state += left > 0 ? " (next start in \(duration(left.rounded(.up))))" : " (start due)"

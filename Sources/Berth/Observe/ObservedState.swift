@@ -33,6 +33,9 @@ public struct ObservedContainer: Sendable, Equatable {
     public var lastExit: ExitRecord?
     /// Its links to networks, by network name (read when it runs).
     public var attachments: [String: ObservedAttachment]
+    // operations
+    /// What the healthchecks of its current (or last) run found; nil without checks.
+    public var health: HealthRecord?
 
     public init(name: String, process: ProcessIdentity? = nil, limits: CgroupLimits? = nil,
                 hostname: String? = nil, lastExit: ExitRecord? = nil, attachments: [String: ObservedAttachment] = [:]) {

@@ -56,6 +56,7 @@ public struct Observer: Sendable {
         let path = Self.containerCgroup(project, name)
         var seen = ObservedContainer(name: name)
         let stateDir = store.containerDirectory(project, name)
+        if let saved = HealthRecord.read(stateDir: stateDir), saved.run == record?.process { seen.health = saved }
         seen.lastExit = try ContainerRuntime.exitRecord(stateDir: stateDir)
         guard cgroups.exists(path) else { return seen }
         let pids: [Int32]

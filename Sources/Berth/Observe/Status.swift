@@ -18,6 +18,9 @@ public struct ContainerStatus: Sendable, Codable, Equatable {
     /// When a stopped container's next start is due (seconds since the epoch), while a
     /// reconciler backs off its restarts.
     public var nextStartAt: Double?
+    // operations
+    /// starting, healthy or unhealthy, with the last results; nil without a healthcheck.
+    public var health: HealthRecord?
 }
 
 extension Engine {
@@ -46,7 +49,8 @@ extension Engine {
                 restarts: record?.restarts ?? 0, lastExit: seen.lastExit ?? record?.lastExit,
                 limits: seen.limits, usage: seen.limits == nil ? nil : try? cgroups.usage(of: path),
                 restartPolicy: record?.spec.restart.rawValue,
-                nextStartAt: seen.isRunning ? nil : record?.nextStartAt)
+                nextStartAt: seen.isRunning ? nil : record?.nextStartAt,
+                health: record?.spec.healthcheck == nil ? nil : (seen.health ?? seen.process.map { HealthRecord(run: $0) }))
         }
     }
 

@@ -98,6 +98,12 @@ public struct Planner: Sendable {
         // which only happens when something outside berth killed it.
         let killed = exit == nil || exit?.signal != nil
         let how = exit.map { "not running (\($0.summary))" } ?? "not running (berth init gone, no exit recorded)"
+        if observed.health?.stoppedUnhealthyAt != nil {
+            // berth stopped it: not drift, and a failure whatever the exit code.
+            let why = "not running (stopped by berth after failed healthchecks)"
+            return c.restart == .never ? (.leave, "\(why); restart: never leaves it stopped", false)
+                : (.start, "\(why); restart: \(c.restart.rawValue)", false)
+        }
         switch c.restart {
         case .always:
             return (.start, "\(how); restart: always", killed)
@@ -185,6 +191,11 @@ public struct Planner: Sendable {
         }
         if old.stopTimeout != new.stopTimeout {
             out.append(FieldChange(field: "stopTimeout", old: old.stopTimeout.text, new: new.stopTimeout.text))
+        }
+        // berth runs the checks itself (reconcile, apply --wait): a new one applies at the next check.
+        if old.healthcheck != new.healthcheck {
+            out.append(FieldChange(field: "healthcheck", old: HealthText.render(old.healthcheck),
+                                   new: HealthText.render(new.healthcheck)))
         }
         return out
     }

@@ -25,6 +25,8 @@ public final class Reconciler: @unchecked Sendable {
     let normalized: NormalizedLimits
     let planner: Planner
     let clock: @Sendable () -> Double
+    // operations
+    let health: HealthMonitor
     /// When the reconciler first saw each container dead without an exit time.
     var deadSince: [String: Double] = [:]
     /// Containers whose backoff was already logged, to log it once per death.
@@ -54,6 +56,7 @@ public final class Reconciler: @unchecked Sendable {
         self.logger = logger
         self.notifier = notifier
         self.clock = clock
+        health = HealthMonitor(engine: engine, logger: logger)
         normalized = NormalizedLimits(driver: engine.cgroups)
         let normalized = self.normalized
         planner = Planner(mapping: engine.mapping, normalize: { normalized.normalized($0) })
@@ -79,6 +82,7 @@ public final class Reconciler: @unchecked Sendable {
                                                      "pid": "\(getpid())"])
         var passDue = clock()
         var pingDue = clock()
+        var healthDue = Double.infinity
         var ready = false
         while !stopping {
             if clock() >= passDue {
@@ -89,6 +93,8 @@ public final class Reconciler: @unchecked Sendable {
                 // (not after a failed pass, which leaves everything stale: that waits).
                 if !passFailed, cache.hasStale { passRequested = true }
                 passDue = passRequested ? clock() : min(clock() + interval, backoffDue ?? .infinity)
+                // A pass may have started containers: their first checks are scheduled now.
+                healthDue = clock()
                 if !ready {
                     notifier.notify("READY=1\nSTATUS=reconciling \(spec.project) every \(Self.format(interval))")
                     ready = true
@@ -100,7 +106,9 @@ public final class Reconciler: @unchecked Sendable {
                 notifier.watchdog()
                 pingDue = clock() + ping
             }
-            var deadline = passDue
+            if clock() >= healthDue { healthDue = health.runDue(spec: spec, now: clock()) ?? .infinity }
+            if stopping { break }
+            var deadline = min(passDue, healthDue)
             if notifier.watchdogInterval != nil { deadline = min(deadline, pingDue) }
             if handle(events.wait(timeout: deadline - clock())) { passDue = clock() }
         }

@@ -17,6 +17,11 @@ struct CommandLauncher {
     /// Installed last, just before execve (or before the credentials change when
     /// no_new_privs is off: then only CAP_SYS_ADMIN allows installing it).
     var seccomp: SeccompFilter?
+    // operations
+    /// setsid(2) before exec: the command leads a session of its own.
+    var newSession = false
+    /// With ``newSession``: fd 0 (a pty slave) becomes the session's controlling terminal.
+    var controllingTerminal = false
 
     init(_ process: ExecConfig, seccomp: SeccompFilter? = nil) throws {
         guard let first = process.argv.first, !first.isEmpty else {
@@ -80,6 +85,10 @@ struct CommandLauncher {
         var mask = signalMask
         sigprocmask(SIG_SETMASK, &mask, nil)
         umask(0o022)
+        if newSession && setsid() < 0 { throw KernelError("setsid", argv[0], errno: Errno(rawValue: errno)) }
+        if controllingTerminal && cberth_tiocsctty(0) != 0 {
+            throw KernelError("ioctl(TIOCSCTTY)", "pty", errno: Errno(rawValue: errno))
+        }
 
         try Capabilities.limitBoundingSet(to: capabilities)
         if !noNewPrivileges { try seccomp?.install() }

@@ -128,8 +128,11 @@ public enum ContainerInit {
 
     private static func runExec(_ request: ExecRequest, filter: SeccompFilter?) -> Never {
         let child: pid_t
+        var master: Int32 = -1
         do {
-            let launcher = try CommandLauncher(request.process, seccomp: filter)
+            var launcher = try CommandLauncher(request.process, seccomp: filter)
+            // Its own session, never the caller's terminal as its controlling tty (TIOCSTI).
+            launcher.newSession = true
             for joined in request.namespaces {
                 guard cberth_setns(joined.fd, 0) == 0 else {
                     throw KernelError("setns", "\(joined.kind.rawValue) namespace", errno: Errno(rawValue: errno))
@@ -142,6 +145,12 @@ public enum ContainerInit {
                 throw KernelError("chroot", "container root", errno: Errno(rawValue: errno))
             }
             close(InitRequest.rootFD)
+            if let size = request.terminal {
+                let pty = try ExecPty.open(size: size)
+                master = pty.master
+                try ExecPty.attach(slave: pty.slave)
+                launcher.controllingTerminal = true
+            }
             let mask = ChildSupervisor.blockSignals()
             // The command is forked after setns(pid), so it is inside the PID namespace.
             child = try launcher.launch(signalMask: mask)
@@ -149,7 +158,13 @@ public enum ContainerInit {
         } catch {
             fail("\(error)")
         }
-        send(InitRequest.ok)
+        // The command's pid (ours, the host's): a healthcheck that times out has its whole group killed.
+        if master >= 0 {
+            ExecPty.detach()
+            ExecPty.sendOK(master: master, command: child)
+        } else {
+            send(InitRequest.ok, String(child))
+        }
         close(InitRequest.socketFD)
         let status = ProcessExitStatus(waitStatus: ChildSupervisor.supervise(child))
         if case .signaled(let sig) = status {

@@ -213,11 +213,30 @@ public enum ContainerRuntime {
     /// The command is a child of a small relay (berth init in exec mode, outside
     /// the container's PID namespace) that forwards signals and ends like the command.
     ///
-    /// - Parameter prepare: called with the relay's pid before it joins anything:
-    ///   the place to put it into the container's cgroups (the command inherits them).
+    /// The command always gets a session of its own: it never has the caller's terminal
+    /// as its controlling tty (from which it could push input with TIOCSTI).
+    ///
+    /// - Parameters:
+    ///   - terminal: `exec -t`: the command runs on a pty made inside the container, of
+    ///     this size, relayed to `stdout` (and from `stdin` unless it is -1) with the
+    ///     caller's terminal in raw mode, restored when it ends.
+    ///   - prepare: called with the relay's pid before it joins anything:
+    ///     the place to put it into the container's cgroups (the command inherits them).
     public static func exec(
         into id: ProcessIdentity, _ process: ExecConfig, executable: String = "/proc/self/exe",
-        stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2, prepare: (Int32) throws -> Void = { _ in }
+        stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2, terminal: TerminalSize? = nil,
+        prepare: (Int32) throws -> Void = { _ in }
+    ) throws -> ProcessExitStatus {
+        try exec(into: id, process, executable: executable, stdin: stdin, stdout: stdout, stderr: stderr,
+                 terminal: terminal, prepare: prepare, wait: nil)
+    }
+
+    /// `wait`: instead of waiting for the relay, called with the relay's pid and the
+    /// command's (host) pid; returns the relay's wait status.
+    static func exec(
+        into id: ProcessIdentity, _ process: ExecConfig, executable: String,
+        stdin: Int32, stdout: Int32, stderr: Int32, terminal: TerminalSize?,
+        prepare: (Int32) throws -> Void, wait: ((pid_t, pid_t) -> Int32)?
     ) throws -> ProcessExitStatus {
         guard !process.argv.isEmpty else { throw KernelError("exec", "", detail: "the command is empty") }
         let exe = try SealedExecutable.open(executable)
@@ -241,7 +260,8 @@ public enum ContainerRuntime {
         try ProcFS.verify(id)
 
         let filter = try SeccompFilter.filter(for: process.seccomp, capabilities: process.capabilities)
-        let request = InitRequest(exec: ExecRequest(process: process, namespaces: joined), seccompFilter: filter?.base64)
+        let request = InitRequest(exec: ExecRequest(process: process, namespaces: joined, terminal: terminal),
+                                  seccompFilter: filter?.base64)
         let configFD = try memfd(request, name: "berth-exec")
         owned.append(configFD)
         let (channel, childSocket) = try InitChannel.pair()
@@ -258,16 +278,26 @@ public enum ContainerRuntime {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             return status
         }
+        var master: FileDescriptor? = nil
+        var command: pid_t = 0
+        defer { try? master?.close() }
         do {
             try prepare(pid)
             try channel.sendGo()
-            let answer = try channel.receive(until: .now + startTimeout)
+            let answer: InitChannel.Message
+            (answer, master, command) = try channel.receiveWithFD(until: .now + startTimeout)
             guard answer == .ok else { throw KernelError("exec", process.argv[0], detail: describe(answer)) }
+            if terminal != nil && master == nil { throw KernelError("exec", process.argv[0], detail: "no terminal came back") }
         } catch {
             kill(pid, SIGKILL)
             _ = reap()
             throw error
         }
+        if let master {
+            return ProcessExitStatus(waitStatus: TerminalRelay.run(master: master, pid: pid, input: stdin >= 0 ? stdin : nil,
+                                                                   output: stdout))
+        }
+        if let wait, command > 0 { return ProcessExitStatus(waitStatus: wait(pid, command)) }
         return ProcessExitStatus(waitStatus: reap())
     }
 

@@ -192,6 +192,7 @@ enum InitJSON {
         if T.self == Int.self { return (try number(Int.self) as! T) }
         if T.self == Int32.self { return (try number(Int32.self) as! T) }
         if T.self == Int64.self { return (try number(Int64.self) as! T) }
+        if T.self == UInt16.self { return (try number(UInt16.self) as! T) }
         if T.self == UInt32.self { return (try number(UInt32.self) as! T) }
         if T.self == UInt64.self { return (try number(UInt64.self) as! T) }
         if T.self == Double.self { return (try number(Double.self) as! T) }

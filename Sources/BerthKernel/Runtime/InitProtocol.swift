@@ -32,6 +32,9 @@ struct ExecRequest: Codable {
     var process: ExecConfig
     /// The namespaces to join, in ``NamespaceKind/joinOrder``, and the fd each is open on.
     var namespaces: [JoinedNamespace]
+    // operations
+    /// `exec -t`: a pty of this size made inside the container, its master sent back with `O`.
+    var terminal: TerminalSize?
 }
 
 struct JoinedNamespace: Codable {

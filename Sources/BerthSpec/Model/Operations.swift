@@ -15,3 +15,55 @@ public struct Logging: Sendable, Equatable, Codable {
     /// Below this a file would not hold a line of a few KiB.
     public static let minimumSize: UInt64 = 4 << 10
 }
+
+/// `healthcheck:`: a command berth runs inside the container to tell whether it works,
+/// with Docker's semantics.
+public struct Healthcheck: Sendable, Equatable, Codable {
+    /// What to run: `["CMD", argv...]`, or `["CMD-SHELL", "script"]` (run by `/bin/sh -c`).
+    public enum Test: Sendable, Equatable, Codable {
+        case command([String])
+        case shell(String)
+
+        /// The argv that runs inside the container.
+        public var argv: [String] {
+            switch self {
+            case .command(let argv): argv
+            case .shell(let script): ["/bin/sh", "-c", script]
+            }
+        }
+    }
+
+    /// What berth does with a container that turned unhealthy.
+    public enum OnUnhealthy: String, Sendable, Equatable, Codable, CaseIterable {
+        /// Stop it (stopSignal, stopTimeout, SIGKILL) and start it again per `restart:`, with the backoff.
+        case restart
+        /// Only report it.
+        case none
+    }
+
+    public var test: Test
+    /// Between checks once the start period is over. Default 30s.
+    public var interval: TimeSpan
+    /// A check that runs longer is killed and counts as a failure. Default 30s.
+    public var timeout: TimeSpan
+    /// Consecutive failures that make the container unhealthy. Default 3.
+    public var retries: Int
+    /// Failures in this time after the start do not count (a success still counts). Default 0s.
+    public var startPeriod: TimeSpan
+    /// Between checks during the start period. Default 5s.
+    public var startInterval: TimeSpan
+    /// Default `.restart`.
+    public var onUnhealthy: OnUnhealthy
+
+    public init(test: Test, interval: TimeSpan = TimeSpan(milliseconds: 30_000), timeout: TimeSpan = TimeSpan(milliseconds: 30_000),
+                retries: Int = 3, startPeriod: TimeSpan = TimeSpan(milliseconds: 0),
+                startInterval: TimeSpan = TimeSpan(milliseconds: 5_000), onUnhealthy: OnUnhealthy = .restart) {
+        self.test = test
+        self.interval = interval
+        self.timeout = timeout
+        self.retries = retries
+        self.startPeriod = startPeriod
+        self.startInterval = startInterval
+        self.onUnhealthy = onUnhealthy
+    }
+}

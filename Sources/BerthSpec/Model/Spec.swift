@@ -102,6 +102,8 @@ public struct Container: Sendable, Equatable, Codable {
     // operations
     /// Log rotation; default 10Mi x 3 files.
     public var logging: Logging
+    /// nil: no check (none written, or `test: ["NONE"]`).
+    public var healthcheck: Healthcheck?
     // users
     /// What `user` resolved to in the container's root; set by the engine before it plans
     /// (validation does not read the root), nil until then.
@@ -122,7 +124,8 @@ public struct Container: Sendable, Equatable, Codable {
         capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = [],
         logging: Logging = Logging(),
         identity: Identity? = nil,
-        image: ImageSource? = nil, entrypoint: [String]? = nil  // images
+        image: ImageSource? = nil, entrypoint: [String]? = nil,  // images
+        healthcheck: Healthcheck? = nil  // operations
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -143,6 +146,7 @@ public struct Container: Sendable, Equatable, Codable {
         self.capabilities = capabilities
         self.mounts = mounts
         self.logging = logging
+        self.healthcheck = healthcheck
         self.identity = identity
         self.image = image
         self.entrypoint = entrypoint

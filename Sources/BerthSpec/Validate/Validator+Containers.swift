@@ -2,7 +2,7 @@ extension Validator {
     static let containerKeys = [
         "rootfs", "command", "env", "workdir", "user", "hostname", "namespaces", "userns", "networks", "dns",
         "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities", "mounts",
-        "logging",
+        "logging", "healthcheck",
         "image", "entrypoint",  // images
     ]
     /// resolv.conf: the C library reads at most three name servers.
@@ -129,6 +129,7 @@ extension Validator {
         if let (node, p) = at("capabilities") { container.capabilities = checkCapabilities(node, p) }
         if let (node, p) = at("mounts") { container.mounts = checkMounts(node, p) }
         if let (node, p) = at("logging") { container.logging = checkLogging(node, p) }
+        if let (node, p) = at("healthcheck") { container.healthcheck = checkHealthcheck(node, p) }
 
         return errorCount == errorsBefore ? container : nil
     }

@@ -1,0 +1,95 @@
+import BerthKernel
+import Foundation
+import Testing
+
+@Suite("Healthchecks under berth reconcile", .enabled(if: geteuid() == 0, "needs root"))
+struct HealthcheckTests {
+    static func spec(check: String, restart: String = "always") -> String {
+        """
+        version: 1
+        containers:
+          app:
+            rootfs: ./rootfs
+            command: [sleep, "1000"]
+            restart: \(restart)
+            stopTimeout: 2s
+            healthcheck:
+        \(check)
+
+        """
+    }
+
+    func health(_ box: Sandbox, _ name: String = "app") throws -> [String: Any]? {
+        try box.container(name)?["health"] as? [String: Any]
+    }
+
+    /// starting (failures in the start period do not count) -> healthy when the service
+    /// works -> unhealthy when it breaks -> stopped and started again, with a new run
+    /// that starts over at starting.
+    @Test func startingHealthyUnhealthyAndRestarted() throws {
+        let box = try Sandbox("health-cycle")
+        defer { box.close() }
+        for applet in ["test", "rm"] {
+            try FileManager.default.createSymbolicLink(atPath: "\(box.rootfs)/bin/\(applet)", withDestinationPath: "busybox")
+        }
+        let ok = box.rootfs + "/tmp/ok"
+        try box.write(Self.spec(check: """
+                  test: ["CMD-SHELL", "test -e /tmp/ok && echo fine"]
+                  interval: 300ms
+                  timeout: 2s
+                  retries: 2
+                  startPeriod: 2s
+                  startInterval: 200ms
+            """))
+        let reconciler = try ReconcilerRun(box, interval: "1s")
+        defer { reconciler.stop() }
+        guard reconciler.waitReady() else { return }
+        let first = try #require(try box.runningPID("app"))
+        // The start period: checks fail, the container stays "starting".
+        #expect(try eventually(timeout: 5) { ((try health(box)?["log"] as? [Any])?.count ?? 0) >= 2 }, "\(reconciler.log)")
+        #expect(try health(box)?["status"] as? String == "starting")
+        #expect(try box.run("status", "-p", box.project).stdout.contains("running (starting)"))
+
+        FileManager.default.createFile(atPath: ok, contents: nil)
+        #expect(try eventually(timeout: 5) { try health(box)?["status"] as? String == "healthy" }, "\(reconciler.log)")
+        let log = try #require(try health(box)?["log"] as? [[String: Any]])
+        #expect(log.last?["exitCode"] as? Int == 0 && log.last?["output"] as? String == "fine\n", "\(log)")
+        #expect(reconciler.log.contains("container app is healthy"))
+
+        try FileManager.default.removeItem(atPath: ok)
+        #expect(try eventually(timeout: 10) { try box.runningPID("app").map { $0 != first } ?? false },
+                "not restarted after turning unhealthy: \(reconciler.log)")
+        #expect(reconciler.log.contains("container app is unhealthy: 2 checks failed in a row"), "\(reconciler.log)")
+        #expect(reconciler.log.contains("stopped for being unhealthy"), "\(reconciler.log)")
+        #expect(try box.restarts(of: "app") == 1)
+        // The new run is judged afresh.
+        #expect(try health(box)?["status"] as? String == "starting")
+    }
+
+    /// A check that hangs is killed at its timeout and counts as a failure; with
+    /// onUnhealthy: none the container stays; no check process is left behind.
+    @Test func aHangingCheckTimesOutAndLeavesNothing() throws {
+        let box = try Sandbox("health-hang")
+        defer { box.close() }
+        try box.write(Self.spec(check: """
+                  test: ["CMD", "sleep", "777"]
+                  interval: 200ms
+                  timeout: 300ms
+                  retries: 2
+                  onUnhealthy: none
+            """))
+        let reconciler = try ReconcilerRun(box, interval: "1s")
+        guard reconciler.waitReady() else { return }
+        let pid = try #require(try box.runningPID("app"))
+        #expect(try eventually(timeout: 10) { try health(box)?["status"] as? String == "unhealthy" }, "\(reconciler.log)")
+        let log = try #require(try health(box)?["log"] as? [[String: Any]])
+        #expect(log.allSatisfy { $0["timedOut"] as? Bool == true }, "\(log)")
+        // Stopped, the reconciler has finished its last check: nothing of the checks remains.
+        reconciler.stop()
+        let members = try box.cgroups.processes(in: box.cgroup("app"))
+        let commands = members.compactMap { try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8) }
+        #expect(!commands.contains("sleep\u{0}777\u{0}"), "\(commands)")
+        #expect(try box.runningPID("app") == pid, "onUnhealthy: none must not restart it")
+        #expect(try box.run("status", "-p", box.project).stdout.contains("running (unhealthy)"))
+    }
+}
