@@ -63,6 +63,8 @@ public struct Engine: Sendable {
                                .bind(source: resolv, target: "/etc/resolv.conf", readOnly: false)]
             }
             let config = mapping.config(for: c, project: project, extraMounts: extraMounts)
+            // Before init joins the cgroup: a device opened once stays open.
+            try cgroups.applyDevices(DevicePolicy.container(config.devices), to: path)
             let networks = Dictionary(uniqueKeysWithValues: spec.networks.map { ($0.name, $0) })
             let net = NetworkApplier(project: project, firewall: firewall)
             let id = try ContainerRuntime.start(config, stateDir: dir, executable: executable) { pid in

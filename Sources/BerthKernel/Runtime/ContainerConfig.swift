@@ -32,6 +32,9 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     /// The seccomp filter of the command (and of `berth exec`'s processes), compiled
     /// for ``capabilities`` and installed by berth init just before execve.
     public var seccomp: SeccompPolicy
+    /// Host device nodes bind-mounted at the same path in the container's /dev, and
+    /// allowed by its cgroup's device policy (the engine writes it, see ``DevicePolicy``).
+    public var devices: [DeviceRequest]
 
     /// Docker's default set: the 14 capabilities a container's root keeps.
     public static let defaultCapabilities: [String] = [
@@ -50,7 +53,7 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         uidMap: [IDMap] = [], gidMap: [IDMap] = [], mounts: [MountEntry] = [],
         readOnlyRootfs: Bool = false, capabilities: [String] = ContainerConfig.defaultCapabilities,
         noNewPrivileges: Bool = true,
-        seccomp: SeccompPolicy = .default
+        seccomp: SeccompPolicy = .default, devices: [DeviceRequest] = []
     ) {
         self.id = id
         self.rootfs = rootfs
@@ -68,6 +71,7 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         self.capabilities = capabilities
         self.noNewPrivileges = noNewPrivileges
         self.seccomp = seccomp
+        self.devices = devices
     }
 }
 

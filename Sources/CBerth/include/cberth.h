@@ -10,4 +10,6 @@
 
 #include "cberth_seccomp.h"
 
+#include "cberth_bpf.h"
+
 #endif
