@@ -16,6 +16,7 @@ struct CommandLauncher {
     /// Installed last, just before execve (or before the credentials change when
     /// no_new_privs is off: then only CAP_SYS_ADMIN allows installing it).
     var seccomp: SeccompFilter?
+    var rlimits: [ResourceLimit]
 
     init(_ process: ExecConfig, seccomp: SeccompFilter? = nil) throws {
         guard let first = process.argv.first, !first.isEmpty else {
@@ -30,6 +31,7 @@ struct CommandLauncher {
         capabilities = Set(try Capabilities.values(of: process.capabilities))
         noNewPrivileges = process.noNewPrivileges
         self.seccomp = seccomp
+        rlimits = process.rlimits
     }
 
     /// Forks the command. Returns its pid once it has been exec'd, or throws with
@@ -79,6 +81,8 @@ struct CommandLauncher {
         sigprocmask(SIG_SETMASK, &mask, nil)
         umask(0o022)
 
+        // While init's capabilities are still ours: lowering needs none, raising CAP_SYS_RESOURCE.
+        try ResourceLimit.apply(rlimits)
         try Capabilities.limitBoundingSet(to: capabilities)
         if !noNewPrivileges { try seccomp?.install() }
         // A user namespace whose gid map was written without CAP_SETGID forbids setgroups.

@@ -35,6 +35,10 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     /// Host device nodes bind-mounted at the same path in the container's /dev, and
     /// allowed by its cgroup's device policy (the engine writes it, see ``DevicePolicy``).
     public var devices: [DeviceRequest]
+    /// Written by berth init inside the container's namespaces (only namespaced ones: validation).
+    public var sysctls: [Sysctl]
+    /// Set on the command only; limits not listed are inherited unchanged.
+    public var rlimits: [ResourceLimit]
 
     /// Docker's default set: the 14 capabilities a container's root keeps.
     public static let defaultCapabilities: [String] = [
@@ -53,7 +57,8 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         uidMap: [IDMap] = [], gidMap: [IDMap] = [], mounts: [MountEntry] = [],
         readOnlyRootfs: Bool = false, capabilities: [String] = ContainerConfig.defaultCapabilities,
         noNewPrivileges: Bool = true,
-        seccomp: SeccompPolicy = .default, devices: [DeviceRequest] = []
+        seccomp: SeccompPolicy = .default, devices: [DeviceRequest] = [], sysctls: [Sysctl] = [],
+        rlimits: [ResourceLimit] = []
     ) {
         self.id = id
         self.rootfs = rootfs
@@ -72,6 +77,8 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         self.noNewPrivileges = noNewPrivileges
         self.seccomp = seccomp
         self.devices = devices
+        self.sysctls = sysctls
+        self.rlimits = rlimits
     }
 }
 

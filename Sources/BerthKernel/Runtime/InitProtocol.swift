@@ -51,10 +51,11 @@ public struct ExecConfig: Codable, Sendable, Equatable {
     public var capabilities: [String]
     public var noNewPrivileges: Bool
     public var seccomp: SeccompPolicy
+    public var rlimits: [ResourceLimit]
 
     public init(argv: [String], env: [String] = [], workdir: String = "/", uid: UInt32 = 0, gid: UInt32 = 0,
                 capabilities: [String] = ContainerConfig.defaultCapabilities, noNewPrivileges: Bool = true,
-                seccomp: SeccompPolicy = .default) {
+                seccomp: SeccompPolicy = .default, rlimits: [ResourceLimit] = []) {
         self.argv = argv
         self.env = env
         self.workdir = workdir
@@ -63,13 +64,15 @@ public struct ExecConfig: Codable, Sendable, Equatable {
         self.capabilities = capabilities
         self.noNewPrivileges = noNewPrivileges
         self.seccomp = seccomp
+        self.rlimits = rlimits
     }
 
     /// `argv` with the environment, directory, user and privileges of the container's own command.
     public init(argv: [String], like container: ContainerConfig) {
         self.init(argv: argv, env: container.env, workdir: container.workdir, uid: container.uid,
                   gid: container.gid, capabilities: container.capabilities,
-                  noNewPrivileges: container.noNewPrivileges, seccomp: container.seccomp)
+                  noNewPrivileges: container.noNewPrivileges, seccomp: container.seccomp,
+                  rlimits: container.rlimits)
     }
 }
 
