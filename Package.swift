@@ -39,6 +39,7 @@ let package = Package(
             dependencies: [
                 "BerthSpec", "BerthKernel",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
 

@@ -11,6 +11,7 @@ struct CommandLauncher {
     var workdir: String
     var uid: UInt32
     var gid: UInt32
+    var groups: [UInt32]
     var capabilities: Set<Int32>
     var noNewPrivileges: Bool
     /// Installed last, just before execve (or before the credentials change when
@@ -28,6 +29,7 @@ struct CommandLauncher {
         workdir = process.workdir
         uid = process.uid
         gid = process.gid
+        groups = process.groups
         capabilities = Set(try Capabilities.values(of: process.capabilities))
         noNewPrivileges = process.noNewPrivileges
         self.seccomp = seccomp
@@ -85,10 +87,7 @@ struct CommandLauncher {
         try ResourceLimit.apply(rlimits)
         try Capabilities.limitBoundingSet(to: capabilities)
         if !noNewPrivileges { try seccomp?.install() }
-        // A user namespace whose gid map was written without CAP_SETGID forbids setgroups.
-        if cberth_setgroups(0, nil) != 0 && errno != EPERM {
-            throw KernelError("setgroups", "[]", errno: Errno(rawValue: errno))
-        }
+        try setGroups()
         guard cberth_setresgid(gid, gid, gid) == 0 else {
             throw KernelError("setgid", String(gid), errno: Errno(rawValue: errno))
         }
@@ -107,6 +106,16 @@ struct CommandLauncher {
         }
         // Last: from here on only what the profile allows, and execve is among it.
         if noNewPrivileges { try seccomp?.install() }
+    }
+
+    /// The supplementary groups, before the gid and uid change (setgroups needs CAP_SETGID).
+    private func setGroups() throws {
+        let ok = groups.withUnsafeBufferPointer { cberth_setgroups($0.count, $0.baseAddress) == 0 }
+        // A user namespace whose gid map was written without CAP_SETGID forbids setgroups:
+        // dropping to none is then already the state; asking for groups is an error.
+        if !ok && !(errno == EPERM && groups.isEmpty) {
+            throw KernelError("setgroups", groups.map(String.init).joined(separator: ","), errno: Errno(rawValue: errno))
+        }
     }
 
     /// execve with a PATH lookup like execvpe; returns only on failure.

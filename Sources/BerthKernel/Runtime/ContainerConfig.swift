@@ -32,6 +32,13 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     /// The seccomp filter of the command (and of `berth exec`'s processes), compiled
     /// for ``capabilities`` and installed by berth init just before execve.
     public var seccomp: SeccompPolicy
+    // operations
+    /// How berth init rotates the command's log.
+    public var logging: LogRotation
+    // users
+    /// Supplementary groups, set with setgroups(2) before the gid and uid.
+    public var groups: [UInt32]
+    // hardening
     /// Host device nodes bind-mounted at the same path in the container's /dev, and
     /// allowed by its cgroup's device policy (the engine writes it, see ``DevicePolicy``).
     public var devices: [DeviceRequest]
@@ -57,8 +64,10 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         uidMap: [IDMap] = [], gidMap: [IDMap] = [], mounts: [MountEntry] = [],
         readOnlyRootfs: Bool = false, capabilities: [String] = ContainerConfig.defaultCapabilities,
         noNewPrivileges: Bool = true,
-        seccomp: SeccompPolicy = .default, devices: [DeviceRequest] = [], sysctls: [Sysctl] = [],
-        rlimits: [ResourceLimit] = []
+        seccomp: SeccompPolicy = .default,
+        logging: LogRotation = .standard,
+        groups: [UInt32] = [],
+        devices: [DeviceRequest] = [], sysctls: [Sysctl] = [], rlimits: [ResourceLimit] = []
     ) {
         self.id = id
         self.rootfs = rootfs
@@ -76,6 +85,8 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         self.capabilities = capabilities
         self.noNewPrivileges = noNewPrivileges
         self.seccomp = seccomp
+        self.logging = logging
+        self.groups = groups
         self.devices = devices
         self.sysctls = sysctls
         self.rlimits = rlimits

@@ -58,8 +58,9 @@ public enum ContainerInit {
 
     private static func runContainer(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) -> Never {
         let child: pid_t
+        var relay: LogRelay
         do {
-            child = try setUpAndLaunch(config, moveRoot: moveRoot, filter: filter)
+            (child, relay) = try setUpAndLaunch(config, moveRoot: moveRoot, filter: filter)
             try dropPrivileges(commandUID: config.uid, capabilities: config.capabilities)
         } catch {
             fail("\(error)")
@@ -68,12 +69,13 @@ public enum ContainerInit {
         close(InitRequest.socketFD)
         // The configuration is gone with setUpAndLaunch's frame; hand its memory back.
         _ = cberth_malloc_trim()
-        let status = ChildSupervisor.supervise(child)
+        let status = relay.supervise(child)
+        relay.redirectInitStderr()
         writeExitRecord(ProcessExitStatus(waitStatus: status))
         exit(ProcessExitStatus(waitStatus: status).shellCode)
     }
 
-    private static func setUpAndLaunch(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) throws -> pid_t {
+    private static func setUpAndLaunch(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) throws -> (pid_t, LogRelay) {
         let launcher = try CommandLauncher(ExecConfig(argv: config.argv, like: config), seccomp: filter)
         umask(0)
         if !config.namespaces.contains(.pid) {
@@ -96,7 +98,7 @@ public enum ContainerInit {
             }
         }
         let mask = ChildSupervisor.blockSignals()
-        return try launcher.launch(signalMask: mask)
+        return try LogRelay.launch(launcher, signalMask: mask, rotation: config.logging)
     }
 
     /// `exit.json` in the state directory, crash-safe: temp file, fsync, rename, fsync of the directory.
@@ -171,9 +173,16 @@ public enum ContainerInit {
         _ = bytes.withUnsafeBytes { Glibc.send(InitRequest.socketFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
-    /// A line in the container's log (init's stderr is the log file).
+    /// A line in the container's log (init's stderr is the log file; in exec mode the caller's stderr).
     static func log(_ message: String) {
-        let bytes = Array("berth init: \(message)\n".utf8)
+        var bytes: [UInt8] = []
+        if logsErrors {
+            Array("berth init: \(message)".utf8).withUnsafeBytes {
+                LogEntry.encode(time: LogTime.now().bytes, stream: .stderr, complete: true, content: $0, into: &bytes)
+            }
+        } else {
+            bytes = Array("berth init: \(message)\n".utf8)
+        }
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
 

@@ -13,8 +13,9 @@ import SystemPackage
 /// namespaces: it is nobody's child but the host's, keeps running when the berth
 /// that started it exits, and is found again by its ``ProcessIdentity``.
 public enum ContainerRuntime {
-    /// stdout and stderr of the container (appended; survives berth and restarts).
-    public static func logPath(stateDir: String) -> String { stateDir + "/container.log" }
+    /// stdout and stderr of the container's current run, as ``LogEntry`` lines (rotated
+    /// into `container.log.1`...; see ``LogFiles``).
+    public static func logPath(stateDir: String) -> String { stateDir + "/" + LogFiles.current }
 
     /// Where berth init records how the command ended.
     public static func exitRecordPath(stateDir: String) -> String { stateDir + "/" + ExitRecord.fileName }
@@ -27,7 +28,9 @@ public enum ContainerRuntime {
     ///
     /// - Parameters:
     ///   - stateDir: an existing host directory for this container. It receives
-    ///     `container.log` (the command's stdout and stderr, appended) and, when the
+    ///     `container.log` (the command's stdout and stderr, relayed by berth init with
+    ///     a time and the stream on each line, rotated as `config.logging` says; the
+    ///     previous run's log becomes `previous.log`) and, when the
     ///     command ends, `exit.json` (see ``ExitRecord``; a previous one is removed
     ///     now). With a user namespace it is handed to the container's root (chown),
     ///     since init writes `exit.json` with that identity.
@@ -60,6 +63,8 @@ public enum ContainerRuntime {
             try handOver(state, stateDir, to: config)
             if config.namespaces.contains(.mount) { try RootFilesystem.createMountPoints(config) }
         }
+
+        try LogFiles.startNewRun(in: state.rawValue, stateDir: stateDir)
 
         var owned: [FileDescriptor] = []
         defer { for fd in owned { try? fd.close() } }

@@ -51,11 +51,13 @@ public struct ExecConfig: Codable, Sendable, Equatable {
     public var capabilities: [String]
     public var noNewPrivileges: Bool
     public var seccomp: SeccompPolicy
+    /// Supplementary groups, as in ``ContainerConfig/groups``.
+    public var groups: [UInt32]
     public var rlimits: [ResourceLimit]
 
     public init(argv: [String], env: [String] = [], workdir: String = "/", uid: UInt32 = 0, gid: UInt32 = 0,
                 capabilities: [String] = ContainerConfig.defaultCapabilities, noNewPrivileges: Bool = true,
-                seccomp: SeccompPolicy = .default, rlimits: [ResourceLimit] = []) {
+                seccomp: SeccompPolicy = .default, groups: [UInt32] = [], rlimits: [ResourceLimit] = []) {
         self.argv = argv
         self.env = env
         self.workdir = workdir
@@ -64,6 +66,7 @@ public struct ExecConfig: Codable, Sendable, Equatable {
         self.capabilities = capabilities
         self.noNewPrivileges = noNewPrivileges
         self.seccomp = seccomp
+        self.groups = groups
         self.rlimits = rlimits
     }
 
@@ -71,7 +74,7 @@ public struct ExecConfig: Codable, Sendable, Equatable {
     public init(argv: [String], like container: ContainerConfig) {
         self.init(argv: argv, env: container.env, workdir: container.workdir, uid: container.uid,
                   gid: container.gid, capabilities: container.capabilities,
-                  noNewPrivileges: container.noNewPrivileges, seccomp: container.seccomp,
+                  noNewPrivileges: container.noNewPrivileges, seccomp: container.seccomp, groups: container.groups,
                   rlimits: container.rlimits)
     }
 }

@@ -60,15 +60,16 @@ public struct Network: Sendable, Equatable, Codable {
 public struct Container: Sendable, Equatable, Codable {
     /// `[a-z0-9][a-z0-9-]*`, at most 63 characters: safe as a cgroup path component.
     public var name: String
-    /// Absolute path, resolved against the spec file's directory.
+    /// Absolute path, resolved against the spec file's directory; empty when the container has
+    /// an `image:` (then its root is made from the image's layers).
     public var rootfs: String
-    /// Non-empty argv.
+    /// Non-empty argv; with an `image:` it may be empty, meaning "the image's Cmd".
     public var command: [String]
     /// Environment, sorted by name.
     public var env: [EnvVar]
     /// Default "/".
     public var workdir: String
-    /// Default 0:0.
+    /// Default root (uid 0 and its groups); see ``User`` for how names and numbers resolve.
     public var user: User
     /// Default: the container's name. Only applied with the uts namespace (validation refuses
     /// an explicit hostname without it; without it the default must not be set on the host).
@@ -93,15 +94,30 @@ public struct Container: Sendable, Equatable, Codable {
     public var capabilities: CapabilityChanges
     /// In the order written; targets are unique, absolute and without `..`.
     public var mounts: [Mount]
+    // operations
+    /// Log rotation; default 10Mi x 3 files.
+    public var logging: Logging
+    // users
+    /// What `user` resolved to in the container's root; set by the engine before it plans
+    /// (validation does not read the root), nil until then.
+    public var identity: Identity?
+    // images
+    /// Where the root comes from when it is not `rootfs`: exactly one of the two is set.
+    public var image: ImageSource?
+    /// Replaces the image's Entrypoint (and drops its Cmd); only with `image`. nil: the image's.
+    public var entrypoint: [String]?
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
-        user: User = User(uid: 0, gid: 0), hostname: String? = nil,
+        user: User = .root, hostname: String? = nil,
         namespaces: [Namespace] = Namespace.defaults, userns: UserNamespace? = nil,
         networks: [NetworkAttachment] = [], dns: [IPv4Address] = [], resources: Resources = Resources(),
         restart: RestartPolicy = .always, stopSignal: Signal = .named("SIGTERM")!,
         stopTimeout: TimeSpan = TimeSpan(milliseconds: 10_000, text: "10s"), readOnlyRootfs: Bool = false,
-        capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = []
+        capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = [],
+        logging: Logging = Logging(),
+        identity: Identity? = nil,
+        image: ImageSource? = nil, entrypoint: [String]? = nil  // images
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -121,6 +137,10 @@ public struct Container: Sendable, Equatable, Codable {
         self.readOnlyRootfs = readOnlyRootfs
         self.capabilities = capabilities
         self.mounts = mounts
+        self.logging = logging
+        self.identity = identity
+        self.image = image
+        self.entrypoint = entrypoint
     }
 }
 
@@ -132,17 +152,6 @@ public struct EnvVar: Sendable, Equatable, Codable {
         self.name = name
         self.value = value
     }
-}
-
-/// `uid[:gid]` inside the container; gid defaults to uid.
-public struct User: Sendable, Equatable, Codable, CustomStringConvertible {
-    public var uid: UInt32
-    public var gid: UInt32
-    public init(uid: UInt32, gid: UInt32) {
-        self.uid = uid
-        self.gid = gid
-    }
-    public var description: String { "\(uid):\(gid)" }
 }
 
 /// A Linux namespace a container gets. `mount` is always among them (validation requires it).
