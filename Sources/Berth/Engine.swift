@@ -73,6 +73,8 @@ public struct Engine: Sendable {
             try prepareVolumes(of: c, project: project)
             let config = mapping.config(for: c, project: project, extraMounts: extraMounts,
                                         volumeDirectory: { volumes.dataDirectory(project, $0) })
+            // Before init joins the cgroup: a device opened once stays open.
+            try cgroups.applyDevices(DevicePolicy.container(config.devices), to: path)
             let networks = Dictionary(uniqueKeysWithValues: spec.networks.map { ($0.name, $0) })
             let net = NetworkApplier(project: project, firewall: firewall)
             let id = try ContainerRuntime.start(config, stateDir: dir, executable: executable) { pid in

@@ -54,10 +54,11 @@ struct CgroupDetectionTests {
         #expect(layout.unifiedMountPoint == nil)
         let driver = try #require(try Cgroups.detect(mountinfo: Self.legacy) as? CgroupV1Driver)
         #expect(driver.mode == .legacy)
-        // One hierarchy for cpu and cpuacct; name=systemd, net_cls and devices are not berth's.
+        // One hierarchy for cpu and cpuacct; name=systemd and net_cls are not berth's.
+        // devices is: it holds the container's device policy.
         #expect(driver.hierarchies.map(\.mountPoint) == [
             "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids",
-            "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/blkio", "/sys/fs/cgroup/freezer",
+            "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/blkio", "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/devices",
         ])
         #expect(driver.hierarchies[0].controllers == ["cpu", "cpuacct"])
         #expect(driver.directory("cpuacct", "berth/p/c") == "/sys/fs/cgroup/cpu,cpuacct/berth/p/c")
@@ -73,7 +74,7 @@ struct CgroupDetectionTests {
         #expect(driver.directory("cpu", "x") == "/sys/fs/cgroup/cpu/x")
         #expect(driver.directory("cpuacct", "x") == "/sys/fs/cgroup/cpuacct/x")
         #expect(!driver.hierarchies.contains { $0.mountPoint.hasSuffix("unified") || $0.mountPoint.hasSuffix("systemd") })
-        #expect(driver.hierarchies.count == 7)
+        #expect(driver.hierarchies.count == 8)
     }
 
     @Test func noCgroupMountIsAnError() {

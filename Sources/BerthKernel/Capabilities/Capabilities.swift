@@ -70,3 +70,13 @@ public enum Capabilities {
         }
     }
 }
+
+extension Capabilities {
+    /// True when the calling process holds the capability in its effective set.
+    public static func effectiveContains(_ name: String) -> Bool {
+        guard let cap = value(named: name), let state = cap_get_proc() else { return false }
+        defer { cap_free(UnsafeMutableRawPointer(state)) }
+        var flag = CAP_CLEAR
+        return cap_get_flag(state, cap, CAP_EFFECTIVE, &flag) == 0 && flag == CAP_SET
+    }
+}

@@ -117,6 +117,10 @@ public protocol CgroupDriver: Sendable {
     /// no longer listed are removed.
     func apply(_ limits: CgroupLimits, to path: String) throws
 
+    /// Denies every device but the policy's rules (v1: the devices controller;
+    /// v2: a BPF device program). Call before a process joins the cgroup.
+    func applyDevices(_ policy: DevicePolicy, to path: String) throws
+
     /// The limits as read back from the cgroup files.
     func limits(of path: String) throws -> CgroupLimits
 

@@ -2,16 +2,17 @@
 /// empty cgroup2 mount, which holds nothing of berth's).
 ///
 /// A cgroup lives in every hierarchy berth uses: cpu, cpuacct, cpuset, memory,
-/// pids, blkio and freezer, whether each has its own mount or some share one
-/// ("cpu,cpuacct"). devices is left alone: the container's /dev is built by berth,
-/// and the spec has no device rules.
+/// pids, blkio, freezer and devices, whether each has its own mount or some share
+/// one ("cpu,cpuacct"). devices holds the container's device policy (CgroupDevices.swift).
 public struct CgroupV1Driver: CgroupDriver {
     public let mode: CgroupMode
     /// The hierarchies berth uses, one per mount point.
     public let hierarchies: [CgroupV1Hierarchy]
 
     /// The v1 controllers berth creates its cgroups in.
-    public static let controllers: Set<String> = ["cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer"]
+    public static let controllers: Set<String> = [
+        "cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices",
+    ]
     static let period: Int64 = 100_000
     static let minQuota: Int64 = 1000
 

@@ -22,6 +22,7 @@ struct CommandLauncher {
     var newSession = false
     /// With ``newSession``: fd 0 (a pty slave) becomes the session's controlling terminal.
     var controllingTerminal = false
+    var rlimits: [ResourceLimit]
 
     init(_ process: ExecConfig, seccomp: SeccompFilter? = nil) throws {
         guard let first = process.argv.first, !first.isEmpty else {
@@ -37,6 +38,7 @@ struct CommandLauncher {
         capabilities = Set(try Capabilities.values(of: process.capabilities))
         noNewPrivileges = process.noNewPrivileges
         self.seccomp = seccomp
+        rlimits = process.rlimits
     }
 
     /// Forks the command. Returns its pid once it has been exec'd, or throws with
@@ -90,6 +92,8 @@ struct CommandLauncher {
             throw KernelError("ioctl(TIOCSCTTY)", "pty", errno: Errno(rawValue: errno))
         }
 
+        // While init's capabilities are still ours: lowering needs none, raising CAP_SYS_RESOURCE.
+        try ResourceLimit.apply(rlimits)
         try Capabilities.limitBoundingSet(to: capabilities)
         if !noNewPrivileges { try seccomp?.install() }
         try setGroups()

@@ -38,6 +38,14 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     // users
     /// Supplementary groups, set with setgroups(2) before the gid and uid.
     public var groups: [UInt32]
+    // hardening
+    /// Host device nodes bind-mounted at the same path in the container's /dev, and
+    /// allowed by its cgroup's device policy (the engine writes it, see ``DevicePolicy``).
+    public var devices: [DeviceRequest]
+    /// Written by berth init inside the container's namespaces (only namespaced ones: validation).
+    public var sysctls: [Sysctl]
+    /// Set on the command only; limits not listed are inherited unchanged.
+    public var rlimits: [ResourceLimit]
 
     /// Docker's default set: the 14 capabilities a container's root keeps.
     public static let defaultCapabilities: [String] = [
@@ -58,7 +66,8 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         noNewPrivileges: Bool = true,
         seccomp: SeccompPolicy = .default,
         logging: LogRotation = .standard,
-        groups: [UInt32] = []
+        groups: [UInt32] = [],
+        devices: [DeviceRequest] = [], sysctls: [Sysctl] = [], rlimits: [ResourceLimit] = []
     ) {
         self.id = id
         self.rootfs = rootfs
@@ -78,6 +87,9 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         self.seccomp = seccomp
         self.logging = logging
         self.groups = groups
+        self.devices = devices
+        self.sysctls = sysctls
+        self.rlimits = rlimits
     }
 }
 

@@ -82,6 +82,8 @@ public enum ContainerInit {
             // Not PID 1: still be the one that reaps the command's orphans.
             _ = cberth_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         }
+        // In the new namespaces already, through the host's /proc: before /proc/sys turns read-only.
+        try Sysctl.write(config.sysctls)
         if config.namespaces.contains(.mount) {
             try RootFilesystem(config, moveRoot: moveRoot).setUp()
         } else {

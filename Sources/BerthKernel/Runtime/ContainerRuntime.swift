@@ -321,6 +321,10 @@ public enum ContainerRuntime {
             throw KernelError("start", config.id, detail: "mounts and readOnlyRootfs need the mount namespace")
         }
         _ = try Capabilities.values(of: config.capabilities)
+        for device in config.devices { _ = try DevicePolicy.rule(for: device) }
+        for limit in config.rlimits {
+            if let problem = limit.problem { throw KernelError("ulimit", limit.name, detail: problem) }
+        }
         if config.namespaces.contains(.user) {
             guard config.uidMap.contains(where: { $0.container == 0 }), config.gidMap.contains(where: { $0.container == 0 })
             else {

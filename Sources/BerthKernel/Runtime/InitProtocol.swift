@@ -56,10 +56,11 @@ public struct ExecConfig: Codable, Sendable, Equatable {
     public var seccomp: SeccompPolicy
     /// Supplementary groups, as in ``ContainerConfig/groups``.
     public var groups: [UInt32]
+    public var rlimits: [ResourceLimit]
 
     public init(argv: [String], env: [String] = [], workdir: String = "/", uid: UInt32 = 0, gid: UInt32 = 0,
                 capabilities: [String] = ContainerConfig.defaultCapabilities, noNewPrivileges: Bool = true,
-                seccomp: SeccompPolicy = .default, groups: [UInt32] = []) {
+                seccomp: SeccompPolicy = .default, groups: [UInt32] = [], rlimits: [ResourceLimit] = []) {
         self.argv = argv
         self.env = env
         self.workdir = workdir
@@ -69,13 +70,15 @@ public struct ExecConfig: Codable, Sendable, Equatable {
         self.noNewPrivileges = noNewPrivileges
         self.seccomp = seccomp
         self.groups = groups
+        self.rlimits = rlimits
     }
 
     /// `argv` with the environment, directory, user and privileges of the container's own command.
     public init(argv: [String], like container: ContainerConfig) {
         self.init(argv: argv, env: container.env, workdir: container.workdir, uid: container.uid,
                   gid: container.gid, capabilities: container.capabilities,
-                  noNewPrivileges: container.noNewPrivileges, seccomp: container.seccomp, groups: container.groups)
+                  noNewPrivileges: container.noNewPrivileges, seccomp: container.seccomp, groups: container.groups,
+                  rlimits: container.rlimits)
     }
 }
 

@@ -87,6 +87,7 @@ struct RootFilesystem {
             try Mounts.mount("/dev/\(name)", on: "\(devPath)/\(name)", type: nil, flags: Mounts.bind,
                              what: "/dev/\(name)")
         }
+        try bindDevices(root)
         let links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                      ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")]
         for (name, target) in links {

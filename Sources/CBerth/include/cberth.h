@@ -12,4 +12,6 @@
 #include "cberth_operations.h"
 #include "cberth_files.h"
 
+#include "cberth_bpf.h"
+
 #endif
