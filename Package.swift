@@ -10,11 +10,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // SHA-256 of image blobs and layers (images); the registry client wants it too.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries berth links (Debian: libyaml-dev, libcap-dev).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        // Image layers and archives are read with libarchive (Debian: libarchive-dev).
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
 
         // The few lines that must run between clone() and execve().
         .target(name: "CBerth"),
@@ -23,8 +27,9 @@ let package = Package(
         .target(
             name: "BerthKernel",
             dependencies: [
-                "CBerth", "CCap",
+                "CBerth", "CCap", "CArchive",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
 
@@ -35,8 +40,9 @@ let package = Package(
         .target(
             name: "Berth",
             dependencies: [
-                "BerthSpec", "BerthKernel",
+                "BerthSpec", "BerthKernel", "CArchive",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
 
