@@ -28,13 +28,11 @@ final class ArchiveStream {
         buffer = .allocate(byteCount: 1 << 17, alignment: 16)
         raw = archive_read_new()
         tar = archive_read_new()
+        // Every stored property is set from here on: a throw runs deinit, which frees both.
         archive_read_support_filter_all(raw)
         archive_read_support_format_raw(raw)
         guard archive_read_open_fd(raw, fd, 1 << 17) == ARCHIVE_OK else {
             let message = ArchiveStream.message(raw)
-            archive_read_free(raw)
-            archive_read_free(tar)
-            buffer.deallocate()
             throw .malformed(entry: nil, detail: message)
         }
         var entry: OpaquePointer?
@@ -43,9 +41,6 @@ final class ArchiveStream {
             rawEnded = true // an empty file: tar then reports what it reports
         } else if header != ARCHIVE_OK {
             let message = ArchiveStream.message(raw)
-            archive_read_free(raw)
-            archive_read_free(tar)
-            buffer.deallocate()
             throw .malformed(entry: nil, detail: message)
         }
         archive_read_support_format_tar(tar)
@@ -56,9 +51,6 @@ final class ArchiveStream {
         }, nil)
         guard opened == ARCHIVE_OK else {
             let message = rawFailure ?? ArchiveStream.message(tar)
-            archive_read_free(raw)
-            archive_read_free(tar)
-            buffer.deallocate()
             throw overBudget ? .tooLarge(limit: budget) : .malformed(entry: nil, detail: message)
         }
     }
