@@ -54,7 +54,7 @@ final class ImageFixtures: @unchecked Sendable {
             umoci new --image layout:app
             umoci unpack --image layout:app bundle
             r=bundle/rootfs
-            mkdir -p $r/bin $r/etc $r/data $r/proc $r/dev $r/sys $r/tmp
+            mkdir -p $r/bin $r/etc $r/data $r/proc $r/dev $r/sys $r/tmp && chmod 1777 $r/tmp
             cp /bin/busybox $r/bin/busybox
             for a in sh echo cat ls id sleep test stat; do ln -s busybox $r/bin/$a; done
             printf 'root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\\n' > $r/etc/passwd

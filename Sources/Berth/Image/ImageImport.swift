@@ -45,7 +45,8 @@ extension ImageStore {
             case .registry:
                 throw .unsupported(image: label, what: "importing from a registry")
             }
-            return try commit(manifest: found.manifest, names: names + found.names, source: label, budget: budget, progress: progress)
+            return try commit(manifest: found.manifest, names: names + found.names, source: label,
+                              sourceStamp: ImageStore.stamp(path), budget: budget, progress: progress)
         }
     }
 

@@ -69,6 +69,8 @@ public final class ImageStore: @unchecked Sendable {
         /// Bytes of its manifest, config and layer blobs.
         public var size: Int64
         public var created: String?
+        /// For an archive source: its size, mtime and inode when it was imported.
+        public var sourceStamp: String?
     }
 
     struct Records: Codable {
@@ -270,8 +272,8 @@ public final class ImageStore: @unchecked Sendable {
     /// not yet unpacked, checks each against its diff_id, then records it under `names`.
     /// Call with the lock held. `progress` gets a line per layer.
     @discardableResult
-    public func commit(manifest digest: String, names: [String], source: String?, budget: LayerBudget = LayerBudget(),
-                       progress: (String) -> Void = { _ in }) throws(ImageStoreError) -> Image {
+    public func commit(manifest digest: String, names: [String], source: String?, sourceStamp: String? = nil,
+                       budget: LayerBudget = LayerBudget(), progress: (String) -> Void = { _ in }) throws(ImageStoreError) -> Image {
         let label = names.first ?? source ?? digest
         let manifest = try decodeBlob(digest, as: OCI.Manifest.self, image: label)
         let config = try decodeBlob(manifest.config.digest, as: OCI.ImageConfig.self, image: label)
@@ -319,7 +321,7 @@ public final class ImageStore: @unchecked Sendable {
         let size = manifest.layers.reduce(manifest.config.size) { $0 + $1.size }
             + Int64((try? FileManager.default.attributesOfItem(atPath: blobPath(digest)!)[.size] as? Int) ?? 0)
         let image = Image(digest: digest, names: names, source: source, imported: Date(), config: manifest.config.digest,
-                          layers: config.rootfs.diff_ids, size: size, created: config.created)
+                          layers: config.rootfs.diff_ids, size: size, created: config.created, sourceStamp: sourceStamp)
         var records = try readRecords()
         for i in records.images.indices {
             records.images[i].names.removeAll { names.contains($0) }
@@ -328,6 +330,7 @@ public final class ImageStore: @unchecked Sendable {
             records.images[i].names = Array(Set(records.images[i].names + names)).sorted()
             records.images[i].source = source ?? records.images[i].source
             records.images[i].imported = image.imported
+            records.images[i].sourceStamp = sourceStamp ?? records.images[i].sourceStamp
         } else {
             records.images.append(image)
         }
