@@ -10,6 +10,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // SHA-256 of image blobs and layers (images); the registry client wants it too.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries berth links (Debian: libyaml-dev, libcap-dev, libseccomp-dev).
@@ -17,6 +19,8 @@ let package = Package(
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         // hardening: seccomp filters are compiled with libseccomp (Debian: libseccomp-dev).
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // Image layers and archives are read with libarchive (Debian: libarchive-dev).
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
 
         // The few lines that must run between clone() and execve().
         .target(name: "CBerth"),
@@ -25,8 +29,9 @@ let package = Package(
         .target(
             name: "BerthKernel",
             dependencies: [
-                "CBerth", "CCap", "CSeccomp",
+                "CBerth", "CCap", "CSeccomp", "CArchive",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
 
@@ -37,9 +42,10 @@ let package = Package(
         .target(
             name: "Berth",
             dependencies: [
-                "BerthSpec", "BerthKernel",
+                "BerthSpec", "BerthKernel", "CArchive",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
 

@@ -30,7 +30,10 @@ public struct Engine: Sendable {
     public var observer: Observer { Observer(cgroups: cgroups, store: store, firewall: firewall) }
     public var planner: Planner {
         let cgroups = self.cgroups
-        return Planner(mapping: mapping, normalize: { cgroups.normalized($0) })
+        var planner = Planner(mapping: mapping, normalize: { cgroups.normalized($0) })
+        let engine = self
+        planner.resolveImage = { engine.resolveImage($0) }  // images
+        return planner
     }
 
     /// Observes and diffs; changes nothing (no lock, no file, no cgroup). Users are
@@ -45,7 +48,7 @@ public struct Engine: Sendable {
     /// Creates the cgroup, writes the limits, starts berth init and records it.
     @discardableResult
     func start(_ c: Container, spec: Spec, addresses: IPAM.Assignment, restarts: Int, lastExit: ExitRecord?,
-               failures: Int = 0) throws -> ProcessIdentity {
+               failures: Int = 0, freshRoot: Bool = false) throws -> ProcessIdentity {
         let project = spec.project
         guard c.identity != nil || c.user.numericIdentity != nil else {
             throw StateError("start \(project)/\(c.name)", "user \(c.user) was not resolved in the container's root")
@@ -54,6 +57,9 @@ public struct Engine: Sendable {
         let dir = store.containerDirectory(project, c.name)
         var record = ContainerRecord(spec: c, limits: mapping.limits(for: c.resources),
                                      restarts: restarts, lastExit: lastExit, failures: failures)
+        let imageRoot = c.image == nil ? nil : try prepareImageRoot(c, project: project, fresh: freshRoot)  // images
+        record.imageDigest = imageRoot?.image.digest
+        record.imageRoot = imageRoot.map { _ in .overlay }
         try store.write(record, project: project)
         do {
             try Failpoint.startAfterIntent.hit()
@@ -71,8 +77,9 @@ public struct Engine: Sendable {
                                .bind(source: resolv, target: "/etc/resolv.conf", readOnly: false)]
             }
             try prepareVolumes(of: c, project: project)
-            let config = mapping.config(for: c, project: project, extraMounts: extraMounts,
+            var config = mapping.config(for: c, project: project, extraMounts: extraMounts,
                                         volumeDirectory: { volumes.dataDirectory(project, $0) })
+            if let r = imageRoot { config = imageConfig(config, c, root: r.root, overlay: r.overlay, config: r.config) }
             // Before init joins the cgroup: a device opened once stays open.
             try cgroups.applyDevices(DevicePolicy.container(config.devices), to: path)
             let networks = Dictionary(uniqueKeysWithValues: spec.networks.map { ($0.name, $0) })
@@ -238,8 +245,9 @@ extension Engine {
         guard let record, let process = seen?.process else {
             throw StateError("exec in \(project)/\(name)", .notRunning)
         }
-        let config = mapping.config(for: record.spec, project: project,
-                                    volumeDirectory: { volumes.dataDirectory(project, $0) })
+        let config = execConfig(mapping.config(for: record.spec, project: project,
+                                               volumeDirectory: { volumes.dataDirectory(project, $0) }),
+                                record: record)
         let path = Observer.containerCgroup(project, name)
         return try ContainerRuntime.exec(
             into: process, options.process(argv, like: config),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Berth
+import Glibc
 
 struct ApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,7 +25,12 @@ struct ApplyCommand: ParsableCommand {
         let engine = try options.engine()
         let lock = try engine.lock(project: spec.project, command: "apply", timeout: timeout, onWait: Console.err)
         defer { lock.release() }
-        let (plan, _, records) = try SpecInput.reportingSpecErrors(path: self.spec.file) { try engine.plan(spec) }
+        // images: local sources missing from the store, or changed, are imported before the plan.
+        let tty = isatty(2) != 0
+        let (plan, _, records) = try SpecInput.reportingSpecErrors(path: self.spec.file) {
+            try engine.importImages(spec) { if tty { Console.err($0) } }
+            return try engine.plan(spec)
+        }
         do {
             let report = try engine.apply(spec, plan: plan, records: records) { Console.out($0.line) }
             // A spec that leaves the project nothing leaves no trace of it either.

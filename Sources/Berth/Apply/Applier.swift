@@ -93,7 +93,7 @@ public struct Applier: Sendable {
             let c = spec.container(named: name)!
             // A leftover cgroup of an interrupted apply: empty it first.
             try engine.removeKernelObjects(project: project, name: name, record: record)
-            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil)
+            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil, freshRoot: true)
             return "created, pid \(id.pid)"
         case .start:
             let c = spec.container(named: name)!
@@ -111,7 +111,7 @@ public struct Applier: Sendable {
             let c = spec.container(named: name)!
             try engine.stop(project: project, name: name, record: record)
             try Failpoint.replaceAfterStop.hit()
-            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil)
+            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil, freshRoot: true)
             return "replaced, pid \(id.pid)"
         case .update:
             let c = spec.container(named: name)!
@@ -226,7 +226,7 @@ extension Engine {
         // The plan was made from the resolved spec (``plan(_:)``); a caller's copy may not be.
         let spec = try resolve(spec)
         let problems = Preflight.problems(spec: spec, plan: plan, records: records, mapping: mapping,
-                                          firewall: firewall)
+                                          firewall: firewall) + imageProblems(spec: spec, plan: plan)
         guard problems.isEmpty else { throw PreflightError(problems: problems) }
         return try Applier(engine: self, output: output, shouldStop: shouldStop).apply(plan, spec: spec, records: records)
     }

@@ -19,9 +19,8 @@ public enum Preflight {
                 return fm.fileExists(atPath: path, isDirectory: &dir) && dir.boolValue
             }
             if starting.contains(c.name) {
-                if let image = c.image {
-                    // images: the store and overlay roots land in the next steps of issue 11.
-                    out.append("\(at).image: \(image): this build of berth cannot run containers from images yet")
+                if c.image != nil {
+                    // images: checked by Engine.imageProblems, against the image store.
                 } else if !isDirectory(c.rootfs) {
                     out.append("\(at).rootfs: \(c.rootfs) is not a directory")
                 } else if let problem = commandProblem(c) {

@@ -46,6 +46,10 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     public var sysctls: [Sysctl]
     /// Set on the command only; limits not listed are inherited unchanged.
     public var rlimits: [ResourceLimit]
+    // images
+    /// When set, `rootfs` is an empty mount point and the root is this overlay, mounted there
+    /// in the container's mount namespace (nothing is left mounted on the host).
+    public var overlay: OverlayRoot? = nil
 
     /// Docker's default set: the 14 capabilities a container's root keeps.
     public static let defaultCapabilities: [String] = [
