@@ -6,6 +6,8 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What berth links, and what its tests and demo use.
 DEB_PACKAGES := pkg-config libyaml-dev libcap-dev busybox-static iproute2 nftables python3-jsonschema
+# The registry client (libssl-dev: SHA-256) and its tests: a real registry, images made by umoci, pushed by skopeo.
+DEB_PACKAGES += libssl-dev openssl docker-registry skopeo umoci apache2-utils
 RELEASE_FLAGS := -c release --static-swift-stdlib
 BERTH_RELEASE := .build/release/berth
 DEMO_SPEC := specs/demo.yaml
@@ -25,6 +27,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema
+	@python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
 
 build: deps
 	$(SWIFT) build

@@ -10,11 +10,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // The registry client's HTTP/1.1 + TLS stack (docs/registry.md says why this one).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // System libraries berth links (Debian: libyaml-dev, libcap-dev).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        // SHA-256 of blobs as they stream in (Debian: libssl-dev; OpenSSL's libcrypto uses the CPU's SHA extensions).
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // The few lines that must run between clone() and execve().
         .target(name: "CBerth"),
@@ -40,11 +46,23 @@ let package = Package(
             ]
         ),
 
+        // The OCI distribution client: references, auth, TLS, manifests, blobs into an OCI layout.
+        .target(
+            name: "BerthRegistry",
+            dependencies: [
+                "CCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+
         // The commands, as a library so that they are tested like any other code.
         .target(
             name: "BerthCLI",
             dependencies: [
-                "Berth",
+                "Berth", "BerthRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +74,7 @@ let package = Package(
         .testTarget(name: "BerthKernelTests", dependencies: ["BerthKernel"]),
         .testTarget(name: "BerthTests", dependencies: ["Berth"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),
+        .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry", "BerthCLI"], exclude: ["Support"]),
     ],
     swiftLanguageModes: [.v6]
 )

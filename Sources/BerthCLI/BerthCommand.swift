@@ -9,7 +9,7 @@ public struct BerthCommand: ParsableCommand {
         version: "0.1.0-dev",
         subcommands: [
             ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self,
-            DestroyCommand.self, ReconcileCommand.self, LogsCommand.self, ExecCommand.self,
+            DestroyCommand.self, ReconcileCommand.self, LogsCommand.self, ExecCommand.self, ImageCommand.self,
         ]
     )
     public init() {}
