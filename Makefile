@@ -6,6 +6,8 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What berth links, and what its tests and demo use.
 DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev libarchive-dev gcc libc6-dev busybox-static iproute2 nftables python3-jsonschema umoci skopeo
+# The registry client (libssl-dev: SHA-256) and its tests: a real registry, images made by umoci, pushed by skopeo.
+DEB_PACKAGES += libssl-dev openssl docker-registry apache2-utils
 RELEASE_FLAGS := -c release --static-swift-stdlib
 BERTH_RELEASE := .build/release/berth
 DEMO_SPEC := specs/demo.yaml
@@ -27,6 +29,7 @@ deps:
 	@python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema
 	@# berth export kubernetes is checked by Kubernetes' own schemas, strictly (Tests/BerthConvertTests).
 	@command -v kubernetes-validate >/dev/null 2>&1 || python3 -m pip install -q kubernetes-validate
+	@python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
 
 build: deps
 	$(SWIFT) build

@@ -12,6 +12,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         // SHA-256 of image blobs and layers (images); the registry client wants it too.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The registry client's HTTP/1.1 + TLS stack (docs/registry.md says why this one).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // System libraries berth links (Debian: libyaml-dev, libcap-dev, libseccomp-dev).
@@ -21,6 +25,8 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // Image layers and archives are read with libarchive (Debian: libarchive-dev).
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // SHA-256 of blobs as they stream in (Debian: libssl-dev; OpenSSL's libcrypto uses the CPU's SHA extensions).
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // The few lines that must run between clone() and execve().
         .target(name: "CBerth"),
@@ -49,14 +55,14 @@ let package = Package(
             ]
         ),
 
-        // Compose files in (berth import compose), Kubernetes manifests out (berth export kubernetes).
-        .target(name: "BerthConvert", dependencies: ["BerthSpec"]),
+                "Berth", "BerthConvert", "BerthRegistry",
 
         // The commands, as a library so that they are tested like any other code.
         .target(
             name: "BerthCLI",
             dependencies: [
                 "Berth", "BerthConvert",
+                "Berth", "BerthRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -71,6 +77,7 @@ let package = Package(
         .testTarget(name: "BerthTests", dependencies: ["Berth", "BerthTestSupport"]),
         .testTarget(name: "BerthCLITests", dependencies: ["BerthCLI"]),
         .testTarget(name: "BerthConvertTests", dependencies: ["BerthConvert"], resources: [.copy("Corpus")]),
+        .testTarget(name: "BerthRegistryTests", dependencies: ["BerthRegistry", "BerthCLI"], exclude: ["Support"]),
     ],
     swiftLanguageModes: [.v6]
 )

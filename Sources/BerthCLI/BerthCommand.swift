@@ -10,7 +10,7 @@ public struct BerthCommand: ParsableCommand {
         subcommands: [
             ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self,
             DestroyCommand.self, ReconcileCommand.self, LogsCommand.self, ExecCommand.self,
-            VolumeCommand.self, ImportCommand.self, ExportCommand.self,
+            VolumeCommand.self, ImportCommand.self, ExportCommand.self, ImageCommand.self,
         ]
     )
     public init() {}
