@@ -12,9 +12,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
-        // System libraries berth links (Debian: libyaml-dev, libcap-dev).
+        // System libraries berth links (Debian: libyaml-dev, libcap-dev, libnftables-dev).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
 
         // The few lines that must run between clone() and execve().
         .target(name: "CBerth"),
@@ -23,7 +24,7 @@ let package = Package(
         .target(
             name: "BerthKernel",
             dependencies: [
-                "CBerth", "CCap",
+                "CBerth", "CCap", "CNftables",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

@@ -72,4 +72,9 @@ public struct KernelMapping: Sendable {
             readOnlyRootfs: c.readOnlyRootfs,
             capabilities: caps)
     }
+
+    /// A bridge network as berth's firewall sees it.
+    public static func firewall(_ n: Network, project: String) -> FirewallNetwork {
+        FirewallNetwork(project: project, name: n.name, bridge: n.bridge, subnet: n.subnet.kernelPrefix, masquerade: n.masquerade)
+    }
 }

@@ -32,7 +32,7 @@ struct NetworkApplier {
             try host.createBridge(network.bridge, mtu: network.mtu, mac: mac, up: true)
             try host.addAddress(gateway, to: .name(network.bridge), broadcast: gateway.broadcast)
         }
-        try firewall.ensure(project: project, network: network)
+        try firewall.ensure(KernelMapping.firewall(network, project: project))
     }
 
     /// Deletes a bridge (its ports are detached by the kernel) and its firewall rules.

@@ -78,7 +78,7 @@ struct NetworkObserver {
         let host = try RouteNetlink()
         let links = try host.links()
         let addresses = try host.addresses()
-        let rules = Set((try? firewall.rules()) ?? [])
+        let rules = Set(try firewall.rules())
         var out: [String: ObservedNetwork] = [:]
         for (network, bridgeName) in networks {
             var seen = ObservedNetwork(
