@@ -5,7 +5,7 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What berth links, and what its tests and demo use.
-DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev libarchive-dev gcc libc6-dev busybox-static iproute2 nftables python3-jsonschema umoci skopeo
+DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev libarchive-dev libnftables-dev gcc libc6-dev busybox-static iproute2 nftables python3-jsonschema umoci skopeo
 # The registry client (libssl-dev: SHA-256) and its tests: a real registry, images made by umoci, pushed by skopeo.
 DEB_PACKAGES += libssl-dev openssl docker-registry apache2-utils
 RELEASE_FLAGS := -c release --static-swift-stdlib

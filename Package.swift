@@ -18,15 +18,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
-        // System libraries berth links (Debian: libyaml-dev, libcap-dev, libseccomp-dev).
+        // System libraries berth links (Debian: libyaml-dev, libcap-dev, libseccomp-dev, libnftables-dev).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
-        // hardening: seccomp filters are compiled with libseccomp (Debian: libseccomp-dev).
+        // hardening: seccomp filters are compiled with libseccomp (Debian: libseccomp-dev, libnftables-dev).
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // Image layers and archives are read with libarchive (Debian: libarchive-dev).
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         // SHA-256 of blobs as they stream in (Debian: libssl-dev; OpenSSL's libcrypto uses the CPU's SHA extensions).
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
 
         // The few lines that must run between clone() and execve().
         .target(name: "CBerth"),
@@ -35,7 +36,7 @@ let package = Package(
         .target(
             name: "BerthKernel",
             dependencies: [
-                "CBerth", "CCap", "CSeccomp", "CArchive",
+                "CBerth", "CCap", "CSeccomp", "CArchive", "CNftables",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

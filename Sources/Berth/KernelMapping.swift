@@ -83,4 +83,9 @@ public struct KernelMapping: Sendable {
             logging: LogRotation(maxSize: c.logging.maxSize.bytes, maxFiles: c.logging.maxFiles),
             groups: identity.groups)
     }
+
+    /// A bridge network as berth's firewall sees it.
+    public static func firewall(_ n: Network, project: String) -> FirewallNetwork {
+        FirewallNetwork(project: project, name: n.name, bridge: n.bridge, subnet: n.subnet.kernelPrefix, masquerade: n.masquerade)
+    }
 }

@@ -43,9 +43,6 @@ public enum Preflight {
     static func networkProblems(spec: Spec, records: ProjectRecords, firewall: Firewall) -> [String] {
         guard !spec.networks.isEmpty else { return [] }
         var out: [String] = []
-        if !firewall.isAvailable {
-            out.append("networks: berth keeps networks apart with nftables: install nft (Debian package nftables)")
-        }
         guard let host = try? RouteNetlink(), let links = try? host.links(), let routes = try? host.routes() else {
             return ["networks: cannot read the host's links and routes over rtnetlink"]
         }

@@ -34,7 +34,7 @@ struct NetworkApplier {
             try host.addAddress(gateway, to: .name(network.bridge), broadcast: gateway.broadcast)
         }
         try Failpoint.firewallBeforeChange.hit()
-        try firewall.ensure(project: project, network: network)
+        try firewall.ensure(KernelMapping.firewall(network, project: project))
     }
 
     /// Deletes a bridge (its ports are detached by the kernel) and its firewall rules.

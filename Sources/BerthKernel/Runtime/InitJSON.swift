@@ -5,7 +5,7 @@
 /// This one parses the few hundred bytes of the request into a tree and decodes
 /// from it with no dynamic casts. The parent still writes the JSON with JSONEncoder.
 enum InitJSON {
-    indirect enum Value: Equatable {
+    indirect enum Value: Equatable, Sendable {
         case null
         case bool(Bool)
         case number(Substring)

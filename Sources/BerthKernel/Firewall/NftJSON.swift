@@ -1,0 +1,103 @@
+/// The JSON of libnftables (its `libnftables-json(5)` schema), as a value berth
+/// builds rules from and reads listings into. The tree and the parser are berth
+/// init's (``InitJSON``): one JSON reader in the kernel layer.
+typealias NftJSON = InitJSON.Value
+
+
+extension InitJSON.Value {
+    static func parse(_ text: String) throws -> Self {
+        var parser = InitJSON.Parser(bytes: Array(text.utf8))
+        return try parser.parseDocument()
+    }
+
+    static func int(_ n: Int) -> Self { .number(Substring(String(n))) }
+
+    /// `{key: value}`, the shape of almost every nftables JSON node.
+    static func node(_ key: String, _ value: Self) -> Self { .object([(key, value)]) }
+
+    subscript(_ key: String) -> Self? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.0 == key }?.1
+    }
+
+    var string: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    var intValue: Int? {
+        if case .number(let n) = self { return Int(n) }
+        return nil
+    }
+
+    var elements: [Self] {
+        if case .array(let a) = self { return a }
+        return []
+    }
+
+    /// Equality with the members of objects in any order: nftables lists a rule's
+    /// fields in its own order, which need not be the order berth wrote them in.
+    func sameAs(_ other: Self) -> Bool {
+        switch (self, other) {
+        case (.object(let a), .object(let b)):
+            guard a.count == b.count else { return false }
+            return a.allSatisfy { key, value in b.first { $0.0 == key }.map { value.sameAs($0.1) } ?? false }
+        case (.array(let a), .array(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.sameAs($1) }
+        default:
+            return self == other
+        }
+    }
+
+    var serialized: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    private func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let n): out += n
+        case .string(let s): Self.quote(s, into: &out)
+        case .array(let a):
+            out += "["
+            for (i, v) in a.enumerated() {
+                if i > 0 { out += "," }
+                v.write(to: &out)
+            }
+            out += "]"
+        case .object(let members):
+            out += "{"
+            for (i, (k, v)) in members.enumerated() {
+                if i > 0 { out += "," }
+                Self.quote(k, into: &out)
+                out += ":"
+                v.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    private static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += "\""
+    }
+}
