@@ -56,14 +56,26 @@ let package = Package(
             ]
         ),
 
-                "Berth", "BerthConvert", "BerthRegistry",
+        // Compose files in (berth import compose), Kubernetes manifests out (berth export kubernetes).
+        .target(name: "BerthConvert", dependencies: ["BerthSpec"]),
+
+        // The OCI distribution client: references, auth, TLS, manifests, blobs into an OCI layout.
+        .target(
+            name: "BerthRegistry",
+            dependencies: [
+                "CCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
 
         // The commands, as a library so that they are tested like any other code.
         .target(
             name: "BerthCLI",
             dependencies: [
-                "Berth", "BerthConvert",
-                "Berth", "BerthRegistry",
+                "Berth", "BerthConvert", "BerthRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
