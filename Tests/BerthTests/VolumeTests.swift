@@ -133,6 +133,30 @@ struct VolumeTests {
         #expect(FileManager.default.fileExists(atPath: dataDirectory(box, "kept")), "a mounted volume is never pruned")
     }
 
+    @Test func aContainerInAUserNamespaceOwnsItsNewEmptyVolume() throws {
+        let box = try Sandbox("vol-userns")
+        defer { box.close() }
+        try box.write("""
+            version: 1
+            volumes: {data: {}}
+            containers:
+              boxed:
+                rootfs: ./rootfs
+                command: [/bin/sh, -c, "echo mine > /data/note; exec sleep 1000"]
+                stopTimeout: 1s
+                namespaces: [uts, ipc, pid, mount, user]
+                userns:
+                  uidMap: [{container: 0, host: 200000, size: 65536}]
+                  gidMap: [{container: 0, host: 200000, size: 65536}]
+                mounts: [{volume: data, target: /data}]
+            """)
+        try box.apply()
+        let note = dataDirectory(box) + "/note"
+        #expect(eventually { (try? String(contentsOfFile: note, encoding: .utf8)) == "mine\n" }, "the container's root could write")
+        var st = stat()
+        #expect(stat(note, &st) == 0 && st.st_uid == 200_000 && st.st_gid == 200_000)
+    }
+
     @Test func anEmptyVolumeIsSeededFromTheRootAtItsTarget() throws {
         let box = try Sandbox("vol-seed")
         defer { box.close() }
