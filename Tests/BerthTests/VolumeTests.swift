@@ -86,6 +86,77 @@ struct VolumeTests {
         #expect(try box.run("volume", "rm", "\(box.project)/data").stderr.contains("no volume data in project \(box.project)"))
     }
 
+    @Test func pruneRemovesOnlyVolumesNothingMounts() throws {
+        let box = try Sandbox("vol-prune")
+        defer { box.close() }
+        // Two volumes: data (app's) and kept (keeper's).
+        try box.write("""
+            version: 1
+            volumes: {data: {}, kept: {}}
+            containers:
+              app:
+                rootfs: ./rootfs
+                command: [/bin/sh, -c, "head -c 100000 /dev/zero > /var/lib/app/blob; exec sleep 1000"]
+                stopTimeout: 1s
+                mounts: [{volume: data, target: /var/lib/app}]
+              keeper:
+                rootfs: ./rootfs
+                command: [/bin/sleep, "1000"]
+                stopTimeout: 1s
+                mounts: [{volume: kept, target: /kept}]
+            """)
+        try box.apply()
+        #expect(eventually { ((try? FileManager.default.attributesOfItem(atPath: dataDirectory(box) + "/blob"))?[.size] as? Int) == 100_000 })
+        // app leaves the spec: its volume stays, unused; keeper's is in use.
+        try box.write("""
+            version: 1
+            volumes: {kept: {}}
+            containers:
+              keeper:
+                rootfs: ./rootfs
+                command: [/bin/sleep, "1000"]
+                stopTimeout: 1s
+                mounts: [{volume: kept, target: /kept}]
+            """)
+        try box.apply()
+        let listed = try box.run("volume", "ls", "-p", box.project)
+        let lines = listed.stdout.split(separator: "\n")
+        let rows = lines.map { $0.split(separator: " ").map(String.init) }
+        #expect(rows.first == ["PROJECT", "NAME", "SIZE", "USED", "BY", "PATH"], "\(listed.stdout)")
+        #expect(rows.contains { $0.count == 5 && $0[1] == "data" && $0[3] == "-" }, "data is used by nobody: \(listed.stdout)")
+        #expect(rows.contains { $0.count == 5 && $0[1] == "kept" && $0[3] == "keeper" }, "\(listed.stdout)")
+        let pruned = try box.run("volume", "prune", "-p", box.project)
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        #expect(pruned.stdout.contains("removed volume \(box.project)/data ("), "\(pruned.stdout)")
+        #expect(pruned.stdout.contains("in 1 volume."), "\(pruned.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: dataDirectory(box)))
+        #expect(FileManager.default.fileExists(atPath: dataDirectory(box, "kept")), "a mounted volume is never pruned")
+    }
+
+    @Test func aContainerInAUserNamespaceOwnsItsNewEmptyVolume() throws {
+        let box = try Sandbox("vol-userns")
+        defer { box.close() }
+        try box.write("""
+            version: 1
+            volumes: {data: {}}
+            containers:
+              boxed:
+                rootfs: ./rootfs
+                command: [/bin/sh, -c, "echo mine > /data/note; exec sleep 1000"]
+                stopTimeout: 1s
+                namespaces: [uts, ipc, pid, mount, user]
+                userns:
+                  uidMap: [{container: 0, host: 200000, size: 65536}]
+                  gidMap: [{container: 0, host: 200000, size: 65536}]
+                mounts: [{volume: data, target: /data}]
+            """)
+        try box.apply()
+        let note = dataDirectory(box) + "/note"
+        #expect(eventually { (try? String(contentsOfFile: note, encoding: .utf8)) == "mine\n" }, "the container's root could write")
+        var st = stat()
+        #expect(stat(note, &st) == 0 && st.st_uid == 200_000 && st.st_gid == 200_000)
+    }
+
     @Test func anEmptyVolumeIsSeededFromTheRootAtItsTarget() throws {
         let box = try Sandbox("vol-seed")
         defer { box.close() }

@@ -141,10 +141,15 @@ extension Engine {
     public func resolve(_ spec: Spec) throws(SpecError) -> Spec {
         var spec = spec
         var diagnostics: [Diagnostic] = []
+        // Containers of one root (a hundred of one image) read its /etc/passwd and /etc/group once.
+        var roots: [[String]: MemoizedRootFiles] = [:]
         for i in spec.containers.indices where spec.containers[i].identity == nil {
             let c = spec.containers[i]
+            let layers = rootLayers(for: c)
+            let files = roots[layers] ?? MemoizedRootFiles(LayeredRoot(layers: layers))
+            roots[layers] = files
             do {
-                spec.containers[i].identity = try UserResolver.resolve(c, in: rootFiles(for: c))
+                spec.containers[i].identity = try UserResolver.resolve(c, in: files)
             } catch {
                 let at = c.user.source ?? SpecPosition(file: "<spec>", location: .file, path: "containers.\(c.name).user")
                 diagnostics.append(at.diagnostic(error.description, hint: error.hint))
@@ -152,5 +157,22 @@ extension Engine {
         }
         guard diagnostics.isEmpty else { throw SpecError(diagnostics: Diagnostic.sorted(diagnostics)) }
         return spec
+    }
+}
+
+/// Reads each file of a root once, for one resolution pass.
+final class MemoizedRootFiles: RootFiles, @unchecked Sendable {
+    private let base: any RootFiles
+    private var read: [String: Result<[UInt8]?, any Error>] = [:]
+
+    init(_ base: any RootFiles) {
+        self.base = base
+    }
+
+    func contents(of path: String, limit: Int) throws -> [UInt8]? {
+        if let known = read["\(path)\u{0}\(limit)"] { return try known.get() }
+        let result = Result { try base.contents(of: path, limit: limit) }
+        read["\(path)\u{0}\(limit)"] = result
+        return try result.get()
     }
 }

@@ -10,6 +10,7 @@ extension Engine {
         for case .volume(let name, let target, _) in c.mounts {
             try volumes.create(project, name)
             try volumes.seedIfEmpty(project, name, target: target, layers: rootLayers(for: c))
+            if let userns = c.userns { try volumes.handOverIfEmpty(project, name, to: userns) }
         }
     }
 

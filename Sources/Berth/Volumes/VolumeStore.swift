@@ -102,6 +102,24 @@ public struct VolumeStore: Sendable {
         }
     }
 
+    /// An empty volume still owned by the host's root belongs to the container's root
+    /// when the container has a user namespace (the host's root is nobody in there, and
+    /// the container could not write to its own volume), as Docker does with userns-remap.
+    public func handOverIfEmpty(_ project: String, _ name: String, to userns: UserNamespace) throws {
+        let data = dataDirectory(project, name)
+        var st = stat()
+        guard lstat(data, &st) == 0, st.st_uid == 0, st.st_gid == 0,
+              (try? FileManager.default.contentsOfDirectory(atPath: data))?.isEmpty == true,
+              let uid = Self.hostID(of: 0, in: userns.uidMap), let gid = Self.hostID(of: 0, in: userns.gidMap),
+              uid != 0 || gid != 0 else { return }
+        guard chown(data, uid, gid) == 0 else { throw StateError.errno("chown volume \(project)/\(name)") }
+    }
+
+    static func hostID(of id: UInt32, in map: [IDMapping]) -> UInt32? {
+        map.first { id >= $0.container && UInt64(id) < UInt64($0.container) + UInt64($0.size) }
+            .map { $0.host + (id - $0.container) }
+    }
+
     /// The project's containers (with a record: running or stopped) that mount the volume.
     public func users(_ project: String, _ name: String) throws -> [String] {
         try store.records(project).containers.values.filter { record in
