@@ -29,6 +29,8 @@ public struct ObservedContainer: Sendable, Equatable {
     public var lastExit: ExitRecord?
     /// Its links to networks, by network name (read when it runs).
     public var attachments: [String: ObservedAttachment]
+    /// Its published ports in berth's table (networks); `edited` counts its rules changed by hand.
+    public var ports = ObservedPorts()
 
     public init(name: String, process: ProcessIdentity? = nil, limits: CgroupLimits? = nil,
                 hostname: String? = nil, lastExit: ExitRecord? = nil, attachments: [String: ObservedAttachment] = [:]) {
@@ -41,4 +43,17 @@ public struct ObservedContainer: Sendable, Equatable {
     }
 
     public var isRunning: Bool { process != nil }
+}
+
+/// A container's published ports as berth's nftables table has them.
+public struct ObservedPorts: Sendable, Equatable {
+    /// Rules exactly as berth writes them, read back.
+    public var forwards: [PortForward]
+    /// Rules of the container that are not (changed by hand).
+    public var edited: Int
+
+    public init(forwards: [PortForward] = [], edited: Int = 0) {
+        self.forwards = forwards
+        self.edited = edited
+    }
 }

@@ -93,6 +93,10 @@ public struct Container: Sendable, Equatable, Codable {
     public var capabilities: CapabilityChanges
     /// In the order written; targets are unique, absolute and without `..`.
     public var mounts: [Mount]
+    // networks
+    /// Published ports, in the order written: DNAT from the host to the container's address on
+    /// its first network (a bridge network); no two containers share a host port.
+    public var ports: [PublishedPort]
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
@@ -101,7 +105,8 @@ public struct Container: Sendable, Equatable, Codable {
         networks: [NetworkAttachment] = [], dns: [IPv4Address] = [], resources: Resources = Resources(),
         restart: RestartPolicy = .always, stopSignal: Signal = .named("SIGTERM")!,
         stopTimeout: TimeSpan = TimeSpan(milliseconds: 10_000, text: "10s"), readOnlyRootfs: Bool = false,
-        capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = []
+        capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = [],
+        ports: [PublishedPort] = []  // networks
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -121,6 +126,7 @@ public struct Container: Sendable, Equatable, Codable {
         self.readOnlyRootfs = readOnlyRootfs
         self.capabilities = capabilities
         self.mounts = mounts
+        self.ports = ports
     }
 }
 

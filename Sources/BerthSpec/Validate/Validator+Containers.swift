@@ -2,6 +2,7 @@ extension Validator {
     static let containerKeys = [
         "rootfs", "command", "env", "workdir", "user", "hostname", "namespaces", "userns", "networks", "dns",
         "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities", "mounts",
+        "ports",
     ]
     /// resolv.conf: the C library reads at most three name servers.
     static let maxDNS = 3
@@ -94,6 +95,9 @@ extension Validator {
         }
 
         if let (node, p) = at("dns") { container.dns = checkDNS(node, p) }
+        if let (node, p) = at("ports") {
+            container.ports = checkPorts(node, p, container: name, networks: container.networks, keyLocation: fields["ports"]!.key.location)
+        }
         if let (node, p) = at("resources") { container.resources = checkResources(node, p) }
 
         if let (node, p) = at("restart") {

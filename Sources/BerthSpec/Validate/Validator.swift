@@ -13,6 +13,8 @@ final class Validator {
     var attachmentFacts: [AttachmentFacts] = []
     /// Every network name written, also of networks with errors.
     var declaredNetworks: [String] = []
+    /// Published ports as written (networks).
+    var portFacts: [PortFacts] = []
 
     struct NetworkFacts {
         var network: Network
