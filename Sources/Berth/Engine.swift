@@ -94,6 +94,10 @@ public struct Engine: Sendable {
                 try Failpoint.startAfterAttach.hit()
             }
             try Failpoint.startBeforeRecord.hit()
+            if !c.ports.isEmpty {
+                try firewall.ensurePorts(project: project, container: c.name,
+                                         KernelMapping.portForwards(c, addresses: addresses))
+            }
             record.process = id
             record.startedAt = Date().timeIntervalSince1970
             try store.write(record, project: project)
@@ -127,6 +131,10 @@ public struct Engine: Sendable {
             }
         }
         try removeKernelObjects(project: project, name: name, record: record)
+        // The rules go with the container (a replacement publishes its own again).
+        if record.map({ !$0.spec.ports.isEmpty }) ?? false {
+            try firewall.ensurePorts(project: project, container: name, [])
+        }
     }
 
     /// Kills every process left in the container's cgroup and removes the cgroup.

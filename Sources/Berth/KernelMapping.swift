@@ -88,4 +88,16 @@ public struct KernelMapping: Sendable {
     public static func firewall(_ n: Network, project: String) -> FirewallNetwork {
         FirewallNetwork(project: project, name: n.name, bridge: n.bridge, subnet: n.subnet.kernelPrefix, masquerade: n.masquerade)
     }
+
+    /// A container's published ports as DNAT rules to its address on its first network
+    /// (empty while it has no address there).
+    public static func portForwards(_ c: Container, addresses: IPAM.Assignment) -> [PortForward] {
+        guard let network = c.networks.first?.network, let ip = addresses.address(of: c.name, on: network) else { return [] }
+        return c.ports.flatMap { p in
+            p.pairs.map {
+                PortForward(proto: p.proto == .udp ? .udp : .tcp, hostAddress: p.hostAddress?.kernel,
+                            hostPort: $0.host, address: ip.kernel, port: $0.container)
+            }
+        }.sorted()
+    }
 }

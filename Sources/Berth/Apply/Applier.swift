@@ -130,6 +130,10 @@ public struct Applier: Sendable {
                 try NetworkApplier(project: project, firewall: engine.firewall)
                     .ensureAttached(c, pid: id.pid, networks: networks, addresses: plan.addresses)
             }
+            if action.changes.contains(where: { $0.field == "ports" }) {
+                try engine.firewall.ensurePorts(project: project, container: name,
+                                                KernelMapping.portForwards(c, addresses: plan.addresses))
+            }
             if action.changes.contains(where: { $0.field == "dns" }) {
                 try ContainerFiles.update(ContainerFiles.resolvPath(engine.store.containerDirectory(project, name)),
                                           ContainerFiles.resolv(for: c))

@@ -10,6 +10,7 @@ public enum Preflight {
                                 firewall: Firewall = Firewall()) -> [String] {
         var out = plan.addresses.problems
         out += networkProblems(spec: spec, records: records, firewall: firewall)
+        out += portProblems(spec: spec, addresses: plan.addresses, firewall: firewall)
         let fm = FileManager.default
         let starting = Set(plan.actions.filter { [.create, .replace, .start].contains($0.kind) }.map(\.object.name))
         for c in spec.containers {

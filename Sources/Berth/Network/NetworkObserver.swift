@@ -73,12 +73,12 @@ struct NetworkObserver {
     var firewall: Firewall
 
     /// Bridges of the networks berth records or the spec names, by network name.
-    func observe(project: String, networks: [String: String]) throws -> [String: ObservedNetwork] {
+    func observe(project: String, networks: [String: String], listing: Firewall.Listing) throws -> [String: ObservedNetwork] {
         guard !networks.isEmpty else { return [:] }
         let host = try RouteNetlink()
         let links = try host.links()
         let addresses = try host.addresses()
-        let rules = Set(try firewall.rules())
+        let rules = Set(listing.tags)
         var out: [String: ObservedNetwork] = [:]
         for (network, bridgeName) in networks {
             var seen = ObservedNetwork(

@@ -132,3 +132,31 @@ extension Planner {
         return s
     }
 }
+
+extension Planner {
+    /// A running container's published ports: the rules its spec asks for (to its address
+    /// as apply will assign it) against the rules in berth's table. Changed in place.
+    func portChanges(_ c: Container, observed: ObservedContainer, record: ContainerRecord,
+                     context: AttachmentContext) -> [FieldChange] {
+        let wanted = KernelMapping.portForwards(c, addresses: context.addresses)
+        let seen = observed.ports
+        guard seen.forwards != wanted || seen.edited > 0 else { return [] }
+        func show(_ forwards: [PortForward], edited: Int = 0) -> String {
+            var parts = forwards.map(\.description)
+            if edited > 0 { parts.append("\(edited) rule\(edited == 1 ? "" : "s") edited by hand") }
+            return parts.isEmpty ? "(none)" : parts.joined(separator: ", ")
+        }
+        let now = show(seen.forwards, edited: seen.edited)
+        // What berth applied last time: the recorded spec's ports, to the address recorded then.
+        var applied = IPAM.Assignment()
+        if let network = record.spec.networks.first?.network,
+           let ip = context.records[network]?.allocations[c.name] {
+            applied.addresses[network] = [c.name: ip]
+        }
+        let had = show(KernelMapping.portForwards(record.spec, addresses: applied))
+        if had == now {
+            return [FieldChange(field: "ports", old: now, new: show(wanted))]
+        }
+        return [FieldChange(field: "ports", old: now, new: show(wanted), drift: Drift(applied: had, observed: now))]
+    }
+}

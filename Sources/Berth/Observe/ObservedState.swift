@@ -36,6 +36,8 @@ public struct ObservedContainer: Sendable, Equatable {
     // operations
     /// What the healthchecks of its current (or last) run found; nil without checks.
     public var health: HealthRecord?
+    /// Its published ports in berth's table (networks); `edited` counts its rules changed by hand.
+    public var ports = ObservedPorts()
 
     public init(name: String, process: ProcessIdentity? = nil, limits: CgroupLimits? = nil,
                 hostname: String? = nil, lastExit: ExitRecord? = nil, attachments: [String: ObservedAttachment] = [:]) {
@@ -48,4 +50,17 @@ public struct ObservedContainer: Sendable, Equatable {
     }
 
     public var isRunning: Bool { process != nil }
+}
+
+/// A container's published ports as berth's nftables table has them.
+public struct ObservedPorts: Sendable, Equatable {
+    /// Rules exactly as berth writes them, read back.
+    public var forwards: [PortForward]
+    /// Rules of the container that are not (changed by hand).
+    public var edited: Int
+
+    public init(forwards: [PortForward] = [], edited: Int = 0) {
+        self.forwards = forwards
+        self.edited = edited
+    }
 }

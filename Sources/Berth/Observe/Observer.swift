@@ -32,8 +32,14 @@ public struct Observer: Sendable {
         }
         let bridges = records.networks.mapValues(\.spec.bridge)
         if !bridges.isEmpty {
+            // One listing of berth's table for the networks' rules and the containers' ports.
+            let listing = try firewall.listing()
+            for name in state.containers.keys {
+                let (forwards, edited) = listing.ports(project: project, container: name)
+                state.containers[name]?.ports = ObservedPorts(forwards: forwards, edited: edited)
+            }
             let networks = NetworkObserver(firewall: firewall)
-            state.networks = try networks.observe(project: project, networks: bridges)
+            state.networks = try networks.observe(project: project, networks: bridges, listing: listing)
             for (name, seen) in state.containers {
                 guard let process = seen.process, let spec = records.containers[name]?.spec,
                       spec.namespaces.contains(.network), !spec.networks.isEmpty else { continue }

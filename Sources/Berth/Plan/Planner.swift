@@ -87,6 +87,7 @@ public struct Planner: Sendable {
                 drift: drifted ? Drift(applied: record.spec.hostname, observed: seen) : nil))
         }
         changes += attachmentChanges(c, observed: observed, context: context)
+        changes += portChanges(c, observed: observed, record: record, context: context)
         if changes.isEmpty {
             return PlannedAction(object: ref, kind: .noop, reason: "running, matches the spec")
         }

@@ -89,7 +89,7 @@ public struct Firewall: Sendable {
                          Self.masqueradeTag(project: network.project, network: network.name)]
         try change(operation: "add the rules of network \(network.name)", addBridge: network.bridge,
                    scope: tags, wanted: Self.rules(of: network))
-        try Sysctl.write("1", to: "/proc/sys/net/ipv4/conf/\(network.bridge)/route_localnet")
+        try FirewallFiles.write("1", to: "/proc/sys/net/ipv4/conf/\(network.bridge)/route_localnet")
     }
 
     /// Removes a network's rules and its bridge from the set; the table goes with the last
@@ -234,15 +234,15 @@ public struct Firewall: Sendable {
     /// Turns forwarding on when needed, recording the value found first; puts the recorded
     /// value back when nothing needs it any more. Values set by others are left alone.
     private func forwarding(needed: Bool) throws {
-        let current = try Sysctl.read(Self.ipForward)
+        let current = try FirewallFiles.read(Self.ipForward)
         if needed {
             guard current != "1" else { return }
-            if (try? Sysctl.read(forwardingRecord)) == nil {
-                try Sysctl.create(forwardingRecord, current + "\n")
+            if (try? FirewallFiles.read(forwardingRecord)) == nil {
+                try FirewallFiles.create(forwardingRecord, current + "\n")
             }
-            try Sysctl.write("1", to: Self.ipForward)
-        } else if let recorded = try? Sysctl.read(forwardingRecord) {
-            if recorded != current { try Sysctl.write(recorded, to: Self.ipForward) }
+            try FirewallFiles.write("1", to: Self.ipForward)
+        } else if let recorded = try? FirewallFiles.read(forwardingRecord) {
+            if recorded != current { try FirewallFiles.write(recorded, to: Self.ipForward) }
             unlink(forwardingRecord)
         }
     }
@@ -263,7 +263,7 @@ public struct Firewall: Sendable {
 }
 
 /// One-value files under /proc/sys (and berth's small records beside them).
-enum Sysctl {
+enum FirewallFiles {
     static func read(_ path: String) throws -> String {
         try ProcFS.readText(path).trimmingSpaces()
     }

@@ -113,6 +113,10 @@ public struct Container: Sendable, Equatable, Codable {
     public var image: ImageSource?
     /// Replaces the image's Entrypoint (and drops its Cmd); only with `image`. nil: the image's.
     public var entrypoint: [String]?
+    // networks
+    /// Published ports, in the order written: DNAT from the host to the container's address on
+    /// its first network (a bridge network); no two containers share a host port.
+    public var ports: [PublishedPort]
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
@@ -125,7 +129,8 @@ public struct Container: Sendable, Equatable, Codable {
         logging: Logging = Logging(),
         identity: Identity? = nil,
         image: ImageSource? = nil, entrypoint: [String]? = nil,  // images
-        healthcheck: Healthcheck? = nil  // operations
+        healthcheck: Healthcheck? = nil,  // operations
+        ports: [PublishedPort] = []  // networks
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -150,6 +155,7 @@ public struct Container: Sendable, Equatable, Codable {
         self.identity = identity
         self.image = image
         self.entrypoint = entrypoint
+        self.ports = ports
     }
 }
 

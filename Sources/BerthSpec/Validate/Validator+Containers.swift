@@ -4,6 +4,7 @@ extension Validator {
         "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities", "mounts",
         "logging", "healthcheck",
         "image", "entrypoint",  // images
+        "ports",  // networks
     ]
     /// resolv.conf: the C library reads at most three name servers.
     static let maxDNS = 3
@@ -87,6 +88,9 @@ extension Validator {
         }
 
         if let (node, p) = at("dns") { container.dns = checkDNS(node, p) }
+        if let (node, p) = at("ports") {
+            container.ports = checkPorts(node, p, container: name, networks: container.networks, keyLocation: fields["ports"]!.key.location)
+        }
         if let (node, p) = at("resources") { container.resources = checkResources(node, p) }
 
         if let (node, p) = at("restart") {

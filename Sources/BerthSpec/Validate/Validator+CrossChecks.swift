@@ -5,6 +5,7 @@ extension Validator {
         checkSubnetsDoNotOverlap()
         checkBridgesAreUnique()
         checkAttachments()
+        checkPortsAreUnique()
     }
 
     private func checkSubnetsDoNotOverlap() {

@@ -17,6 +17,8 @@ final class Validator {
     /// Every volume name written (also with errors), and each `{volume: NAME}` mount.
     var declaredVolumes: [String] = []
     var volumeMountFacts: [VolumeMountFacts] = []
+    /// Published ports as written (networks).
+    var portFacts: [PortFacts] = []
 
     struct NetworkFacts {
         var network: Network
