@@ -2,7 +2,7 @@ extension Validator {
     static let containerKeys = [
         "rootfs", "command", "env", "workdir", "user", "hostname", "namespaces", "userns", "networks", "dns",
         "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities", "mounts",
-        "logging", "healthcheck",
+        "logging", "healthcheck", "dependsOn",
         "image", "entrypoint",  // images
     ]
     /// resolv.conf: the C library reads at most three name servers.
@@ -28,6 +28,7 @@ extension Validator {
                 containers.append(container)
             }
         }
+        checkDependencyGraph(entries, containers)
         return containers
     }
 
@@ -130,6 +131,7 @@ extension Validator {
         if let (node, p) = at("mounts") { container.mounts = checkMounts(node, p) }
         if let (node, p) = at("logging") { container.logging = checkLogging(node, p) }
         if let (node, p) = at("healthcheck") { container.healthcheck = checkHealthcheck(node, p) }
+        if let (node, p) = at("dependsOn") { container.dependsOn = checkDependsOn(node, p, container: name) }
 
         return errorCount == errorsBefore ? container : nil
     }
