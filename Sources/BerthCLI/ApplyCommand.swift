@@ -18,10 +18,14 @@ struct ApplyCommand: ParsableCommand {
     var prune = false
     @Option(help: ArgumentHelp("How long to wait for another apply of the project to finish.", valueName: "duration"))
     var lockTimeout: String = "60s"
+    @Option(help: ArgumentHelp("How long a container waits for the conditions of its dependsOn (started, healthy, completed).",
+                               valueName: "duration"))
+    var waitTimeout: String = "2m"
 
     func run() throws {
         let spec = try spec.load()
         let timeout = try seconds(lockTimeout, option: "--lock-timeout")
+        let waitTimeout = try seconds(self.waitTimeout, option: "--wait-timeout")
         let engine = try options.engine()
         let lock = try engine.lock(project: spec.project, command: "apply", timeout: timeout, onWait: Console.err)
         defer { lock.release() }
@@ -32,7 +36,7 @@ struct ApplyCommand: ParsableCommand {
             return try engine.plan(spec)
         }
         do {
-            let report = try engine.apply(spec, plan: plan, records: records) { Console.out($0.line) }
+            let report = try engine.apply(spec, plan: plan, records: records, waitTimeout: waitTimeout) { Console.out($0.line) }
             // A spec that leaves the project nothing leaves no trace of it either.
             if spec.containers.isEmpty, spec.networks.isEmpty {
                 try engine.removeProjectIfEmpty(spec.project, holding: [lock])

@@ -14,6 +14,10 @@ public struct Applier: Sendable {
     /// Asked before each step: true ends the apply there (a reconciler told to stop
     /// finishes the step in progress only). The next apply continues from there.
     public var shouldStop: @Sendable () -> Bool
+    // operations
+    /// How long a container waits for the conditions of its `dependsOn` (seconds).
+    public var waitTimeout: Double = Applier.defaultWaitTimeout
+    public static let defaultWaitTimeout = 120.0
 
     public init(engine: Engine, output: @escaping @Sendable (ApplyStep) -> Void,
                 shouldStop: @escaping @Sendable () -> Bool = { false }) {
@@ -91,12 +95,14 @@ public struct Applier: Sendable {
         switch action.kind {
         case .create:
             let c = spec.container(named: name)!
+            try waitForDependencies(of: c, spec: spec)
             // A leftover cgroup of an interrupted apply: empty it first.
             try engine.removeKernelObjects(project: project, name: name, record: record)
             let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil, freshRoot: true)
             return "created, pid \(id.pid)"
         case .start:
             let c = spec.container(named: name)!
+            try waitForDependencies(of: c, spec: spec)
             let exit = try engine.observer.observeExit(project: project, name: name)
             try engine.removeKernelObjects(project: project, name: name, record: record)
             // Without an exit record (berth init itself was killed) the run ended no
@@ -109,6 +115,7 @@ public struct Applier: Sendable {
             return "started again, pid \(id.pid)"
         case .replace:
             let c = spec.container(named: name)!
+            try waitForDependencies(of: c, spec: spec)
             try engine.stop(project: project, name: name, record: record)
             try Failpoint.replaceAfterStop.hit()
             let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil, freshRoot: true)
@@ -226,13 +233,16 @@ extension Engine {
     /// Checks the machine for the whole spec, then executes the plan. Call with the project's lock held.
     public func apply(_ spec: Spec, plan: Plan, records: ProjectRecords,
                       shouldStop: @escaping @Sendable () -> Bool = { false },
+                      waitTimeout: Double = Applier.defaultWaitTimeout,
                       output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
         // The plan was made from the resolved spec (``plan(_:)``); a caller's copy may not be.
         let spec = try resolve(spec)
         let problems = Preflight.problems(spec: spec, plan: plan, records: records, mapping: mapping,
                                           firewall: firewall) + imageProblems(spec: spec, plan: plan)
         guard problems.isEmpty else { throw PreflightError(problems: problems) }
-        return try Applier(engine: self, output: output, shouldStop: shouldStop).apply(plan, spec: spec, records: records)
+        var applier = Applier(engine: self, output: output, shouldStop: shouldStop)
+        applier.waitTimeout = waitTimeout
+        return try applier.apply(plan, spec: spec, records: records)
     }
 }
 

@@ -25,7 +25,10 @@ public struct Planner: Sendable {
         var actions: [PlannedAction] = []
         let wanted = Set(spec.containers.map(\.name))
         let known = Set(observed.containers.keys).union(records.containers.keys)
-        for name in known.subtracting(wanted).sorted() {
+        // Dependents go before what they depend on.
+        let leaving = DependencyOrder.removalOrder(Array(known.subtracting(wanted)),
+                                                   specs: records.containers.mapValues(\.spec))
+        for name in leaving {
             let running = observed.containers[name]?.isRunning ?? false
             actions.append(PlannedAction(
                 object: .container(name), kind: .destroy,
@@ -37,9 +40,21 @@ public struct Planner: Sendable {
         actions += Self.planVolumes(spec: spec, observed: observed)
         let context = AttachmentContext(spec: spec, addresses: addresses, records: records.networks,
                                         rebuilt: networks.rebuilt)
-        for container in spec.containers {
-            actions.append(plan(container, observed: observed.containers[container.name],
-                                record: records.containers[container.name], context: context))
+        // Dependencies first (apply waits for their conditions before it starts a dependent).
+        var replaced: Set<String> = []
+        for container in DependencyOrder.startOrder(spec.containers) {
+            var action = plan(container, observed: observed.containers[container.name],
+                              record: records.containers[container.name], context: context)
+            if action.kind == .replace { replaced.insert(container.name) }
+            // Compose's `restart: true`: a replaced dependency takes its dependents with it.
+            if let d = container.dependsOn.first(where: { $0.restart && replaced.contains($0.name) }),
+               action.kind == .noop || action.kind == .update {
+                action = PlannedAction(object: action.object, kind: .replace,
+                                       reason: "its dependency \(d.name) is replaced (dependsOn.\(d.name).restart: true)",
+                                       changes: action.changes)
+                replaced.insert(container.name)
+            }
+            actions.append(action)
         }
         actions += networks.late
         return Plan(project: spec.project, actions: actions, addresses: addresses)

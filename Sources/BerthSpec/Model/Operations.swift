@@ -67,3 +67,28 @@ public struct Healthcheck: Sendable, Equatable, Codable {
         self.onUnhealthy = onUnhealthy
     }
 }
+
+/// One entry of `dependsOn:`: a container of the spec that must reach a condition
+/// before this one is started.
+public struct Dependency: Sendable, Equatable, Codable {
+    public enum Condition: String, Sendable, Equatable, Codable, CaseIterable {
+        /// Its process runs.
+        case started
+        /// Its healthcheck passed (it must have one).
+        case healthy
+        /// It exited with code 0 (a `restart: never` or `on-failure` job, e.g. a migration).
+        case completed
+    }
+
+    /// The name of a container of the spec.
+    public var name: String
+    public var condition: Condition
+    /// When it is replaced, this container is started again too (Compose's `restart: true`).
+    public var restart: Bool
+
+    public init(name: String, condition: Condition = .started, restart: Bool = false) {
+        self.name = name
+        self.condition = condition
+        self.restart = restart
+    }
+}

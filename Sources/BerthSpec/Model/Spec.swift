@@ -104,6 +104,8 @@ public struct Container: Sendable, Equatable, Codable {
     public var logging: Logging
     /// nil: no check (none written, or `test: ["NONE"]`).
     public var healthcheck: Healthcheck?
+    /// Containers that must reach a condition before this one starts; in the order written.
+    public var dependsOn: [Dependency]
     // users
     /// What `user` resolved to in the container's root; set by the engine before it plans
     /// (validation does not read the root), nil until then.
@@ -129,7 +131,7 @@ public struct Container: Sendable, Equatable, Codable {
         logging: Logging = Logging(),
         identity: Identity? = nil,
         image: ImageSource? = nil, entrypoint: [String]? = nil,  // images
-        healthcheck: Healthcheck? = nil,  // operations
+        healthcheck: Healthcheck? = nil, dependsOn: [Dependency] = [],  // operations
         ports: [PublishedPort] = []  // networks
     ) {
         self.name = name
@@ -152,6 +154,7 @@ public struct Container: Sendable, Equatable, Codable {
         self.mounts = mounts
         self.logging = logging
         self.healthcheck = healthcheck
+        self.dependsOn = dependsOn
         self.identity = identity
         self.image = image
         self.entrypoint = entrypoint

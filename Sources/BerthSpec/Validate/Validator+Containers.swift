@@ -2,7 +2,7 @@ extension Validator {
     static let containerKeys = [
         "rootfs", "command", "env", "workdir", "user", "hostname", "namespaces", "userns", "networks", "dns",
         "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities", "mounts",
-        "logging", "healthcheck",
+        "logging", "healthcheck", "dependsOn",
         "image", "entrypoint",  // images
         "ports",  // networks
     ]
@@ -29,6 +29,7 @@ extension Validator {
                 containers.append(container)
             }
         }
+        checkDependencyGraph(entries, containers)
         return containers
     }
 
@@ -134,6 +135,7 @@ extension Validator {
         if let (node, p) = at("mounts") { container.mounts = checkMounts(node, p) }
         if let (node, p) = at("logging") { container.logging = checkLogging(node, p) }
         if let (node, p) = at("healthcheck") { container.healthcheck = checkHealthcheck(node, p) }
+        if let (node, p) = at("dependsOn") { container.dependsOn = checkDependsOn(node, p, container: name) }
 
         return errorCount == errorsBefore ? container : nil
     }

@@ -117,3 +117,117 @@ extension Validator {
         }
     }
 }
+
+extension Validator {
+    static let dependencyKeys = ["condition", "restart"]
+
+    /// `dependsOn:` as a list of names (condition `started`) or a mapping of names to
+    /// `{condition, restart}`. Names are checked against the spec by ``checkDependencyGraph(_:_:)``.
+    func checkDependsOn(_ node: YAMLNode, _ path: String, container: String) -> [Dependency] {
+        var out: [Dependency] = []
+        func add(_ name: String, _ location: SourceLocation, _ dependency: Dependency) {
+            if name == container {
+                error(location, join(path, name), "a container cannot depend on itself")
+            } else if out.contains(where: { $0.name == name }) {
+                error(location, join(path, name), "\(quoted(name)) is listed twice")
+            } else {
+                out.append(dependency)
+            }
+        }
+        if let items = node.items {
+            for (i, item) in items.enumerated() {
+                guard let name = string(item, "\(path)[\(i)]") else { continue }
+                add(name, item.location, Dependency(name: name))
+            }
+            return out
+        }
+        guard let entries = namedEntries(of: node, path: path,
+                                         what: "a list of container names, or a mapping of names to {condition, restart}")
+        else { return out }
+        for entry in entries {
+            let name = entry.key.value
+            let p = join(path, name)
+            var dependency = Dependency(name: name)
+            if entry.value.scalar?.kind == .null {
+                add(name, entry.key.location, dependency)
+                continue
+            }
+            guard let fields = fields(of: entry.value, path: p, known: Validator.dependencyKeys, what: "a dependency") else {
+                continue
+            }
+            if let e = fields["condition"], let text = string(e.value, join(p, "condition")) {
+                if let condition = Dependency.Condition(rawValue: text) {
+                    dependency.condition = condition
+                } else {
+                    let names = Dependency.Condition.allCases.map(\.rawValue)
+                    error(e.value.location, join(p, "condition"), "\(quoted(text)) is not a condition",
+                          hint: Suggestions.hint(for: text.hasPrefix("service_") ? String(text.dropFirst(8)) : text, among: names)
+                              ?? "use one of: \(names.joined(separator: ", "))")
+                }
+            }
+            if let e = fields["restart"] { dependency.restart = bool(e.value, join(p, "restart")) ?? false }
+            add(name, entry.key.location, dependency)
+        }
+        return out
+    }
+
+    /// Across containers: every dependency names a container of the spec, `healthy` one
+    /// with a healthcheck, `completed` one that is not `restart: always`, and there is no cycle
+    /// (reported once, on the first container of it in the file, spelled out).
+    func checkDependencyGraph(_ entries: [YAMLNode.Entry], _ containers: [Container]) {
+        let names = Set(entries.map(\.key.value))
+        let byName = Dictionary(containers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        func location(_ container: String, _ dependency: String) -> SourceLocation {
+            let entry = entries.first { $0.key.value == container }
+            let list = entry?.value.entries?.first { $0.key.value == "dependsOn" }
+            if let items = list?.value.items, let item = items.first(where: { $0.scalar?.value == dependency }) {
+                return item.location
+            }
+            return list?.value.entries?.first { $0.key.value == dependency }?.key.location
+                ?? list?.key.location ?? entry?.key.location ?? SourceLocation(line: 1, column: 1)
+        }
+        for c in containers {
+            for d in c.dependsOn {
+                let path = "containers.\(c.name).dependsOn.\(d.name)"
+                guard names.contains(d.name) else {
+                    error(location(c.name, d.name), path, "no container is called \(quoted(d.name))",
+                          hint: Suggestions.hint(for: d.name, among: Array(names).sorted()))
+                    continue
+                }
+                guard let target = byName[d.name] else { continue }
+                if d.condition == .healthy && target.healthcheck == nil {
+                    error(location(c.name, d.name), path, "condition healthy needs a healthcheck on \(d.name)",
+                          hint: "add `healthcheck:` to \(d.name), or use condition: started")
+                }
+                if d.condition == .completed && target.restart == .always {
+                    error(location(c.name, d.name), path, "condition completed needs a job that ends: \(d.name) has restart: always",
+                          hint: "give \(d.name) `restart: never` (or on-failure)")
+                }
+            }
+        }
+        // Cycles: a depth-first walk in file order; each cycle is reported once.
+        var state: [String: Int] = [:] // 1: on the path, 2: done
+        var path: [String] = []
+        var reported = false
+        func visit(_ name: String) {
+            guard !reported, let c = byName[name] else { return }
+            state[name] = 1
+            path.append(name)
+            for d in c.dependsOn where byName[d.name] != nil {
+                if state[d.name] == 1 {
+                    let cycle = Array(path[path.firstIndex(of: d.name)!...]) + [d.name]
+                    error(location(name, d.name), "containers.\(name).dependsOn.\(d.name)",
+                          "dependsOn makes a cycle: \(cycle.joined(separator: " -> "))",
+                          hint: "remove one of these dependencies")
+                    reported = true
+                    return
+                }
+                if state[d.name] == nil { visit(d.name) }
+                if reported { return }
+            }
+            path.removeLast()
+            state[name] = 2
+        }
+        for c in containers where state[c.name] == nil && !reported { visit(c.name) }
+    }
+}
