@@ -5,9 +5,9 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What berth links, and what its tests and demo use.
-DEB_PACKAGES := pkg-config libyaml-dev libcap-dev busybox-static iproute2 nftables python3-jsonschema
-# The registry client (libssl-dev: SHA-256) and its tests: a real registry, images made by umoci, pushed by skopeo.
-DEB_PACKAGES += libssl-dev openssl docker-registry skopeo umoci apache2-utils
+DEB_PACKAGES := pkg-config libyaml-dev libcap-dev busybox-static iproute2 nftables python3-jsonschema libarchive-dev umoci skopeo
+# The registry client's tests: a real registry (and its htpasswd, test certificates), images made by umoci, pushed by skopeo.
+DEB_PACKAGES += openssl docker-registry apache2-utils
 RELEASE_FLAGS := -c release --static-swift-stdlib
 BERTH_RELEASE := .build/release/berth
 DEMO_SPEC := specs/demo.yaml

@@ -10,6 +10,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // SHA-256 of image blobs and layers (images); the registry client wants it too.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // The registry client's HTTP/1.1 + TLS stack (docs/registry.md says why this one).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
@@ -19,8 +21,8 @@ let package = Package(
         // System libraries berth links (Debian: libyaml-dev, libcap-dev).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
-        // SHA-256 of blobs as they stream in (Debian: libssl-dev; OpenSSL's libcrypto uses the CPU's SHA extensions).
-        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Image layers and archives are read with libarchive (Debian: libarchive-dev).
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
 
         // The few lines that must run between clone() and execve().
         .target(name: "CBerth"),
@@ -29,8 +31,9 @@ let package = Package(
         .target(
             name: "BerthKernel",
             dependencies: [
-                "CBerth", "CCap",
+                "CBerth", "CCap", "CArchive",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
 
@@ -41,8 +44,9 @@ let package = Package(
         .target(
             name: "Berth",
             dependencies: [
-                "BerthSpec", "BerthKernel",
+                "BerthSpec", "BerthKernel", "CArchive",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
 
@@ -50,7 +54,8 @@ let package = Package(
         .target(
             name: "BerthRegistry",
             dependencies: [
-                "CCrypto",
+                "BerthSpec",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -30,7 +30,10 @@ public struct Engine: Sendable {
     public var observer: Observer { Observer(cgroups: cgroups, store: store, firewall: firewall) }
     public var planner: Planner {
         let cgroups = self.cgroups
-        return Planner(mapping: mapping, normalize: { cgroups.normalized($0) })
+        var planner = Planner(mapping: mapping, normalize: { cgroups.normalized($0) })
+        let engine = self
+        planner.resolveImage = { engine.resolveImage($0) }  // images
+        return planner
     }
 
     /// Observes and diffs; changes nothing (no lock, no file, no cgroup).
@@ -43,12 +46,15 @@ public struct Engine: Sendable {
     /// Creates the cgroup, writes the limits, starts berth init and records it.
     @discardableResult
     func start(_ c: Container, spec: Spec, addresses: IPAM.Assignment, restarts: Int, lastExit: ExitRecord?,
-               failures: Int = 0) throws -> ProcessIdentity {
+               failures: Int = 0, freshRoot: Bool = false) throws -> ProcessIdentity {
         let project = spec.project
         let path = Observer.containerCgroup(project, c.name)
         let dir = store.containerDirectory(project, c.name)
         var record = ContainerRecord(spec: c, limits: mapping.limits(for: c.resources),
                                      restarts: restarts, lastExit: lastExit, failures: failures)
+        let imageRoot = c.image == nil ? nil : try prepareImageRoot(c, project: project, fresh: freshRoot)  // images
+        record.imageDigest = imageRoot?.image.digest
+        record.imageRoot = imageRoot.map { _ in .overlay }
         try store.write(record, project: project)
         do {
             try cgroups.create(path)
@@ -62,7 +68,8 @@ public struct Engine: Sendable {
                 extraMounts = [.bind(source: hosts, target: "/etc/hosts", readOnly: false),
                                .bind(source: resolv, target: "/etc/resolv.conf", readOnly: false)]
             }
-            let config = mapping.config(for: c, project: project, extraMounts: extraMounts)
+            var config = mapping.config(for: c, project: project, extraMounts: extraMounts)
+            if let r = imageRoot { config = imageConfig(config, c, root: r.root, overlay: r.overlay, config: r.config) }
             let networks = Dictionary(uniqueKeysWithValues: spec.networks.map { ($0.name, $0) })
             let net = NetworkApplier(project: project, firewall: firewall)
             let id = try ContainerRuntime.start(config, stateDir: dir, executable: executable) { pid in
@@ -167,7 +174,7 @@ extension Engine {
         guard let record, let process = seen?.process else {
             throw StateError("exec in \(project)/\(name)", "the container is not running")
         }
-        let config = mapping.config(for: record.spec, project: project)
+        let config = execConfig(mapping.config(for: record.spec, project: project), record: record)
         let path = Observer.containerCgroup(project, name)
         return try ContainerRuntime.exec(
             into: process,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Berth
+import Glibc
 
 struct ApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +26,9 @@ struct ApplyCommand: ParsableCommand {
         let lock = try ProjectLock.acquire(store: engine.store, project: spec.project, command: "apply",
                                            timeout: timeout, onWait: Console.err)
         defer { lock.release() }
+        // images: local sources missing from the store, or changed, are imported before the plan.
+        let tty = isatty(2) != 0
+        try engine.importImages(spec) { if tty { Console.err($0) } }
         let (plan, _, records) = try engine.plan(spec)
         do {
             let report = try engine.apply(spec, plan: plan, records: records) { Console.out($0.line) }

@@ -30,7 +30,7 @@ struct ImagePullCommand: ParsableCommand {
     func run() throws {
         let ref: RegistryReference
         do {
-            ref = try RegistryReference(parsing: reference)
+            ref = try .registry(reference)
         } catch {
             throw CLIError(error.description)
         }

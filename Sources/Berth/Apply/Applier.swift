@@ -89,7 +89,7 @@ public struct Applier: Sendable {
             let c = spec.container(named: name)!
             // A leftover cgroup of an interrupted apply: empty it first.
             try engine.removeKernelObjects(project: project, name: name, record: record)
-            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil)
+            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil, freshRoot: true)
             return "created, pid \(id.pid)"
         case .start:
             let c = spec.container(named: name)!
@@ -106,7 +106,7 @@ public struct Applier: Sendable {
         case .replace:
             let c = spec.container(named: name)!
             try engine.stop(project: project, name: name, record: record)
-            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil)
+            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil, freshRoot: true)
             return "replaced, pid \(id.pid)"
         case .update:
             let c = spec.container(named: name)!
@@ -214,7 +214,7 @@ extension Engine {
                       shouldStop: @escaping @Sendable () -> Bool = { false },
                       output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
         let problems = Preflight.problems(spec: spec, plan: plan, records: records, mapping: mapping,
-                                          firewall: firewall)
+                                          firewall: firewall) + imageProblems(spec: spec, plan: plan)
         guard problems.isEmpty else { throw PreflightError(problems: problems) }
         return try Applier(engine: self, output: output, shouldStop: shouldStop).apply(plan, spec: spec, records: records)
     }

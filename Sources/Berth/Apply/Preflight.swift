@@ -19,7 +19,9 @@ public enum Preflight {
                 return fm.fileExists(atPath: path, isDirectory: &dir) && dir.boolValue
             }
             if starting.contains(c.name) {
-                if !isDirectory(c.rootfs) {
+                if c.image != nil {
+                    // images: checked by Engine.imageProblems, against the image store.
+                } else if !isDirectory(c.rootfs) {
                     out.append("\(at).rootfs: \(c.rootfs) is not a directory")
                 } else if let problem = commandProblem(c) {
                     out.append("\(at).command: \(problem)")

@@ -10,6 +10,10 @@ public struct Planner: Sendable {
     public var mapping: KernelMapping
     /// What the kernel will read back after writing these limits (rounding), from the cgroup driver.
     public var normalize: @Sendable (CgroupLimits) -> CgroupLimits
+    // images
+    /// The manifest digest an `image:` resolves to now (the store and the source's index,
+    /// never an import); nil when it cannot be told before apply imports it.
+    public var resolveImage: @Sendable (ImageSource) -> String? = { _ in nil }
 
     public init(mapping: KernelMapping, normalize: @escaping @Sendable (CgroupLimits) -> CgroupLimits) {
         self.mapping = mapping
@@ -51,7 +55,7 @@ public struct Planner: Sendable {
             return PlannedAction(object: ref, kind: .replace,
                                  reason: "running without a record of what berth applied")
         }
-        let replacing = Self.replacementChanges(from: record.spec, to: c)
+        let replacing = Self.replacementChanges(from: record.spec, to: c) + imageChange(c, record: record)
         if !replacing.isEmpty {
             let fields = replacing.map(\.field).joined(separator: ", ")
             return PlannedAction(object: ref, kind: .replace, reason: "\(fields) cannot change on a live container",
@@ -129,6 +133,15 @@ public struct Planner: Sendable {
         return changes
     }
 
+    /// The image a reference resolves to now, against the one the container was made from.
+    func imageChange(_ c: Container, record: ContainerRecord) -> [FieldChange] {
+        guard let source = c.image, record.spec.image == source else { return [] }
+        let now = resolveImage(source)
+        guard now != record.imageDigest else { return [] }
+        return [FieldChange(field: "image", old: Render.digest(record.imageDigest), new: now.map { Render.digest($0) } ?? "(imported by apply)",
+                            forcesReplacement: true)]
+    }
+
     /// Fields that cannot change on a live process.
     static func replacementChanges(from old: Container, to new: Container) -> [FieldChange] {
         var out: [FieldChange] = []
@@ -136,6 +149,8 @@ public struct Planner: Sendable {
             if a != b { out.append(FieldChange(field: field, old: show(a), new: show(b), forcesReplacement: true)) }
         }
         check("rootfs", old.rootfs, new.rootfs) { $0 }
+        check("image", old.image, new.image) { $0?.description ?? "(none)" }  // images
+        check("entrypoint", old.entrypoint, new.entrypoint) { $0.map(Render.list) ?? "(the image's)" }
         check("command", old.command, new.command, Render.list)
         check("env", old.env, new.env) { Render.list($0.map { "\($0.name)=\($0.value)" }) }
         check("workdir", old.workdir, new.workdir) { $0 }

@@ -21,10 +21,19 @@ public struct ContainerRecord: Sendable, Equatable, Codable {
     public var failures: Int
     /// When a stopped container's next start is due, set by a reconciler that is backing off.
     public var nextStartAt: Double?
+    // images
+    /// The manifest digest of the image the container was made from (nil for a `rootfs:`).
+    public var imageDigest: String?
+    /// Whether its root is overlayfs over the image's layers, or the private copy berth made
+    /// because overlayfs was refused (see ``ImageRootKind``).
+    public var imageRoot: ImageRootKind?
 
     public init(spec: Container, limits: CgroupLimits, process: ProcessIdentity? = nil,
                 startedAt: Double? = nil, restarts: Int = 0, lastExit: ExitRecord? = nil,
-                failures: Int = 0, nextStartAt: Double? = nil) {
+                failures: Int = 0, nextStartAt: Double? = nil,
+                imageDigest: String? = nil, imageRoot: ImageRootKind? = nil) {  // images
+        self.imageDigest = imageDigest
+        self.imageRoot = imageRoot
         self.lastExit = lastExit
         self.failures = failures
         self.nextStartAt = nextStartAt

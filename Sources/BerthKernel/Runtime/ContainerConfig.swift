@@ -28,6 +28,10 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     /// for uid 0 also the permitted and effective sets. A non-root user has none effective.
     public var capabilities: [String]
     public var noNewPrivileges: Bool
+    // images
+    /// When set, `rootfs` is an empty mount point and the root is this overlay, mounted there
+    /// in the container's mount namespace (nothing is left mounted on the host).
+    public var overlay: OverlayRoot? = nil
 
     /// Docker's default set: the 14 capabilities a container's root keeps.
     public static let defaultCapabilities: [String] = [

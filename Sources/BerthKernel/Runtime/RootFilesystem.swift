@@ -34,8 +34,12 @@ struct RootFilesystem {
         // Nothing we mount may propagate back to the host, and pivot_root wants private mounts.
         try Mounts.mount(nil, on: "/", type: nil, flags: Mounts.recursive | Mounts.privatePropagation,
                          what: "/ (make private)")
-        try Mounts.mount(config.rootfs, on: config.rootfs, type: nil, flags: Mounts.bind | Mounts.recursive,
-                         what: "rootfs \(config.rootfs)")
+        if let overlay = config.overlay {
+            try overlay.mount(on: config.rootfs)
+        } else {
+            try Mounts.mount(config.rootfs, on: config.rootfs, type: nil, flags: Mounts.bind | Mounts.recursive,
+                             what: "rootfs \(config.rootfs)")
+        }
         // berth keeps no devices cgroup, so CAP_MKNOD must not give a container a disk:
         // every mount it can write to is nodev, and /dev holds only bind-mounted nodes.
         try Mounts.restrict(config.rootfs, recursive: true, noDevices: true, what: "rootfs \(config.rootfs)")

@@ -45,7 +45,7 @@ public struct Puller: Sendable {
     /// The digest `reference` names in the registry now, without pulling anything (for
     /// `plan --refresh` and `pull: always`). Throws ``RegistryError``.
     public func resolve(_ reference: RegistryReference) async throws -> Digest {
-        if let digest = reference.digest { return digest }
+        if let digest = reference.pinned { return digest }
         return try await withClient(reference) { client in
             try await fetchManifest(client, reference: reference, name: reference.manifestReference).digest
         }

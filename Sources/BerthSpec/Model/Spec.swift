@@ -60,9 +60,10 @@ public struct Network: Sendable, Equatable, Codable {
 public struct Container: Sendable, Equatable, Codable {
     /// `[a-z0-9][a-z0-9-]*`, at most 63 characters: safe as a cgroup path component.
     public var name: String
-    /// Absolute path, resolved against the spec file's directory.
+    /// Absolute path, resolved against the spec file's directory; empty when the container has
+    /// an `image:` (then its root is made from the image's layers).
     public var rootfs: String
-    /// Non-empty argv.
+    /// Non-empty argv; with an `image:` it may be empty, meaning "the image's Cmd".
     public var command: [String]
     /// Environment, sorted by name.
     public var env: [EnvVar]
@@ -93,6 +94,11 @@ public struct Container: Sendable, Equatable, Codable {
     public var capabilities: CapabilityChanges
     /// In the order written; targets are unique, absolute and without `..`.
     public var mounts: [Mount]
+    // images
+    /// Where the root comes from when it is not `rootfs`: exactly one of the two is set.
+    public var image: ImageSource?
+    /// Replaces the image's Entrypoint (and drops its Cmd); only with `image`. nil: the image's.
+    public var entrypoint: [String]?
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
@@ -101,7 +107,8 @@ public struct Container: Sendable, Equatable, Codable {
         networks: [NetworkAttachment] = [], dns: [IPv4Address] = [], resources: Resources = Resources(),
         restart: RestartPolicy = .always, stopSignal: Signal = .named("SIGTERM")!,
         stopTimeout: TimeSpan = TimeSpan(milliseconds: 10_000, text: "10s"), readOnlyRootfs: Bool = false,
-        capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = []
+        capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = [],
+        image: ImageSource? = nil, entrypoint: [String]? = nil  // images
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -121,6 +128,8 @@ public struct Container: Sendable, Equatable, Codable {
         self.readOnlyRootfs = readOnlyRootfs
         self.capabilities = capabilities
         self.mounts = mounts
+        self.image = image
+        self.entrypoint = entrypoint
     }
 }
 

@@ -2,6 +2,7 @@ extension Validator {
     static let containerKeys = [
         "rootfs", "command", "env", "workdir", "user", "hostname", "namespaces", "userns", "networks", "dns",
         "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities", "mounts",
+        "image", "entrypoint",  // images
     ]
     /// resolv.conf: the C library reads at most three name servers.
     static let maxDNS = 3
@@ -39,17 +40,7 @@ extension Validator {
             fields[key].map { ($0.value, join(path, key)) }
         }
 
-        if let (node, p) = at("rootfs") {
-            container.rootfs = hostPath(node, p) ?? ""
-        } else {
-            error(entry.key.location, path, "missing \"rootfs\"", hint: "add e.g. `rootfs: ./rootfs/busybox` (relative to the spec file)")
-        }
-
-        if let (node, p) = at("command") {
-            container.command = checkCommand(node, p)
-        } else {
-            error(entry.key.location, path, "missing \"command\"", hint: "add e.g. `command: [\"/bin/sh\", \"-c\", \"sleep 3600\"]`")
-        }
+        checkRootAndCommand(&container, fields: fields, entry: entry, path: path)
 
         if let (node, p) = at("env") { container.env = checkEnv(node, p) }
         if let (node, p) = at("workdir") { container.workdir = absolutePath(node, p) ?? "/" }
@@ -139,7 +130,7 @@ extension Validator {
         return errorCount == errorsBefore ? container : nil
     }
 
-    private func checkCommand(_ node: YAMLNode, _ path: String) -> [String] {
+    func checkCommand(_ node: YAMLNode, _ path: String) -> [String] {
         if node.scalar?.kind == .string {
             error(node.location, path, "must be a list of words, found \(node.kindDescription)",
                   hint: "berth runs no shell for you: write e.g. [\"/bin/sh\", \"-c\", \"...\"]")

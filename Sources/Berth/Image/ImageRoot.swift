@@ -1,0 +1,140 @@
+import BerthKernel
+import Foundation
+import Glibc
+
+/// How a container's root is made from its image.
+public enum ImageRootKind: String, Codable, Sendable {
+    /// overlayfs: the image's layers below, the container's own upper directory on top.
+    case overlay
+}
+
+/// What a container from an image runs: the image's config as defaults, the spec's fields
+/// over them, with the semantics of Compose and Kubernetes.
+public struct ImageLaunch: Sendable, Equatable {
+    public var argv: [String]
+    public var env: [EnvVar]
+    public var workdir: String
+    public var user: User
+    /// The image's User when it is a name (resolving names through the image's /etc/passwd is
+    /// the job of the `user:` names work; until then such an image needs `user:` in the spec).
+    public var unresolvedUser: String?
+
+    /// `entrypoint` replaces the image's Entrypoint and drops its Cmd; `command` replaces Cmd;
+    /// env is the image's, then the spec's (the spec wins); workdir and user come from the
+    /// image when the spec leaves them at their defaults (`/` and 0:0).
+    public init(container c: Container, image: OCI.ImageConfig.Defaults?) {
+        let entrypoint = c.entrypoint ?? image?.Entrypoint ?? []
+        let cmd = !c.command.isEmpty ? c.command : (c.entrypoint != nil ? [] : image?.Cmd ?? [])
+        argv = entrypoint + cmd
+        var merged: [String: String] = [:]
+        var order: [String] = []
+        for item in image?.Env ?? [] {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0])
+            if merged[name] == nil { order.append(name) }
+            merged[name] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        for e in c.env {
+            if merged[e.name] == nil { order.append(e.name) }
+            merged[e.name] = e.value
+        }
+        env = order.sorted().map { EnvVar(name: $0, value: merged[$0]!) }
+        workdir = c.workdir == "/" ? (image?.WorkingDir.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/") : c.workdir
+        user = c.user
+        unresolvedUser = nil
+        if c.user == User(uid: 0, gid: 0), let written = image?.User, !written.isEmpty {
+            if let numeric = try? User(parsing: written) {
+                user = numeric
+            } else {
+                unresolvedUser = written
+            }
+        }
+    }
+}
+
+extension Engine {
+    /// The image store of this engine's state directory.
+    public var images: ImageStore { ImageStore(state: store) }
+
+    /// The manifest digest a container's `image:` resolves to now, reading the store and the
+    /// source's index only: an OCI layout's index names it; an archive, the last import of it
+    /// while the file is unchanged; a registry reference, the store's image of that name.
+    public func resolveImage(_ source: ImageSource) -> String? {
+        switch source {
+        case .ociLayout:
+            return try? images.peekManifest(source)
+        case .ociArchive(let path, _), .dockerArchive(let path, _):
+            guard let image = try? images.image(importedFrom: source.description),
+                  image.sourceStamp == ImageStore.stamp(path) else { return nil }
+            return image.digest
+        case .registry(let reference):
+            return (try? images.image(reference.description))?.digest
+        }
+    }
+
+    /// Imports the local sources of the spec that are missing from the store or changed since
+    /// their import, before apply changes anything else. Registry references are left to pull.
+    public func importImages(_ spec: Spec, progress: (String) -> Void = { _ in }) throws(ImageStoreError) {
+        var done: Set<String> = []
+        for c in spec.containers {
+            guard let source = c.image, source.localPath != nil, done.insert(source.description).inserted else { continue }
+            if let digest = resolveImage(source), (try? images.image(digest)) != nil { continue }
+            progress("importing \(source) for containers.\(c.name)")
+            try images.importImage(source, progress: { progress("  \($0)") })
+        }
+    }
+
+    /// Makes a container's root from its image: the overlay's directories under the
+    /// container's state directory (the overlay itself is mounted by berth init, inside the
+    /// container's mount namespace, so nothing stays mounted on the host).
+    /// `fresh` throws away the writes of an earlier container of that name (create, replace).
+    func prepareImageRoot(_ c: Container, project: String, fresh: Bool) throws -> (root: String, overlay: OverlayRoot, image: ImageStore.Image, config: OCI.ImageConfig) {
+        guard let source = c.image else { throw StateError("prepare image root", "containers.\(c.name) has no image") }
+        guard let digest = resolveImage(source), let image = try images.image(digest) else {
+            throw StateError("containers.\(c.name).image", "\(source) is not in the image store")
+        }
+        let config = try images.config(of: image)
+        let dir = store.containerDirectory(project, c.name) + "/image-root"
+        if fresh { try FileTree.remove(dir) }
+        let root = dir + "/root", upper = dir + "/upper", work = dir + "/work"
+        try StateStore.makeDirectories(dir)
+        for path in [root, upper, work] where mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw KernelError.lastError("mkdir", path)
+        }
+        let overlay = OverlayRoot(lower: images.lowerDirectories(of: image), upper: upper, work: work)
+        return (root, overlay, image, config)
+    }
+}
+
+extension Engine {
+    /// The launch configuration of a container from an image: the spec's mapping, with the
+    /// image's defaults merged in and the overlay as its root.
+    func imageConfig(_ base: ContainerConfig, _ c: Container, root: String, overlay: OverlayRoot?, config: OCI.ImageConfig) -> ContainerConfig {
+        let launch = ImageLaunch(container: c, image: config.config)
+        var out = base
+        out.rootfs = root
+        out.overlay = overlay
+        out.argv = launch.argv
+        out.env = launch.env.map { "\($0.name)=\($0.value)" }
+        out.workdir = launch.workdir
+        out.uid = launch.user.uid
+        out.gid = launch.user.gid
+        return out
+    }
+
+    /// What `exec` runs with in a container from an image (its env, workdir and user).
+    func execConfig(_ base: ContainerConfig, record: ContainerRecord) -> ContainerConfig {
+        guard record.spec.image != nil, let digest = record.imageDigest, let image = try? images.image(digest),
+              let config = try? images.config(of: image) else { return base }
+        return imageConfig(base, record.spec, root: base.rootfs, overlay: nil, config: config)
+    }
+}
+
+extension ImageStore {
+    /// What tells an archive file changed since its import: its size, mtime and inode.
+    static func stamp(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return "\(st.st_size)-\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)-\(st.st_ino)"
+    }
+}
