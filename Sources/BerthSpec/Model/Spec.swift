@@ -99,6 +99,9 @@ public struct Container: Sendable, Equatable, Codable {
     public var image: ImageSource?
     /// Replaces the image's Entrypoint (and drops its Cmd); only with `image`. nil: the image's.
     public var entrypoint: [String]?
+    // registry
+    /// When apply asks the registry for `image:` (registry references only). Default `.missing`.
+    public var pull: PullPolicy
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
@@ -108,7 +111,8 @@ public struct Container: Sendable, Equatable, Codable {
         restart: RestartPolicy = .always, stopSignal: Signal = .named("SIGTERM")!,
         stopTimeout: TimeSpan = TimeSpan(milliseconds: 10_000, text: "10s"), readOnlyRootfs: Bool = false,
         capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = [],
-        image: ImageSource? = nil, entrypoint: [String]? = nil  // images
+        image: ImageSource? = nil, entrypoint: [String]? = nil,  // images
+        pull: PullPolicy = .missing  // registry
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -130,6 +134,7 @@ public struct Container: Sendable, Equatable, Codable {
         self.mounts = mounts
         self.image = image
         self.entrypoint = entrypoint
+        self.pull = pull
     }
 }
 

@@ -3,6 +3,7 @@ extension Validator {
         "rootfs", "command", "env", "workdir", "user", "hostname", "namespaces", "userns", "networks", "dns",
         "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities", "mounts",
         "image", "entrypoint",  // images
+        "pull",  // registry
     ]
     /// resolv.conf: the C library reads at most three name servers.
     static let maxDNS = 3
@@ -41,6 +42,7 @@ extension Validator {
         }
 
         checkRootAndCommand(&container, fields: fields, entry: entry, path: path)
+        checkPull(&container, fields: fields, path: path)  // registry
 
         if let (node, p) = at("env") { container.env = checkEnv(node, p) }
         if let (node, p) = at("workdir") { container.workdir = absolutePath(node, p) ?? "/" }
