@@ -14,6 +14,7 @@ struct ApplyCommand: ParsableCommand {
 
     @OptionGroup var spec: SpecFileOption
     @OptionGroup var options: EngineOptions
+    @OptionGroup var registry: RegistryOptions
     @Flag(help: "Accepted for compatibility: apply always destroys what left the spec, within its project only.")
     var prune = false
     @Option(help: ArgumentHelp("How long to wait for another apply of the project to finish.", valueName: "duration"))
@@ -28,6 +29,8 @@ struct ApplyCommand: ParsableCommand {
         defer { lock.release() }
         // images: local sources missing from the store, or changed, are imported before the plan.
         let tty = isatty(2) != 0
+        // registry: images pulled per `pull:` before the plan, so that it shows what they are.
+        try RegistryPulls(engine: engine, configuration: try registry.configuration()).pullForApply(spec) { Console.err($0) }
         try engine.importImages(spec) { if tty { Console.err($0) } }
         let (plan, _, records) = try engine.plan(spec)
         do {
