@@ -58,7 +58,8 @@ struct RegistryPulls {
         for c in spec.containers {
             guard case .registry(let reference)? = c.image, c.pull != .never, done.insert(reference.description).inserted else { continue }
             let stored = (try? engine.images.image(reference.description))?.digest
-            if c.pull == .missing, stored != nil { continue }
+            // A digest names one image for good: once stored, there is nothing to ask.
+            if c.pull == .missing || reference.digest != nil, stored != nil { continue }
             if c.pull == .always, let stored {
                 let now = try remoteManifest(reference, field: "containers.\(c.name).image")
                 if now.description == stored { continue }
