@@ -6,8 +6,8 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What berth links, and what its tests and demo use.
 DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev libarchive-dev libnftables-dev gcc libc6-dev busybox-static iproute2 nftables python3-jsonschema umoci skopeo
-# The registry client (libssl-dev: SHA-256) and its tests: a real registry, images made by umoci, pushed by skopeo.
-DEB_PACKAGES += libssl-dev openssl docker-registry apache2-utils
+# The registry client's tests: a real registry (and its htpasswd, test certificates), images made by umoci, pushed by skopeo.
+DEB_PACKAGES += openssl docker-registry apache2-utils
 RELEASE_FLAGS := -c release --static-swift-stdlib
 BERTH_RELEASE := .build/release/berth
 DEMO_SPEC := specs/demo.yaml

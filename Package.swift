@@ -21,12 +21,11 @@ let package = Package(
         // System libraries berth links (Debian: libyaml-dev, libcap-dev, libseccomp-dev, libnftables-dev).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
-        // hardening: seccomp filters are compiled with libseccomp (Debian: libseccomp-dev, libnftables-dev).
+        // Seccomp filters are compiled with libseccomp (Debian: libseccomp-dev).
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // Image layers and archives are read with libarchive (Debian: libarchive-dev).
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
-        // SHA-256 of blobs as they stream in (Debian: libssl-dev; OpenSSL's libcrypto uses the CPU's SHA extensions).
-        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // berth's firewall speaks nftables' JSON through libnftables (Debian: libnftables-dev).
         .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
 
         // The few lines that must run between clone() and execve().
@@ -63,7 +62,8 @@ let package = Package(
         .target(
             name: "BerthRegistry",
             dependencies: [
-                "CCrypto",
+                "BerthSpec",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -26,6 +26,9 @@ public struct Engine: Sendable {
 
     /// berth's nftables rules: isolation between networks, masquerade.
     public var firewall = Firewall()
+    /// registry: the manifest digest each registry reference names now, as `plan --refresh` asked
+    /// the registry (reference -> digest); otherwise empty and plan reads the store only.
+    public var registryDigests: [String: String] = [:]
 
     public var observer: Observer { Observer(cgroups: cgroups, store: store, firewall: firewall) }
     public var planner: Planner {

@@ -14,6 +14,7 @@ struct ApplyCommand: ParsableCommand {
 
     @OptionGroup var spec: SpecFileOption
     @OptionGroup var options: EngineOptions
+    @OptionGroup var registry: RegistryOptions
     @Flag(help: "Accepted for compatibility: apply always destroys what left the spec, within its project only.")
     var prune = false
     @Option(help: ArgumentHelp("How long to wait for another apply of the project to finish.", valueName: "duration"))
@@ -31,7 +32,10 @@ struct ApplyCommand: ParsableCommand {
         defer { lock.release() }
         // images: local sources missing from the store, or changed, are imported before the plan.
         let tty = isatty(2) != 0
+        let pulls = RegistryPulls(engine: engine, configuration: try registry.configuration())
         let (plan, _, records) = try SpecInput.reportingSpecErrors(path: self.spec.file) {
+            // registry: images pulled per `pull:` before the plan, so that it shows what they are.
+            try pulls.pullForApply(spec) { Console.err($0) }
             try engine.importImages(spec) { if tty { Console.err($0) } }
             return try engine.plan(spec)
         }

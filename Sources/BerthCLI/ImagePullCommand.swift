@@ -3,7 +3,7 @@ import Berth
 import BerthRegistry
 import Foundation
 
-/// `berth image pull REF`: fetches an image from its registry into berth's pull layout.
+/// `berth image pull REF`: fetches an image from its registry into berth's image store.
 struct ImagePullCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pull",
@@ -30,26 +30,24 @@ struct ImagePullCommand: ParsableCommand {
     func run() throws {
         let ref: RegistryReference
         do {
-            ref = try RegistryReference(parsing: reference)
+            ref = try .registry(reference)
         } catch {
             throw CLIError(error.description)
         }
-        var puller = Puller(configuration: try registry.configuration())
+        var pulls = RegistryPulls(engine: try options.engine(), configuration: try registry.configuration())
         if let platform {
             guard let p = Platform(parsing: platform) else {
                 throw ValidationError("--platform: \"\(platform)\" is not os/arch[/variant], e.g. linux/arm64")
             }
-            puller.platform = p
+            pulls.platform = p
         }
-        let layout = PullLayout.at(stateDirectory: options.stateDirectory)
         let display = PullProgressDisplay(mode: quiet ? .quiet : (isatty(STDERR_FILENO) == 1 ? .terminal : .lines))
         let result: PullResult
         do {
-            let configured = puller
-            result = try runBlocking { try await configured.pull(ref, into: layout) { display.handle($0) } }
-        } catch let e as RegistryError {
+            result = try pulls.pull(ref) { display.handle($0) }
+        } catch {
             display.finish()
-            throw CLIError(e.description)
+            throw error
         }
         display.finish()
         if quiet {
@@ -81,11 +79,6 @@ struct RegistryOptions: ParsableArguments {
         if let certsDirectory { config.certsDirectory = certsDirectory }
         return config
     }
-}
-
-/// Where `berth image pull` puts what it fetched: an OCI image layout under the state directory.
-enum PullLayout {
-    static func at(stateDirectory: String) -> OCILayout { OCILayout(root: stateDirectory + "/registry") }
 }
 
 /// Runs async work from a synchronous command and waits for it.

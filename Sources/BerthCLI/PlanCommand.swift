@@ -16,11 +16,22 @@ struct PlanCommand: ParsableCommand {
     var output: OutputFormat = .text
     @Flag(help: "Exit 0 when there are no changes, 2 when there are, 1 on error.")
     var detailedExitcode = false
+    @Flag(help: "Ask the registries which image each tag names now (plan is otherwise offline: it reads the image store).")
+    var refresh = false
+    @OptionGroup var registry: RegistryOptions
 
     func run() throws {
         let spec = try spec.load()
-        let engine = try options.engine()
-        let plan = try SpecInput.reportingSpecErrors(path: self.spec.file) { try engine.plan(spec).plan }
+        var engine = try options.engine()
+        if refresh {
+            // registry: a moved tag then shows as a replacement, as apply with `pull: always` would do it.
+            let pulls = RegistryPulls(engine: engine, configuration: try registry.configuration())
+            for c in spec.containers {
+                guard case .registry(let reference)? = c.image, reference.digest == nil else { continue }
+                engine.registryDigests[reference.description] = try pulls.remoteManifest(reference, field: "containers.\(c.name).image").description
+            }
+        }
+        let plan = try SpecInput.reportingSpecErrors(path: self.spec.file) { [engine] in try engine.plan(spec).plan }
         switch output {
         case .text: Console.out(PlanText(color: Console.colorOnStdout).render(plan))
         case .json: Console.out(try PlanJSON.render(plan))

@@ -6,7 +6,7 @@ enum ImageFactory {
     /// Makes `layout:tag` with one layer per dictionary (path -> content) and returns the
     /// layout's path. `bigLayers` adds layers of that many random bytes.
     static func make(layout: String, tag: String, layers: [[String: String]], architecture: String = "amd64",
-                     bigLayers: [Int] = [], scratch: String) throws {
+                     bigLayers: [Int] = [], busybox: Bool = false, scratch: String) throws {
         if !FileManager.default.fileExists(atPath: layout + "/index.json") {
             try sh(["/usr/bin/umoci", "init", "--layout", layout])
         }
@@ -24,6 +24,19 @@ enum ImageFactory {
             try sh(["/usr/bin/umoci", "raw", "add-layer", "--image", "\(layout):\(tag)", tar])
             try? FileManager.default.removeItem(atPath: dir)
             try? FileManager.default.removeItem(atPath: tar)
+        }
+        if busybox {
+            // A runnable base: busybox-static and the applets a test uses.
+            try addLayer { dir in
+                try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: dir + "/bin/busybox")
+                for applet in ["sh", "sleep", "cat"] {
+                    try FileManager.default.createSymbolicLink(atPath: dir + "/bin/" + applet, withDestinationPath: "busybox")
+                }
+                for d in ["proc", "dev", "sys", "tmp", "etc"] {
+                    try FileManager.default.createDirectory(atPath: dir + "/" + d, withIntermediateDirectories: true)
+                }
+            }
         }
         for files in layers {
             try addLayer { dir in

@@ -40,7 +40,7 @@ import Testing
                                   initialBackoff: .milliseconds(50))
         }
 
-        func reference(_ s: String) throws -> RegistryReference { try RegistryReference(parsing: "\(registry.host)/\(s)") }
+        func reference(_ s: String) throws -> RegistryReference { try RegistryReference.registry("\(registry.host)/\(s)") }
 
         /// The digest of what the registry serves for `ref`, as skopeo (not berth) sees it.
         func registryDigest(_ ref: String, creds: String? = nil) throws -> String {
@@ -258,7 +258,7 @@ import Testing
         let proxyHost = "127.0.0.1:" + (try proxy.firstLine())
         var config = w.configuration()
         config.insecureRegistries = [proxyHost]
-        let ref = try RegistryReference(parsing: "\(proxyHost)/app:1")
+        let ref = try RegistryReference.registry("\(proxyHost)/app:1")
         do {
             _ = try await Puller(configuration: config).pull(ref, into: w.layout)
             Issue.record("a corrupted blob was accepted")
@@ -285,7 +285,7 @@ import Testing
         var config = w.configuration()
         config.insecureRegistries = [proxyHost]
         let events = EventLog()
-        let result = try await Puller(configuration: config).pull(try RegistryReference(parsing: "\(proxyHost)/app:1"), into: w.layout) { events.add($0) }
+        let result = try await Puller(configuration: config).pull(try RegistryReference.registry("\(proxyHost)/app:1"), into: w.layout) { events.add($0) }
         try Self.expectVerified(result, in: w.layout)
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
         #expect(lines.contains { $0.hasSuffix(" cut") })

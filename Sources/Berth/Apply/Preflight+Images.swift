@@ -12,6 +12,8 @@ extension Engine {
             let at = "containers.\(c.name)"
             guard let digest = resolveImage(source), let image = try? images.image(digest) else {
                 switch source {
+                case .registry where c.pull == .never:
+                    out.append("\(at).image: \(source) is not in the image store and pull is never: run `berth image pull \(source)`")
                 case .registry:
                     out.append("\(at).image: \(source) is not in the image store (pull it, or `berth image import` a local copy with --name \(source))")
                 default:

@@ -68,7 +68,7 @@ extension Engine {
                   image.sourceStamp == ImageStore.stamp(path) else { return nil }
             return image.digest
         case .registry(let reference):
-            return (try? images.image(reference.description))?.digest
+            return registryDigests[reference.description] ?? (try? images.image(reference.description))?.digest
         }
     }
 

@@ -106,13 +106,16 @@ public struct FieldChange: Sendable, Equatable, Codable {
     public var forcesReplacement: Bool
     /// Set when the kernel's value differs from what berth last applied: someone changed it outside berth.
     public var drift: Drift?
+    /// Why the value changed when the spec did not say so: `tag X moved` (registry).
+    public var note: String?
 
-    public init(field: String, old: String?, new: String?, forcesReplacement: Bool = false, drift: Drift? = nil) {
+    public init(field: String, old: String?, new: String?, forcesReplacement: Bool = false, drift: Drift? = nil, note: String? = nil) {
         self.field = field
         self.old = old
         self.new = new
         self.forcesReplacement = forcesReplacement
         self.drift = drift
+        self.note = note
     }
 }
 

@@ -25,7 +25,7 @@ public struct PlanText: Sendable {
             out += "\(head): \(verb(action))\(reason.isEmpty ? "" : " (\(reason))")\n"
             for change in action.changes {
                 out += "      \(change.field): \(value(change.old)) -> \(value(change.new))"
-                if change.forcesReplacement { out += paint("  # forces replacement", .replace) }
+                if change.forcesReplacement { out += paint("  # forces replacement" + (change.note.map { ", " + $0 } ?? ""), .replace) }
                 if let drift = change.drift {
                     // The old value shown is the kernel's; say what berth had applied when the spec moved on since.
                     let note = drift.applied == change.new ? "  # drift" : "  # drift: berth applied \(value(drift.applied))"

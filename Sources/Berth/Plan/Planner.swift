@@ -167,8 +167,12 @@ public struct Planner: Sendable {
         guard let source = c.image, record.spec.image == source else { return [] }
         let now = resolveImage(source)
         guard now != record.imageDigest else { return [] }
+        var note: String?
+        if case .registry(let reference) = source, reference.digest == nil, now != nil, record.imageDigest != nil {
+            note = "tag \(reference) moved"  // registry: the spec names the same tag; the registry moved it
+        }
         return [FieldChange(field: "image", old: Render.digest(record.imageDigest), new: now.map { Render.digest($0) } ?? "(imported by apply)",
-                            forcesReplacement: true)]
+                            forcesReplacement: true, note: note)]
     }
 
     /// Fields that cannot change on a live process.

@@ -1,3 +1,4 @@
+import BerthSpec
 import Foundation
 
 /// A user name and password for one registry. Never printed: ``description`` hides both.
@@ -100,7 +101,7 @@ public struct CredentialStore: Sendable {
         var s = String(k)
         if s.hasSuffix("/v1") || s.hasSuffix("/v2") { s = String(s.dropLast(3)) }
         for hub in ["index.docker.io", "registry-1.docker.io"] where s == hub || s.hasPrefix(hub + "/") {
-            s = RegistryReference.defaultRegistry + s.dropFirst(hub.count)
+            s = ImageReference.defaultDomain + s.dropFirst(hub.count)
         }
         return s
     }

@@ -34,6 +34,9 @@ public struct PullResult: Sendable, Equatable {
 public struct Puller: Sendable {
     public var configuration: RegistryConfiguration
     public var platform: Platform
+    /// Whether the destination already holds a blob, so that it is not fetched (the image
+    /// store, when the layout is only a staging area).
+    public var present: @Sendable (Digest, Int64) -> Bool = { _, _ in false }
 
     public init(configuration: RegistryConfiguration, platform: Platform = .host) {
         self.configuration = configuration
@@ -45,9 +48,26 @@ public struct Puller: Sendable {
     /// The digest `reference` names in the registry now, without pulling anything (for
     /// `plan --refresh` and `pull: always`). Throws ``RegistryError``.
     public func resolve(_ reference: RegistryReference) async throws -> Digest {
-        if let digest = reference.digest { return digest }
+        if let digest = reference.pinned { return digest }
         return try await withClient(reference) { client in
             try await fetchManifest(client, reference: reference, name: reference.manifestReference).digest
+        }
+    }
+
+    /// The manifest of this platform that `reference` names now (an index resolved through
+    /// its entry for the platform): what a pull would record. Fetches manifests only.
+    public func resolveManifest(_ reference: RegistryReference) async throws -> Digest {
+        try await withClient(reference) { client in
+            let top = try await fetchManifest(client, reference: reference, name: reference.manifestReference)
+            guard MediaType.isIndex(top.mediaType) else { return top.digest }
+            guard let index = try? JSONDecoder().decode(ImageIndex.self, from: top.bytes) else {
+                throw RegistryError.badManifest(reference: reference.description, detail: "the index is not valid JSON of the OCI form")
+            }
+            guard let choice = platform.pick(from: index.manifests) else {
+                throw RegistryError.wrongPlatform(reference: reference.description, wanted: platform.description,
+                                                  available: index.manifests.compactMap { $0.platform?.description })
+            }
+            return choice.digest
         }
     }
 
@@ -101,9 +121,9 @@ public struct Puller: Sendable {
                 var running = 0
                 var seen = Set<Digest>()
                 for layer in manifest.layers where seen.insert(layer.digest).inserted {
-                    let present = layout.hasBlob(layer.digest, size: layer.size)
-                    progress(.layer(layer.digest, size: layer.size, present: present))
-                    if present { continue }
+                    let have = layout.hasBlob(layer.digest, size: layer.size) || present(layer.digest, layer.size)
+                    progress(.layer(layer.digest, size: layer.size, present: have))
+                    if have { continue }
                     if running == configuration.parallelDownloads {
                         try await group.next()
                         running -= 1
@@ -225,7 +245,7 @@ public struct Puller: Sendable {
     /// after a broken connection, starts over when the server ignores the range.
     private func fetchBlob(_ client: RegistryClient, reference: RegistryReference, _ blob: Descriptor, into layout: OCILayout,
                            what: String, downloaded: Counter, progress: (@Sendable (PullEvent) -> Void)?) async throws {
-        if layout.hasBlob(blob.digest, size: blob.size) { return }
+        if layout.hasBlob(blob.digest, size: blob.size) || present(blob.digest, blob.size) { return }
         let writer = try BlobWriter(layout: layout, digest: blob.digest)
         do {
             var attempt = 1

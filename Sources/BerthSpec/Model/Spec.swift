@@ -119,6 +119,9 @@ public struct Container: Sendable, Equatable, Codable {
     /// Published ports, in the order written: DNAT from the host to the container's address on
     /// its first network (a bridge network); no two containers share a host port.
     public var ports: [PublishedPort]
+    // registry
+    /// When apply asks the registry for `image:` (registry references only). Default `.missing`.
+    public var pull: PullPolicy
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
@@ -132,7 +135,8 @@ public struct Container: Sendable, Equatable, Codable {
         identity: Identity? = nil,
         image: ImageSource? = nil, entrypoint: [String]? = nil,  // images
         healthcheck: Healthcheck? = nil, dependsOn: [Dependency] = [],  // operations
-        ports: [PublishedPort] = []  // networks
+        ports: [PublishedPort] = [],  // networks
+        pull: PullPolicy = .missing  // registry
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -159,6 +163,7 @@ public struct Container: Sendable, Equatable, Codable {
         self.image = image
         self.entrypoint = entrypoint
         self.ports = ports
+        self.pull = pull
     }
 }
 

@@ -5,6 +5,7 @@ extension Validator {
         "logging", "healthcheck", "dependsOn",
         "image", "entrypoint",  // images
         "ports",  // networks
+        "pull",  // registry
     ]
     /// resolv.conf: the C library reads at most three name servers.
     static let maxDNS = 3
@@ -44,6 +45,7 @@ extension Validator {
         }
 
         checkRootAndCommand(&container, fields: fields, entry: entry, path: path)
+        checkPull(&container, fields: fields, path: path)  // registry
 
         if let (node, p) = at("env") { container.env = checkEnv(node, p) }
         if let (node, p) = at("workdir") { container.workdir = absolutePath(node, p) ?? "/" }
