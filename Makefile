@@ -5,7 +5,7 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What berth links, and what its tests and demo use.
-DEB_PACKAGES := pkg-config libyaml-dev libcap-dev busybox-static iproute2 nftables python3-jsonschema libarchive-dev umoci skopeo
+DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev gcc libc6-dev busybox-static iproute2 nftables python3-jsonschema libarchive-dev umoci skopeo zstd
 RELEASE_FLAGS := -c release --static-swift-stdlib
 BERTH_RELEASE := .build/release/berth
 DEMO_SPEC := specs/demo.yaml

@@ -14,9 +14,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
-        // System libraries berth links (Debian: libyaml-dev, libcap-dev).
+        // System libraries berth links (Debian: libyaml-dev, libcap-dev, libseccomp-dev).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        // hardening: seccomp filters are compiled with libseccomp (Debian: libseccomp-dev).
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // Image layers and archives are read with libarchive (Debian: libarchive-dev).
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
 
@@ -27,7 +29,7 @@ let package = Package(
         .target(
             name: "BerthKernel",
             dependencies: [
-                "CBerth", "CCap", "CArchive",
+                "CBerth", "CCap", "CSeccomp", "CArchive",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -42,6 +44,7 @@ let package = Package(
             dependencies: [
                 "BerthSpec", "BerthKernel", "CArchive",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

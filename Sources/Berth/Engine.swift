@@ -36,8 +36,10 @@ public struct Engine: Sendable {
         return planner
     }
 
-    /// Observes and diffs; changes nothing (no lock, no file, no cgroup).
+    /// Observes and diffs; changes nothing (no lock, no file, no cgroup). Users are
+    /// resolved first (``resolve(_:)``): a name the container's root lacks is a ``SpecError``.
     public func plan(_ spec: Spec) throws -> (plan: Plan, observed: ObservedState, records: ProjectRecords) {
+        let spec = try resolve(spec)
         let records = try store.records(spec.project)
         let observed = try observer.observe(project: spec.project, records: records)
         return (planner.plan(spec: spec, observed: observed, records: records), observed, records)
@@ -48,6 +50,9 @@ public struct Engine: Sendable {
     func start(_ c: Container, spec: Spec, addresses: IPAM.Assignment, restarts: Int, lastExit: ExitRecord?,
                failures: Int = 0, freshRoot: Bool = false) throws -> ProcessIdentity {
         let project = spec.project
+        guard c.identity != nil || c.user.numericIdentity != nil else {
+            throw StateError("start \(project)/\(c.name)", "user \(c.user) was not resolved in the container's root")
+        }
         let path = Observer.containerCgroup(project, c.name)
         let dir = store.containerDirectory(project, c.name)
         var record = ContainerRecord(spec: c, limits: mapping.limits(for: c.resources),
@@ -113,7 +118,8 @@ public struct Engine: Sendable {
         try cgroups.remove(path)
     }
 
-    func removeProjectIfEmpty(_ project: String) {
+    /// The project's cgroup, and berth's top cgroup with its last project, once no container is left.
+    func removeProjectCgroupsIfEmpty(_ project: String) {
         let path = Observer.projectCgroup(project)
         if cgroups.exists(path), (try? cgroups.children(of: path))?.isEmpty ?? false {
             try? cgroups.remove(path)
@@ -122,12 +128,31 @@ public struct Engine: Sendable {
         if cgroups.exists("berth"), (try? cgroups.children(of: "berth"))?.isEmpty ?? false {
             try? cgroups.remove("berth")
         }
-        store.removeProjectIfEmpty(project)
+    }
+
+    /// Takes the project's lock (see ``ProjectLock``) and removes what writers that died
+    /// under it left behind (their temp files).
+    public func lock(project: String, command: String, timeout: Double,
+                     onWait: (String) -> Void = { _ in }) throws -> ProjectLock {
+        let lock = try ProjectLock.acquire(store: store, project: project, command: command, timeout: timeout,
+                                           onWait: onWait)
+        store.removeStaleTempFiles(project)
+        return lock
+    }
+
+    /// The last step of an apply or destroy, with the project's lock held: a project that
+    /// owns nothing any more leaves no cgroup and no directory. Returns whether it is gone.
+    @discardableResult
+    public func removeProjectIfEmpty(_ project: String, holding locks: [ProjectLock]) throws -> Bool {
+        removeProjectCgroupsIfEmpty(project)
+        guard !cgroups.exists(Observer.projectCgroup(project)) else { return false }
+        return try store.removeProjectIfEmpty(project, holding: locks)
     }
 }
 
 extension Engine {
     /// Removes every container of a project (observed or recorded), its cgroups and its records.
+    /// Call with the project's lock held; ``removeProjectIfEmpty(_:holding:)`` then removes its directory.
     public func destroy(project: String, output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
         // Against an empty spec, the plan is exactly "destroy everything the project owns",
         // in the order apply uses: containers first, then the networks they were on.
@@ -136,8 +161,36 @@ extension Engine {
         let observed = try observer.observe(project: project, records: records)
         let plan = planner.plan(spec: empty, observed: observed, records: records)
         let report = try Applier(engine: self, output: output).apply(plan, spec: empty, records: records)
-        removeProjectIfEmpty(project)
+        removeProjectCgroupsIfEmpty(project)
         return report
+    }
+
+    /// Stops the project's reconciler, if one runs (SIGTERM; it finishes the step in
+    /// progress), and takes its lock so that none starts until `destroy` is done.
+    /// Returns that lock and the pid of the reconciler stopped, if there was one.
+    public func stopReconciler(project: String, timeout: Double = 30) throws -> (lock: ProjectLock, stopped: Int32?) {
+        let path = "\(store.projectDirectory(project))/reconciler.lock"
+        let deadline = Date().addingTimeInterval(timeout)
+        var signalled: Int32?
+        while true {
+            if let lock = try ProjectLock.tryAcquire(store: store, project: project, command: "destroy",
+                                                     name: "reconciler.lock") {
+                return (lock, signalled)
+            }
+            // The holder writes its pid just after taking the lock: until then, look again.
+            if let holder = ProjectLock.holder(path), holder.command == "reconcile", signalled != holder.pid {
+                guard kill(holder.pid, SIGTERM) == 0 || errno == ESRCH else {
+                    throw StateError.errno("stop the reconciler (pid \(holder.pid)) of \(project)")
+                }
+                signalled = holder.pid
+            }
+            if Date() >= deadline {
+                throw StateError("destroy \(project)",
+                                 .reconcilerDidNotStop(pid: signalled ?? ProjectLock.holder(path)?.pid ?? 0,
+                                                       waited: timeout))
+            }
+            usleep(20_000)
+        }
     }
 }
 
@@ -157,10 +210,8 @@ extension Engine {
         }
         switch candidates.count {
         case 1: return (candidates[0], container)
-        case 0: throw StateError("find container \(name)", "no such container\(project.map { " in project \($0)" } ?? "")")
-        default:
-            throw StateError("find container \(name)",
-                             "it exists in projects \(candidates.joined(separator: ", ")); say which with -p or PROJECT/NAME")
+        case 0: throw StateError("find container \(name)", .noSuchContainer(project: project))
+        default: throw StateError("find container \(name)", .ambiguous(projects: candidates))
         }
     }
 
@@ -172,14 +223,12 @@ extension Engine {
         let record = records.containers[name]
         let seen = try observer.observe(project: project, records: records).containers[name]
         guard let record, let process = seen?.process else {
-            throw StateError("exec in \(project)/\(name)", "the container is not running")
+            throw StateError("exec in \(project)/\(name)", .notRunning)
         }
         let config = execConfig(mapping.config(for: record.spec, project: project), record: record)
         let path = Observer.containerCgroup(project, name)
         return try ContainerRuntime.exec(
-            into: process,
-            ExecConfig(argv: argv, env: config.env, workdir: config.workdir, uid: config.uid, gid: config.gid,
-                       capabilities: config.capabilities, noNewPrivileges: config.noNewPrivileges),
+            into: process, ExecConfig(argv: argv, like: config),
             executable: executable, stdin: stdin, stdout: stdout, stderr: stderr
         ) { pid in try cgroups.addProcess(pid, to: path) }
     }

@@ -43,7 +43,12 @@ public struct KernelMapping: Sendable {
     }
 
     /// The launch configuration of berth init for a container.
+    ///
+    /// The ids are those of ``Container/identity`` (the engine resolves it before planning);
+    /// an unresolved container runs with the numbers its `user` gives (the engine refuses to
+    /// start one whose user is a name that was never resolved; see ``Engine/start``).
     public func config(for c: Container, project: String, extraMounts: [MountEntry] = []) -> ContainerConfig {
+        let identity = c.identity ?? c.user.numericIdentity ?? Identity(uid: 65534, gid: 65534)
         let namespaces = Set(c.namespaces.map { NamespaceKind(rawValue: $0.rawValue)! })
         var caps = ContainerConfig.defaultCapabilities
         for drop in c.capabilities.drop { caps.removeAll { $0 == drop } }
@@ -62,14 +67,16 @@ public struct KernelMapping: Sendable {
             argv: c.command,
             env: c.env.map { "\($0.name)=\($0.value)" },
             workdir: c.workdir,
-            uid: c.user.uid,
-            gid: c.user.gid,
+            uid: identity.uid,
+            gid: identity.gid,
             hostname: c.namespaces.contains(.uts) ? c.hostname : nil,
             namespaces: namespaces,
             uidMap: c.userns?.uidMap.map { IDMap(container: $0.container, host: $0.host, size: $0.size) } ?? [],
             gidMap: c.userns?.gidMap.map { IDMap(container: $0.container, host: $0.host, size: $0.size) } ?? [],
             mounts: mounts + extraMounts,
             readOnlyRootfs: c.readOnlyRootfs,
-            capabilities: caps)
+            capabilities: caps,
+            logging: LogRotation(maxSize: c.logging.maxSize.bytes, maxFiles: c.logging.maxFiles),
+            groups: identity.groups)
     }
 }

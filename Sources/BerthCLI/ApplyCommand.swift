@@ -23,15 +23,18 @@ struct ApplyCommand: ParsableCommand {
         let spec = try spec.load()
         let timeout = try seconds(lockTimeout, option: "--lock-timeout")
         let engine = try options.engine()
-        let lock = try ProjectLock.acquire(store: engine.store, project: spec.project, command: "apply",
-                                           timeout: timeout, onWait: Console.err)
+        let lock = try engine.lock(project: spec.project, command: "apply", timeout: timeout, onWait: Console.err)
         defer { lock.release() }
         // images: local sources missing from the store, or changed, are imported before the plan.
         let tty = isatty(2) != 0
         try engine.importImages(spec) { if tty { Console.err($0) } }
-        let (plan, _, records) = try engine.plan(spec)
+        let (plan, _, records) = try SpecInput.reportingSpecErrors(path: self.spec.file) { try engine.plan(spec) }
         do {
             let report = try engine.apply(spec, plan: plan, records: records) { Console.out($0.line) }
+            // A spec that leaves the project nothing leaves no trace of it either.
+            if spec.containers.isEmpty, spec.networks.isEmpty {
+                try engine.removeProjectIfEmpty(spec.project, holding: [lock])
+            }
             Console.out(report.summary)
         } catch let error as PreflightError {
             Console.err(error.description)

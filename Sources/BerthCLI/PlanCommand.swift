@@ -19,7 +19,8 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         let spec = try spec.load()
-        let plan = try options.engine().plan(spec).plan
+        let engine = try options.engine()
+        let plan = try SpecInput.reportingSpecErrors(path: self.spec.file) { try engine.plan(spec).plan }
         switch output {
         case .text: Console.out(PlanText(color: Console.colorOnStdout).render(plan))
         case .json: Console.out(try PlanJSON.render(plan))

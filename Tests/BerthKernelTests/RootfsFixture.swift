@@ -94,8 +94,10 @@ final class ContainerSandbox: @unchecked Sendable {
         return (log(state), ContainerRuntime.readExitRecord(stateDir: state))
     }
 
-    func log(_ stateDir: String) -> String {
-        (try? String(contentsOfFile: ContainerRuntime.logPath(stateDir: stateDir), encoding: .utf8)) ?? ""
+    /// The current run's output as the command wrote it (both streams, in the order relayed).
+    func log(_ stateDir: String, previousRun: Bool = false) -> String {
+        let lines = (try? LogReader(stateDir: stateDir, previousRun: previousRun).lines()) ?? []
+        return lines.map { $0.text + ($0.complete ? "\n" : "") }.joined()
     }
 
     func waitForExit(_ id: ProcessIdentity, timeout: Duration = .seconds(20)) throws {

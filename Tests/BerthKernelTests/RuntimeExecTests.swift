@@ -127,37 +127,35 @@ struct RuntimeExecTests {
         #expect(id.isAlive)
     }
 
-    @Test func logsCanBeCopiedAndFollowed() throws {
+    @Test func logsCanBeReadAndFollowed() throws {
         let sandbox = try ContainerSandbox("logs")
         defer { sandbox.cleanup() }
         let state = try sandbox.stateDir()
         let script = "for i in 1 2 3 4 5; do echo line $i; echo err $i >&2; sleep 0.05; done"
         let id = try sandbox.start(sandbox.config(["/bin/sh", "-c", script]), stateDir: state)
 
-        let out = sandbox.base + "/followed"
-        let fd = try FileDescriptorBox(path: out)
-        try LogReader(path: ContainerRuntime.logPath(stateDir: state))
-            .follow(to: fd.descriptor, interval: .milliseconds(20)) { !id.isAlive }
-        let followed = try String(contentsOfFile: out, encoding: .utf8)
-        let expected = (1...5).map { "line \($0)\nerr \($0)\n" }.joined()
+        var followed: [String] = []
+        try LogReader(stateDir: state).follow(interval: .milliseconds(20), until: { !id.isAlive }) {
+            followed.append("\($0.stream.rawValue) \($0.text)")
+        }
+        let expected = (1...5).flatMap { ["stdout line \($0)", "stderr err \($0)"] }
         #expect(followed == expected)
-
-        let copy = sandbox.base + "/copied"
-        let copyFD = try FileDescriptorBox(path: copy)
-        let end = try LogReader(path: ContainerRuntime.logPath(stateDir: state)).copy(to: copyFD.descriptor)
-        #expect(end == Int64(expected.utf8.count))
-        #expect(try String(contentsOfFile: copy, encoding: .utf8) == expected)
+        let read = try LogReader(stateDir: state).lines().map { "\($0.stream.rawValue) \($0.text)" }
+        #expect(read == expected)
+        #expect(try LogReader(stateDir: state).lines(LogReader.Filter(stream: .stderr)).map(\.text)
+            == (1...5).map { "err \($0)" })
     }
 
-    @Test func logIsAppendedAcrossRuns() throws {
-        let sandbox = try ContainerSandbox("log-append")
+    @Test func aNewRunMovesTheLastOneAside() throws {
+        let sandbox = try ContainerSandbox("log-runs")
         defer { sandbox.cleanup() }
         let state = try sandbox.stateDir()
-        for run in 1...2 {
+        for run in 1...3 {
             let id = try sandbox.start(sandbox.config(["/bin/sh", "-c", "echo run \(run)"]), stateDir: state)
             try sandbox.waitForExit(id)
         }
-        #expect(sandbox.log(state) == "run 1\nrun 2\n")
+        #expect(sandbox.log(state) == "run 3\n")
+        #expect(sandbox.log(state, previousRun: true) == "run 2\n")
     }
 }
 

@@ -43,7 +43,7 @@ struct SpecLoaderTests {
         #expect(web.command == ["/bin/httpd", "-f"])
         #expect(web.env.isEmpty)
         #expect(web.workdir == "/")
-        #expect(web.user == User(uid: 0, gid: 0))
+        #expect(web.user == .root)
         #expect(web.hostname == "web")
         #expect(web.namespaces == [.uts, .ipc, .pid, .mount, .network])
         #expect(web.userns == nil)

@@ -86,14 +86,32 @@ struct ValueParsingTests {
         }
     }
 
-    @Test("users: numeric uid[:gid], gid defaulting to uid")
+    @Test("users: names or numbers, user[:group]; the group is optional")
     func users() throws {
-        #expect(try User(parsing: "1000") == User(uid: 1000, gid: 1000))
+        #expect(try User(parsing: "1000") == User(user: .id(1000)))
+        #expect(try User(parsing: "1000").numericIdentity == Identity(uid: 1000, gid: 1000))
         #expect(try User(parsing: "0:5") == User(uid: 0, gid: 5))
         #expect(try User(parsing: "4294967294:4294967294") == User(uid: 4_294_967_294, gid: 4_294_967_294))
-        for bad in ["", "nobody", "1000:", ":1", "1:2:3", "-1", "4294967295", "99999999999", "1000:www"] {
+        #expect(try User(parsing: "nobody") == User(user: .name("nobody")))
+        #expect(try User(parsing: "redis:redis") == User(user: .name("redis"), group: .name("redis")))
+        #expect(try User(parsing: "postgres:1000") == User(user: .name("postgres"), group: .id(1000)))
+        #expect(try User(parsing: "1000:www-data") == User(user: .id(1000), group: .name("www-data")))
+        #expect(try User(parsing: "machine$") == User(user: .name("machine$")))
+        #expect(try User(parsing: "nobody").numericIdentity == nil)
+        for bad in ["", "1000:", ":1", "1:2:3", "-1", "-x", "4294967295", "99999999999", "a b", "a$b", "é",
+                    "a/b", String(repeating: "u", count: 33)] {
             #expect(throws: ValueError.self, "\(bad)") { try User(parsing: bad) }
         }
+    }
+
+    @Test("users: records keep the text; records of older berth ({uid, gid}) still read")
+    func userCoding() throws {
+        let user = try User(parsing: "redis:redis")
+        let data = try JSONEncoder().encode(user)
+        #expect(String(decoding: data, as: UTF8.self) == "\"redis:redis\"")
+        #expect(try JSONDecoder().decode(User.self, from: data) == user)
+        let legacy = try JSONDecoder().decode(User.self, from: Data(#"{"uid":1000,"gid":2000}"#.utf8))
+        #expect(legacy == User(uid: 1000, gid: 2000))
     }
 
     @Test("io devices: a path under /dev, or MAJ:MIN")

@@ -32,7 +32,8 @@ struct ImageContainerTests {
         #expect(try box.exec("web", "test", "-e", "/gone").status != 0)
         #expect(try box.exec("web", "cat", "/hello-link").stdout == "hello\n")
         // Image defaults: user 65534, env, working directory (exec sees them too).
-        #expect(try box.exec("web", "id", "-u").stdout == "65534\n")
+        let id = try box.exec("web", "id", "-u")
+        #expect(id.stdout == "65534\n", "\(id.stdout)\(id.stderr)")
         #expect(try box.exec("web", "sh", "-c", "echo $IMAGE_VAR $PWD").stdout == "image /data\n")
         // Each container writes to its own upper; nothing reaches the store's layers.
         let w = try box.exec("web", "sh", "-c", "echo mine > /tmp/w")

@@ -169,9 +169,24 @@ import Testing
         var intent = record(c)
         intent.process = nil
         let empty = ObservedContainer(name: "web", process: nil, limits: CgroupLimits())
-        #expect(plan([c], observed: [empty], records: []).actions.first?.kind == .create)
+        #expect(plan([c], observed: [empty], records: [intent]).actions.first?.kind == .create)
+        // No cgroup left either (the failed start removed it).
+        let nothing = ObservedContainer(name: "web")
+        #expect(plan([c], observed: [nothing], records: [intent]).actions.first?.kind == .create)
         // The start happened but the pid was never recorded: the running container is adopted.
         #expect(plan([c], observed: [running(c)], records: [intent]).actions.first?.kind == .noop)
+    }
+
+    @Test(arguments: [RestartPolicy.never, .always, .onFailure])
+    func intentWithoutAProcessIsCreatedWhateverTheRestartPolicy(policy: RestartPolicy) throws {
+        let c = container(restart: policy)
+        var intent = record(c)
+        intent.process = nil
+        let p = plan([c], observed: [ObservedContainer(name: "web")], records: [intent])
+        let a = try #require(p.actions.first)
+        #expect(a.kind == .create)
+        #expect(!a.drifted)
+        #expect(p.summary == "Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy.")
     }
 
     @Test func jsonIsVersionedAndCarriesBeforeAfterAndDrift() throws {

@@ -135,7 +135,7 @@ public struct Applier: Sendable {
         case .destroy:
             try engine.stop(project: project, name: name, record: record)
             try engine.store.removeContainer(project: project, name: name)
-            engine.removeProjectIfEmpty(project)
+            engine.removeProjectCgroupsIfEmpty(project)
             return "destroyed"
         case .noop:
             // Same values written differently (1Gi -> 1024Mi): keep the record in the user's words.
@@ -213,6 +213,8 @@ extension Engine {
     public func apply(_ spec: Spec, plan: Plan, records: ProjectRecords,
                       shouldStop: @escaping @Sendable () -> Bool = { false },
                       output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
+        // The plan was made from the resolved spec (``plan(_:)``); a caller's copy may not be.
+        let spec = try resolve(spec)
         let problems = Preflight.problems(spec: spec, plan: plan, records: records, mapping: mapping,
                                           firewall: firewall) + imageProblems(spec: spec, plan: plan)
         guard problems.isEmpty else { throw PreflightError(problems: problems) }

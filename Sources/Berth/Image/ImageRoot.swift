@@ -14,14 +14,10 @@ public struct ImageLaunch: Sendable, Equatable {
     public var argv: [String]
     public var env: [EnvVar]
     public var workdir: String
-    public var user: User
-    /// The image's User when it is a name (resolving names through the image's /etc/passwd is
-    /// the job of the `user:` names work; until then such an image needs `user:` in the spec).
-    public var unresolvedUser: String?
 
     /// `entrypoint` replaces the image's Entrypoint and drops its Cmd; `command` replaces Cmd;
-    /// env is the image's, then the spec's (the spec wins); workdir and user come from the
-    /// image when the spec leaves them at their defaults (`/` and 0:0).
+    /// env is the image's, then the spec's (the spec wins); workdir comes from the image when the
+    /// spec leaves it at `/` (the image's User is applied earlier, see ``Engine/withImageUsers(_:)``).
     public init(container c: Container, image: OCI.ImageConfig.Defaults?) {
         let entrypoint = c.entrypoint ?? image?.Entrypoint ?? []
         let cmd = !c.command.isEmpty ? c.command : (c.entrypoint != nil ? [] : image?.Cmd ?? [])
@@ -40,15 +36,6 @@ public struct ImageLaunch: Sendable, Equatable {
         }
         env = order.sorted().map { EnvVar(name: $0, value: merged[$0]!) }
         workdir = c.workdir == "/" ? (image?.WorkingDir.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/") : c.workdir
-        user = c.user
-        unresolvedUser = nil
-        if c.user == User(uid: 0, gid: 0), let written = image?.User, !written.isEmpty {
-            if let numeric = try? User(parsing: written) {
-                user = numeric
-            } else {
-                unresolvedUser = written
-            }
-        }
     }
 }
 
@@ -117,8 +104,6 @@ extension Engine {
         out.argv = launch.argv
         out.env = launch.env.map { "\($0.name)=\($0.value)" }
         out.workdir = launch.workdir
-        out.uid = launch.user.uid
-        out.gid = launch.user.gid
         return out
     }
 
@@ -127,6 +112,31 @@ extension Engine {
         guard record.spec.image != nil, let digest = record.imageDigest, let image = try? images.image(digest),
               let config = try? images.config(of: image) else { return base }
         return imageConfig(base, record.spec, root: base.rootfs, overlay: nil, config: config)
+    }
+}
+
+extension Engine {
+    /// The unpacked layers of a container's image, top-most first (none when it is not in the store).
+    func imageLayers(for c: Container) -> [String] {
+        guard let source = c.image, let digest = resolveImage(source), let image = try? images.image(digest) else { return [] }
+        return images.lowerDirectories(of: image)
+    }
+
+    /// `spec` with the image's User as the `user:` of each container from an image that does not
+    /// write one (a name is then resolved through the image's /etc/passwd like any other).
+    func withImageUsers(_ spec: Spec) -> Spec {
+        var spec = spec
+        for i in spec.containers.indices where spec.containers[i].user == .root {
+            let c = spec.containers[i]
+            // Validation places a default user at the container itself, a written one at its `user:`.
+            if let at = c.user.source, at.path != "containers.\(c.name)" { continue }
+            guard let source = c.image, let digest = resolveImage(source), let image = try? images.image(digest),
+                  let written = (try? images.config(of: image))?.config?.User, !written.isEmpty,
+                  var user = try? User(parsing: written) else { continue }
+            user.source = c.user.source  // a name the image's /etc/passwd lacks is reported at the container
+            spec.containers[i].user = user
+        }
+        return spec
     }
 }
 

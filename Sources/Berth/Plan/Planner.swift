@@ -49,6 +49,11 @@ public struct Planner: Sendable {
         guard let observed, observed.isRunning || record != nil else {
             return PlannedAction(object: ref, kind: .create, reason: "not running")
         }
+        if !observed.isRunning, let record, record.process == nil {
+            // An intent: berth wrote the record, then the start failed or was interrupted
+            // before a process was recorded. Nothing ran, so nothing is restarted: it is made.
+            return PlannedAction(object: ref, kind: .create, reason: "not running (an earlier start did not complete)")
+        }
         guard let record else {
             // Running, but berth has no record of what it started: an apply was
             // interrupted before its first write, or the state directory was lost.
@@ -154,18 +159,30 @@ public struct Planner: Sendable {
         check("command", old.command, new.command, Render.list)
         check("env", old.env, new.env) { Render.list($0.map { "\($0.name)=\($0.value)" }) }
         check("workdir", old.workdir, new.workdir) { $0 }
-        check("user", old.user, new.user) { $0.description }
+        userChange(from: old, to: new).map { out.append($0) }
         check("namespaces", old.namespaces, new.namespaces) { Render.list($0.map(\.rawValue)) }
         check("userns", old.userns, new.userns) { Render.userns($0) }
         check("mounts", old.mounts, new.mounts) { Render.list($0.map(Render.mount)) }
         check("capabilities", old.capabilities, new.capabilities) { Render.capabilities($0) }
         check("readOnlyRootfs", old.readOnlyRootfs, new.readOnlyRootfs) { "\($0)" }
+        // berth init rotates the log with the settings it started with.
+        check("logging", old.logging, new.logging) { "maxSize \($0.maxSize.text), maxFiles \($0.maxFiles)" }
         // Joining or leaving a network needs a new network namespace; a new address does not.
         check("networks", old.networks.map(\.network), new.networks.map(\.network), Render.list)
         if !old.namespaces.contains(.uts) || !new.namespaces.contains(.uts) {
             check("hostname", old.hostname, new.hostname) { $0 }
         }
         return out
+    }
+
+    /// `user` compares by what it resolved to: `1000` and `1000:1000` that give the same ids are
+    /// no change, `nobody` whose uid or groups changed in the root's files is one.
+    static func userChange(from old: Container, to new: Container) -> FieldChange? {
+        let had = old.identity ?? old.user.numericIdentity, want = new.identity ?? new.user.numericIdentity
+        let differs = had != nil && want != nil ? had != want : old.user != new.user
+        guard differs else { return nil }
+        return FieldChange(field: "user", old: Render.user(old.user, had), new: Render.user(new.user, want),
+                           forcesReplacement: true)
     }
 
     /// Fields berth alone reads (restart policy, stop signal and timeout): updated in the record.

@@ -37,6 +37,11 @@ enum Render {
         }
     }
 
+    /// `nobody (uid=65534 gid=65534 groups=100)`: as written, with what it resolved to.
+    static func user(_ u: User, _ identity: Identity?) -> String {
+        identity.map { "\(u) (\($0))" } ?? u.description
+    }
+
     static func capabilities(_ c: CapabilityChanges) -> String {
         "add \(list(c.add)) drop \(list(c.drop))"
     }

@@ -189,6 +189,8 @@ public final class Reconciler: @unchecked Sendable {
     public func pass() -> Double? {
         passFailed = false
         do {
+            // Once per spec read: containers already resolved are skipped.
+            spec = try engine.resolve(spec)
             var records = try recordCache.read()
             var observed = try cache.observe(records: records, now: clock())
             var plan = planner.plan(spec: spec, observed: observed, records: records)
@@ -254,11 +256,11 @@ public final class Reconciler: @unchecked Sendable {
     func lockForApply() throws -> ProjectLock? {
         var holder: String?
         do {
-            let lock = try ProjectLock.acquire(store: engine.store, project: spec.project, command: "reconcile",
-                                               timeout: Self.lockWait) { holder = $0 }
+            let lock = try engine.lock(project: spec.project, command: "reconcile", timeout: Self.lockWait) { holder = $0 }
             saidWaitingForLock = false
             return lock
-        } catch let error as StateError where error.detail.hasPrefix("still held") {
+        } catch let error as StateError {
+            guard case .lockHeld = error.reason else { throw error }
             if !saidWaitingForLock {
                 logger.notice("\(holder ?? error.description); trying again")
                 saidWaitingForLock = true
@@ -351,7 +353,7 @@ public final class Reconciler: @unchecked Sendable {
         guard let lock = try ProjectLock.tryAcquire(store: store, project: project, command: "reconcile",
                                                     name: "reconciler.lock") else {
             let holder = ProjectLock.holderDescription("\(store.projectDirectory(project))/reconciler.lock")
-            throw StateError("reconcile \(project)", "another reconciler is running for this project: \(holder)")
+            throw StateError("reconcile \(project)", .reconcilerRunning(holder: holder))
         }
         return lock
     }

@@ -1,6 +1,7 @@
 import BerthKernel
 import Foundation
 import Glibc
+import SystemPackage
 
 /// berth's own records, under a state directory (default /var/lib/berth):
 ///
@@ -45,7 +46,7 @@ public struct StateStore: Sendable {
             do {
                 out.containers[name] = try JSONDecoder().decode(ContainerRecord.self, from: data)
             } catch {
-                throw StateError("read \(path)", "\(error)")
+                throw StateError("read \(path)", .corrupt("\(error)"))
             }
         }
         return out
@@ -63,16 +64,69 @@ public struct StateStore: Sendable {
     public func removeContainer(project: String, name: String) throws {
         let dir = containerDirectory(project, name)
         guard FileManager.default.fileExists(atPath: dir) else { return }
-        do { try FileManager.default.removeItem(atPath: dir) } catch { throw StateError("remove \(dir)", "\(error)") }
+        do { try FileManager.default.removeItem(atPath: dir) } catch { throw StateError("remove \(dir)", .other("\(error)")) }
     }
 
-    /// Removes the project's directory once no container is left in it.
-    public func removeProjectIfEmpty(_ project: String) {
+    /// Names of the lock files a project directory holds (see ``ProjectLock``).
+    static let lockNames = ["lock", "reconciler.lock"]
+
+    /// True when the project has no container and no network record left.
+    public func projectIsEmpty(_ project: String) -> Bool {
         let dir = projectDirectory(project)
         let left = ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/containers")) ?? [])
             + ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/networks")) ?? [])
-        guard left.isEmpty else { return }
-        try? FileManager.default.removeItem(atPath: dir)
+        return left.allSatisfy { $0.hasPrefix(".") && $0.hasSuffix(".tmp") }
+    }
+
+    /// Removes the project's directory once no container or network is left in it, the
+    /// lock files last. Call as the last step with the project's lock held (`held`: the
+    /// locks this process holds); a lock another process holds (a running reconciler's)
+    /// keeps the directory. Returns whether the directory is gone.
+    @discardableResult
+    public func removeProjectIfEmpty(_ project: String, holding held: [ProjectLock]) throws -> Bool {
+        let dir = projectDirectory(project)
+        guard FileManager.default.fileExists(atPath: dir) else { return true }
+        guard projectIsEmpty(project) else { return false }
+        var locks = held.filter { $0.isHeld && ($0.path as NSString).deletingLastPathComponent == dir }
+        let heldNames = Set(locks.map { ($0.path as NSString).lastPathComponent })
+        for name in Self.lockNames where !heldNames.contains(name)
+            && FileManager.default.fileExists(atPath: "\(dir)/\(name)") {
+            // A lock file nobody holds can go; one somebody holds keeps the project's directory.
+            guard let lock = try ProjectLock.tryAcquire(store: self, project: project, command: "destroy",
+                                                        name: name) else { return false }
+            locks.append(lock)
+        }
+        let lockNames = Set(locks.map { ($0.path as NSString).lastPathComponent })
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where !lockNames.contains(entry) {
+            do {
+                try FileManager.default.removeItem(atPath: "\(dir)/\(entry)")
+            } catch {
+                throw StateError("remove \(dir)/\(entry)", .other("\(error)"))
+            }
+        }
+        for lock in locks { lock.unlinkAndRelease() }
+        guard rmdir(dir) == 0 || Glibc.errno == ENOENT else { throw StateError.errno("remove \(dir)") }
+        return true
+    }
+
+    /// Removes temp files left by writers that died between creating and renaming them
+    /// (`.record.json.PID.tmp`). Call with the project's lock held: every writer of a
+    /// project's records holds it, so a temp file of another, dead, process is garbage.
+    /// Returns the paths removed.
+    @discardableResult
+    public func removeStaleTempFiles(_ project: String) -> [String] {
+        let dir = projectDirectory(project)
+        guard let walker = FileManager.default.enumerator(atPath: dir) else { return [] }
+        var removed: [String] = []
+        while let relative = walker.nextObject() as? String {
+            let name = (relative as NSString).lastPathComponent
+            guard name.hasPrefix("."), name.hasSuffix(".tmp") else { continue }
+            let parts = name.dropLast(4).split(separator: ".")
+            guard let last = parts.last, let pid = Int32(last), pid != getpid(),
+                  kill(pid, 0) != 0, Glibc.errno == ESRCH else { continue }
+            if unlink("\(dir)/\(relative)") == 0 { removed.append("\(dir)/\(relative)") }
+        }
+        return removed
     }
 
     static func makeDirectories(_ path: String) throws {
@@ -91,7 +145,7 @@ public struct StateStore: Sendable {
         let dir = (path as NSString).deletingLastPathComponent
         let tmp = "\(dir)/.\((path as NSString).lastPathComponent).\(getpid()).tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StateError("create \(tmp)", String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw StateError.errno("create \(tmp)") }
         var ok = data.withUnsafeBytes { buf -> Bool in
             var off = 0
             while off < buf.count {
@@ -107,20 +161,9 @@ public struct StateStore: Sendable {
         guard ok, rename(tmp, path) == 0 else {
             let e = ok ? errno : err
             unlink(tmp)
-            throw StateError("write \(path)", String(cString: strerror(e)))
+            throw StateError("write \(path)", .system(Errno(rawValue: e)))
         }
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }
-}
-
-/// A failure reading or writing berth's own records.
-public struct StateError: Error, CustomStringConvertible, Sendable {
-    public var operation: String
-    public var detail: String
-    public init(_ operation: String, _ detail: String) {
-        self.operation = operation
-        self.detail = detail
-    }
-    public var description: String { "\(operation): \(detail)" }
 }

@@ -11,10 +11,14 @@ struct CommandLauncher {
     var workdir: String
     var uid: UInt32
     var gid: UInt32
+    var groups: [UInt32]
     var capabilities: Set<Int32>
     var noNewPrivileges: Bool
+    /// Installed last, just before execve (or before the credentials change when
+    /// no_new_privs is off: then only CAP_SYS_ADMIN allows installing it).
+    var seccomp: SeccompFilter?
 
-    init(_ process: ExecConfig) throws {
+    init(_ process: ExecConfig, seccomp: SeccompFilter? = nil) throws {
         guard let first = process.argv.first, !first.isEmpty else {
             throw KernelError("exec", "", detail: "the command is empty")
         }
@@ -24,8 +28,10 @@ struct CommandLauncher {
         workdir = process.workdir
         uid = process.uid
         gid = process.gid
+        groups = process.groups
         capabilities = Set(try Capabilities.values(of: process.capabilities))
         noNewPrivileges = process.noNewPrivileges
+        self.seccomp = seccomp
     }
 
     /// Forks the command. Returns its pid once it has been exec'd, or throws with
@@ -76,10 +82,8 @@ struct CommandLauncher {
         umask(0o022)
 
         try Capabilities.limitBoundingSet(to: capabilities)
-        // A user namespace whose gid map was written without CAP_SETGID forbids setgroups.
-        if cberth_setgroups(0, nil) != 0 && errno != EPERM {
-            throw KernelError("setgroups", "[]", errno: Errno(rawValue: errno))
-        }
+        if !noNewPrivileges { try seccomp?.install() }
+        try setGroups()
         guard cberth_setresgid(gid, gid, gid) == 0 else {
             throw KernelError("setgid", String(gid), errno: Errno(rawValue: errno))
         }
@@ -95,6 +99,18 @@ struct CommandLauncher {
         // Nothing of berth's beyond stdin, stdout and stderr reaches the command.
         if cberth_close_range(3, ~0, UInt32(CBERTH_CLOSE_RANGE_CLOEXEC)) != 0 {
             for fd in 3..<Int32(4096) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        }
+        // Last: from here on only what the profile allows, and execve is among it.
+        if noNewPrivileges { try seccomp?.install() }
+    }
+
+    /// The supplementary groups, before the gid and uid change (setgroups needs CAP_SETGID).
+    private func setGroups() throws {
+        let ok = groups.withUnsafeBufferPointer { cberth_setgroups($0.count, $0.baseAddress) == 0 }
+        // A user namespace whose gid map was written without CAP_SETGID forbids setgroups:
+        // dropping to none is then already the state; asking for groups is an error.
+        if !ok && !(errno == EPERM && groups.isEmpty) {
+            throw KernelError("setgroups", groups.map(String.init).joined(separator: ","), errno: Errno(rawValue: errno))
         }
     }
 

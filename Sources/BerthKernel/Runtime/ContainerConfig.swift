@@ -28,6 +28,16 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     /// for uid 0 also the permitted and effective sets. A non-root user has none effective.
     public var capabilities: [String]
     public var noNewPrivileges: Bool
+    // hardening
+    /// The seccomp filter of the command (and of `berth exec`'s processes), compiled
+    /// for ``capabilities`` and installed by berth init just before execve.
+    public var seccomp: SeccompPolicy
+    // operations
+    /// How berth init rotates the command's log.
+    public var logging: LogRotation
+    // users
+    /// Supplementary groups, set with setgroups(2) before the gid and uid.
+    public var groups: [UInt32]
     // images
     /// When set, `rootfs` is an empty mount point and the root is this overlay, mounted there
     /// in the container's mount namespace (nothing is left mounted on the host).
@@ -49,7 +59,10 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         namespaces: Set<NamespaceKind> = ContainerConfig.defaultNamespaces,
         uidMap: [IDMap] = [], gidMap: [IDMap] = [], mounts: [MountEntry] = [],
         readOnlyRootfs: Bool = false, capabilities: [String] = ContainerConfig.defaultCapabilities,
-        noNewPrivileges: Bool = true
+        noNewPrivileges: Bool = true,
+        seccomp: SeccompPolicy = .default,
+        logging: LogRotation = .standard,
+        groups: [UInt32] = []
     ) {
         self.id = id
         self.rootfs = rootfs
@@ -66,6 +79,9 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         self.readOnlyRootfs = readOnlyRootfs
         self.capabilities = capabilities
         self.noNewPrivileges = noNewPrivileges
+        self.seccomp = seccomp
+        self.logging = logging
+        self.groups = groups
     }
 }
 

@@ -24,11 +24,12 @@ public enum ContainerInit {
             exit(2)
         }
         if let request = readRequest() {
-            if let config = request.container { runContainer(config, moveRoot: request.moveRoot ?? false) }
+            let filter = seccompFilter(request)
+            if let config = request.container { runContainer(config, moveRoot: request.moveRoot ?? false, filter: filter) }
             if let exec = request.exec {
                 // stderr is the caller's terminal here; the caller reports the error.
                 logsErrors = false
-                runExec(exec)
+                runExec(exec, filter: filter)
             }
         }
         fail("no configuration on fd \(InitRequest.configFD): berth init is started by berth itself")
@@ -55,10 +56,12 @@ public enum ContainerInit {
 
     // MARK: - start mode
 
-    private static func runContainer(_ config: ContainerConfig, moveRoot: Bool) -> Never {
+    private static func runContainer(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) -> Never {
         let child: pid_t
+        var relay: LogRelay
         do {
-            child = try setUpAndLaunch(config, moveRoot: moveRoot)
+            (child, relay) = try setUpAndLaunch(config, moveRoot: moveRoot, filter: filter)
+            try dropPrivileges(commandUID: config.uid, capabilities: config.capabilities)
         } catch {
             fail("\(error)")
         }
@@ -66,13 +69,14 @@ public enum ContainerInit {
         close(InitRequest.socketFD)
         // The configuration is gone with setUpAndLaunch's frame; hand its memory back.
         _ = cberth_malloc_trim()
-        let status = ChildSupervisor.supervise(child)
+        let status = relay.supervise(child)
+        relay.redirectInitStderr()
         writeExitRecord(ProcessExitStatus(waitStatus: status))
         exit(ProcessExitStatus(waitStatus: status).shellCode)
     }
 
-    private static func setUpAndLaunch(_ config: ContainerConfig, moveRoot: Bool) throws -> pid_t {
-        let launcher = try CommandLauncher(ExecConfig(argv: config.argv, like: config))
+    private static func setUpAndLaunch(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) throws -> (pid_t, LogRelay) {
+        let launcher = try CommandLauncher(ExecConfig(argv: config.argv, like: config), seccomp: filter)
         umask(0)
         if !config.namespaces.contains(.pid) {
             // Not PID 1: still be the one that reaps the command's orphans.
@@ -92,7 +96,7 @@ public enum ContainerInit {
             }
         }
         let mask = ChildSupervisor.blockSignals()
-        return try launcher.launch(signalMask: mask)
+        return try LogRelay.launch(launcher, signalMask: mask, rotation: config.logging)
     }
 
     /// `exit.json` in the state directory, crash-safe: temp file, fsync, rename, fsync of the directory.
@@ -122,10 +126,10 @@ public enum ContainerInit {
 
     // MARK: - exec mode
 
-    private static func runExec(_ request: ExecRequest) -> Never {
+    private static func runExec(_ request: ExecRequest, filter: SeccompFilter?) -> Never {
         let child: pid_t
         do {
-            let launcher = try CommandLauncher(request.process)
+            let launcher = try CommandLauncher(request.process, seccomp: filter)
             for joined in request.namespaces {
                 guard cberth_setns(joined.fd, 0) == 0 else {
                     throw KernelError("setns", "\(joined.kind.rawValue) namespace", errno: Errno(rawValue: errno))
@@ -141,6 +145,7 @@ public enum ContainerInit {
             let mask = ChildSupervisor.blockSignals()
             // The command is forked after setns(pid), so it is inside the PID namespace.
             child = try launcher.launch(signalMask: mask)
+            try dropPrivileges(commandUID: request.process.uid, capabilities: request.process.capabilities)
         } catch {
             fail("\(error)")
         }
@@ -166,15 +171,22 @@ public enum ContainerInit {
         _ = bytes.withUnsafeBytes { Glibc.send(InitRequest.socketFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
-    /// A line in the container's log (init's stderr is the log file).
-    private static func log(_ message: String) {
-        let bytes = Array("berth init: \(message)\n".utf8)
+    /// A line in the container's log (init's stderr is the log file; in exec mode the caller's stderr).
+    static func log(_ message: String) {
+        var bytes: [UInt8] = []
+        if logsErrors {
+            Array("berth init: \(message)".utf8).withUnsafeBytes {
+                LogEntry.encode(time: LogTime.now().bytes, stream: .stderr, complete: true, content: $0, into: &bytes)
+            }
+        } else {
+            bytes = Array("berth init: \(message)\n".utf8)
+        }
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
 
     nonisolated(unsafe) private static var logsErrors = true
 
-    private static func fail(_ message: String) -> Never {
+    static func fail(_ message: String) -> Never {
         if logsErrors { log(message) }
         send(InitRequest.error, message)
         exit(1)

@@ -13,8 +13,9 @@ import SystemPackage
 /// namespaces: it is nobody's child but the host's, keeps running when the berth
 /// that started it exits, and is found again by its ``ProcessIdentity``.
 public enum ContainerRuntime {
-    /// stdout and stderr of the container (appended; survives berth and restarts).
-    public static func logPath(stateDir: String) -> String { stateDir + "/container.log" }
+    /// stdout and stderr of the container's current run, as ``LogEntry`` lines (rotated
+    /// into `container.log.1`...; see ``LogFiles``).
+    public static func logPath(stateDir: String) -> String { stateDir + "/" + LogFiles.current }
 
     /// Where berth init records how the command ended.
     public static func exitRecordPath(stateDir: String) -> String { stateDir + "/" + ExitRecord.fileName }
@@ -27,7 +28,9 @@ public enum ContainerRuntime {
     ///
     /// - Parameters:
     ///   - stateDir: an existing host directory for this container. It receives
-    ///     `container.log` (the command's stdout and stderr, appended) and, when the
+    ///     `container.log` (the command's stdout and stderr, relayed by berth init with
+    ///     a time and the stream on each line, rotated as `config.logging` says; the
+    ///     previous run's log becomes `previous.log`) and, when the
     ///     command ends, `exit.json` (see ``ExitRecord``; a previous one is removed
     ///     now). With a user namespace it is handed to the container's root (chown),
     ///     since init writes `exit.json` with that identity.
@@ -61,6 +64,8 @@ public enum ContainerRuntime {
             if config.namespaces.contains(.mount) { try RootFilesystem.createMountPoints(config) }
         }
 
+        try LogFiles.startNewRun(in: state.rawValue, stateDir: stateDir)
+
         var owned: [FileDescriptor] = []
         defer { for fd in owned { try? fd.close() } }
         let log = try ProcFS.openFile(logPath(stateDir: stateDir), .writeOnly, options: [.append, .create],
@@ -68,7 +73,9 @@ public enum ContainerRuntime {
         owned.append(log)
         let initState = try detachedView(of: state, stateDir)
         owned.append(initState)
-        let configFD = try memfd(InitRequest(container: config, moveRoot: moveRoot ? true : nil), name: "berth-config")
+        let filter = try SeccompFilter.filter(for: config.seccomp, capabilities: config.capabilities)
+        let configFD = try memfd(InitRequest(container: config, moveRoot: moveRoot ? true : nil,
+                                             seccompFilter: filter?.base64), name: "berth-config")
         owned.append(configFD)
         let devNull = try ProcFS.openFile("/dev/null", .readOnly)
         owned.append(devNull)
@@ -216,7 +223,8 @@ public enum ContainerRuntime {
         // Everything above was opened from the pid: make sure it was the container.
         try ProcFS.verify(id)
 
-        let request = InitRequest(exec: ExecRequest(process: process, namespaces: joined))
+        let filter = try SeccompFilter.filter(for: process.seccomp, capabilities: process.capabilities)
+        let request = InitRequest(exec: ExecRequest(process: process, namespaces: joined), seccompFilter: filter?.base64)
         let configFD = try memfd(request, name: "berth-exec")
         owned.append(configFD)
         let (channel, childSocket) = try InitChannel.pair()

@@ -14,6 +14,8 @@ struct InitRequest: Codable {
     var exec: ExecRequest?
     /// Start mode, for tests: skip pivot_root and take the fallback an initramfs root needs.
     var moveRoot: Bool?
+    /// The compiled seccomp filter of the command (base64 of the BPF), nil for none.
+    var seccompFilter: String?
 
     static let configFD: Int32 = 3
     static let socketFD: Int32 = 4
@@ -48,9 +50,13 @@ public struct ExecConfig: Codable, Sendable, Equatable {
     /// The final set by name, as in ``ContainerConfig/capabilities``.
     public var capabilities: [String]
     public var noNewPrivileges: Bool
+    public var seccomp: SeccompPolicy
+    /// Supplementary groups, as in ``ContainerConfig/groups``.
+    public var groups: [UInt32]
 
     public init(argv: [String], env: [String] = [], workdir: String = "/", uid: UInt32 = 0, gid: UInt32 = 0,
-                capabilities: [String] = ContainerConfig.defaultCapabilities, noNewPrivileges: Bool = true) {
+                capabilities: [String] = ContainerConfig.defaultCapabilities, noNewPrivileges: Bool = true,
+                seccomp: SeccompPolicy = .default, groups: [UInt32] = []) {
         self.argv = argv
         self.env = env
         self.workdir = workdir
@@ -58,13 +64,15 @@ public struct ExecConfig: Codable, Sendable, Equatable {
         self.gid = gid
         self.capabilities = capabilities
         self.noNewPrivileges = noNewPrivileges
+        self.seccomp = seccomp
+        self.groups = groups
     }
 
     /// `argv` with the environment, directory, user and privileges of the container's own command.
     public init(argv: [String], like container: ContainerConfig) {
         self.init(argv: argv, env: container.env, workdir: container.workdir, uid: container.uid,
                   gid: container.gid, capabilities: container.capabilities,
-                  noNewPrivileges: container.noNewPrivileges)
+                  noNewPrivileges: container.noNewPrivileges, seccomp: container.seccomp, groups: container.groups)
     }
 }
 

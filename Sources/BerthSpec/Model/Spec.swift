@@ -69,7 +69,7 @@ public struct Container: Sendable, Equatable, Codable {
     public var env: [EnvVar]
     /// Default "/".
     public var workdir: String
-    /// Default 0:0.
+    /// Default root (uid 0 and its groups); see ``User`` for how names and numbers resolve.
     public var user: User
     /// Default: the container's name. Only applied with the uts namespace (validation refuses
     /// an explicit hostname without it; without it the default must not be set on the host).
@@ -94,6 +94,13 @@ public struct Container: Sendable, Equatable, Codable {
     public var capabilities: CapabilityChanges
     /// In the order written; targets are unique, absolute and without `..`.
     public var mounts: [Mount]
+    // operations
+    /// Log rotation; default 10Mi x 3 files.
+    public var logging: Logging
+    // users
+    /// What `user` resolved to in the container's root; set by the engine before it plans
+    /// (validation does not read the root), nil until then.
+    public var identity: Identity?
     // images
     /// Where the root comes from when it is not `rootfs`: exactly one of the two is set.
     public var image: ImageSource?
@@ -102,12 +109,14 @@ public struct Container: Sendable, Equatable, Codable {
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
-        user: User = User(uid: 0, gid: 0), hostname: String? = nil,
+        user: User = .root, hostname: String? = nil,
         namespaces: [Namespace] = Namespace.defaults, userns: UserNamespace? = nil,
         networks: [NetworkAttachment] = [], dns: [IPv4Address] = [], resources: Resources = Resources(),
         restart: RestartPolicy = .always, stopSignal: Signal = .named("SIGTERM")!,
         stopTimeout: TimeSpan = TimeSpan(milliseconds: 10_000, text: "10s"), readOnlyRootfs: Bool = false,
         capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = [],
+        logging: Logging = Logging(),
+        identity: Identity? = nil,
         image: ImageSource? = nil, entrypoint: [String]? = nil  // images
     ) {
         self.name = name
@@ -128,6 +137,8 @@ public struct Container: Sendable, Equatable, Codable {
         self.readOnlyRootfs = readOnlyRootfs
         self.capabilities = capabilities
         self.mounts = mounts
+        self.logging = logging
+        self.identity = identity
         self.image = image
         self.entrypoint = entrypoint
     }
@@ -141,17 +152,6 @@ public struct EnvVar: Sendable, Equatable, Codable {
         self.name = name
         self.value = value
     }
-}
-
-/// `uid[:gid]` inside the container; gid defaults to uid.
-public struct User: Sendable, Equatable, Codable, CustomStringConvertible {
-    public var uid: UInt32
-    public var gid: UInt32
-    public init(uid: UInt32, gid: UInt32) {
-        self.uid = uid
-        self.gid = gid
-    }
-    public var description: String { "\(uid):\(gid)" }
 }
 
 /// A Linux namespace a container gets. `mount` is always among them (validation requires it).

@@ -137,29 +137,6 @@ extension CPUSet {
     }
 }
 
-extension User {
-    /// Parses `uid[:gid]` (numbers only: berth does not read the image's /etc/passwd).
-    public init(parsing text: String) throws(ValueError) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        func id(_ s: Substring) -> UInt32? {
-            guard !s.isEmpty, s.count <= 10, s.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                  let n = UInt32(s), n != UInt32.max else { return nil }
-            return n
-        }
-        guard parts.count <= 2, let uid = id(parts[0]) else {
-            throw ValueError("\(quoted(text)) is not a user", hint: "use numeric uid[:gid], e.g. \"1000:1000\"")
-        }
-        if parts.count == 2 {
-            guard let gid = id(parts[1]) else {
-                throw ValueError("\(quoted(text)) is not a user", hint: "use numeric uid[:gid], e.g. \"1000:1000\"")
-            }
-            self.init(uid: uid, gid: gid)
-        } else {
-            self.init(uid: uid, gid: uid)
-        }
-    }
-}
-
 extension IODevice {
     /// Parses a block device: an absolute path under `/dev/`, or `MAJ:MIN`.
     public init(parsing text: String) throws(ValueError) {

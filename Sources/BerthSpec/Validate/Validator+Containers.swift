@@ -2,6 +2,7 @@ extension Validator {
     static let containerKeys = [
         "rootfs", "command", "env", "workdir", "user", "hostname", "namespaces", "userns", "networks", "dns",
         "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities", "mounts",
+        "logging",
         "image", "entrypoint",  // images
     ]
     /// resolv.conf: the C library reads at most three name servers.
@@ -44,6 +45,7 @@ extension Validator {
 
         if let (node, p) = at("env") { container.env = checkEnv(node, p) }
         if let (node, p) = at("workdir") { container.workdir = absolutePath(node, p) ?? "/" }
+        container.user.source = SpecPosition(file: file, location: entry.key.location, path: path)
         if let (node, p) = at("user") { container.user = checkUser(node, p) ?? container.user }
 
         // Namespaces come first: other fields are only allowed with some of them.
@@ -126,6 +128,7 @@ extension Validator {
         if let (node, p) = at("readOnlyRootfs") { container.readOnlyRootfs = bool(node, p) ?? false }
         if let (node, p) = at("capabilities") { container.capabilities = checkCapabilities(node, p) }
         if let (node, p) = at("mounts") { container.mounts = checkMounts(node, p) }
+        if let (node, p) = at("logging") { container.logging = checkLogging(node, p) }
 
         return errorCount == errorsBefore ? container : nil
     }
@@ -165,19 +168,6 @@ extension Validator {
             if let value = text(entry.value, p) { env.append(EnvVar(name: name, value: value)) }
         }
         return env.sorted { $0.name < $1.name }
-    }
-
-    private func checkUser(_ node: YAMLNode, _ path: String) -> User? {
-        guard let s = node.scalar, s.kind == .string || s.kind == .int else {
-            error(node.location, path, "must be uid[:gid], found \(node.kindDescription)", hint: "write e.g. \"1000:1000\"")
-            return nil
-        }
-        do {
-            return try User(parsing: s.value)
-        } catch {
-            self.error(node.location, path, error)
-            return nil
-        }
     }
 
     private func checkNamespaces(_ node: YAMLNode, _ path: String) -> [Namespace]? {
@@ -282,18 +272,6 @@ extension Validator {
             }
         }
         return ok ? result : nil
-    }
-
-    private func checkUserIsMapped(_ user: User, _ userns: UserNamespace, at location: SourceLocation, path: String) {
-        func mapped(_ id: UInt32, _ map: [IDMapping]) -> Bool {
-            map.contains { id >= $0.container && UInt64(id) < UInt64($0.container) + UInt64($0.size) }
-        }
-        if !mapped(user.uid, userns.uidMap) {
-            error(location, path, "uid \(user.uid) is not mapped by userns.uidMap", hint: "the process would run as the overflow uid")
-        }
-        if !mapped(user.gid, userns.gidMap) {
-            error(location, path, "gid \(user.gid) is not mapped by userns.gidMap", hint: "the process would run as the overflow gid")
-        }
     }
 
     private func checkAttachments(_ node: YAMLNode, _ path: String, container: String) -> [NetworkAttachment] {

@@ -8,4 +8,8 @@
 
 #include "cberth_netlink.h"
 
+#include "cberth_seccomp.h"
+#include "cberth_operations.h"
+#include "cberth_files.h"
+
 #endif

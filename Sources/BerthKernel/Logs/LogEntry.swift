@@ -1,0 +1,154 @@
+import Glibc
+
+/// Which output of the command a log line came from.
+public enum LogStream: String, Sendable, Codable, CaseIterable {
+    case stdout, stderr
+}
+
+/// A moment as the log records it: seconds and nanoseconds after the Unix epoch (UTC).
+public struct LogTime: Sendable, Equatable, Comparable, Hashable {
+    public var seconds: Int64
+    public var nanoseconds: Int32
+
+    public init(seconds: Int64, nanoseconds: Int32) {
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+    }
+
+    /// CLOCK_REALTIME now.
+    public static func now() -> LogTime {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return LogTime(seconds: Int64(ts.tv_sec), nanoseconds: Int32(ts.tv_nsec))
+    }
+
+    public init(_ secondsSinceEpoch: Double) {
+        let whole = secondsSinceEpoch.rounded(.down)
+        self.init(seconds: Int64(whole), nanoseconds: Int32(((secondsSinceEpoch - whole) * 1e9).rounded(.down)))
+    }
+
+    public var secondsSinceEpoch: Double { Double(seconds) + Double(nanoseconds) / 1e9 }
+
+    public static func < (a: LogTime, b: LogTime) -> Bool {
+        (a.seconds, a.nanoseconds) < (b.seconds, b.nanoseconds)
+    }
+
+    /// RFC 3339 in UTC with nanoseconds, always 30 bytes: `2026-12-01T20:54:54.123456789Z`.
+    public var rfc3339: String { String(decoding: bytes, as: UTF8.self) }
+
+    var bytes: [UInt8] {
+        var t = time_t(seconds)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        var out = [UInt8]()
+        out.reserveCapacity(LogTime.width)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var v = value
+            for _ in 0..<count {
+                out.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
+                v %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(tm.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(Int(tm.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(Int(tm.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(tm.tm_hour), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(tm.tm_min), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(tm.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(Int(nanoseconds), 9); out.append(UInt8(ascii: "Z"))
+        return out
+    }
+
+    static let width = 30
+
+    /// Parses exactly the form ``rfc3339`` writes.
+    init?(bytes: ArraySlice<UInt8>) {
+        guard bytes.count == LogTime.width else { return nil }
+        let b = Array(bytes)
+        func number(_ from: Int, _ count: Int) -> Int? {
+            var v = 0
+            for i in from..<(from + count) {
+                guard b[i] >= UInt8(ascii: "0"), b[i] <= UInt8(ascii: "9") else { return nil }
+                v = v * 10 + Int(b[i] - UInt8(ascii: "0"))
+            }
+            return v
+        }
+        guard b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
+              b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"), b[19] == UInt8(ascii: "."),
+              b[29] == UInt8(ascii: "Z"),
+              let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+              let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
+              let nanos = number(20, 9) else { return nil }
+        var tm = tm()
+        tm.tm_year = Int32(year - 1900)
+        tm.tm_mon = Int32(month - 1)
+        tm.tm_mday = Int32(day)
+        tm.tm_hour = Int32(hour)
+        tm.tm_min = Int32(minute)
+        tm.tm_sec = Int32(second)
+        self.init(seconds: Int64(timegm(&tm)), nanoseconds: Int32(nanos))
+    }
+}
+
+/// One line of a container's log.
+///
+/// On disk each entry is one line in the CRI logging format (the one conmon and
+/// the kubelet write): `<RFC 3339 time> <stdout|stderr> <F|P> <bytes>\n`, where `P`
+/// marks a piece of a line that was longer than the relay holds (or that had no
+/// end yet when the command exited) and `F` the line's last piece.
+public struct LogEntry: Sendable, Equatable {
+    public var time: LogTime
+    public var stream: LogStream
+    /// The line without its newline.
+    public var content: [UInt8]
+    /// False for a piece of a longer line (`P`); readers join pieces up to the `F`.
+    public var complete: Bool
+
+    public init(time: LogTime, stream: LogStream, content: [UInt8], complete: Bool = true) {
+        self.time = time
+        self.stream = stream
+        self.content = content
+        self.complete = complete
+    }
+
+    public var text: String { String(decoding: content, as: UTF8.self) }
+
+    /// Appends the entry's line to `out`, with the time already rendered in `time`.
+    static func encode(time: [UInt8], stream: LogStream, complete: Bool, content: UnsafeRawBufferPointer,
+                       into out: inout [UInt8]) {
+        out.append(contentsOf: time)
+        out.append(contentsOf: stream == .stdout ? stdoutTag : stderrTag)
+        out.append(complete ? UInt8(ascii: "F") : UInt8(ascii: "P"))
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: content)
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    /// The bytes an entry takes on disk beyond its content.
+    static let overhead = LogTime.width + 10
+
+    private static let stdoutTag = Array(" stdout ".utf8)
+    private static let stderrTag = Array(" stderr ".utf8)
+
+    /// One entry from a line of a log file (without its newline); nil for a line
+    /// that is not an entry (a log written before berth's format, or damaged).
+    init?(line: ArraySlice<UInt8>) {
+        let start = line.startIndex
+        guard line.count >= LogTime.width + 10,
+              let time = LogTime(bytes: line[start..<(start + LogTime.width)]),
+              line[start + LogTime.width] == UInt8(ascii: " ") else { return nil }
+        let tag = line[(start + LogTime.width + 1)..<(start + LogTime.width + 7)]
+        let stream: LogStream
+        if tag.elementsEqual("stdout".utf8) { stream = .stdout }
+        else if tag.elementsEqual("stderr".utf8) { stream = .stderr }
+        else { return nil }
+        let flag = line[start + LogTime.width + 8]
+        guard line[start + LogTime.width + 7] == UInt8(ascii: " "), line[start + LogTime.width + 9] == UInt8(ascii: " "),
+              flag == UInt8(ascii: "F") || flag == UInt8(ascii: "P") else { return nil }
+        self.init(time: time, stream: stream, content: Array(line[(start + LogTime.width + 10)...]),
+                  complete: flag == UInt8(ascii: "F"))
+    }
+}

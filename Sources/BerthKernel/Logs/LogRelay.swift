@@ -1,0 +1,183 @@
+import CBerth
+import Glibc
+import SystemPackage
+
+/// berth init's relay of the command's stdout and stderr into the container's log
+/// (pipes, as conmon does for Podman), and its wait for the command.
+///
+/// One poll loop over the two pipes and a signalfd: signals are forwarded to the
+/// command, children reaped, output read as soon as it comes. The relay always
+/// keeps reading: a full disk drops lines (counted in the log), it never stalls
+/// the command. It lives in init, so it outlives any berth that started or watches it.
+struct LogRelay {
+    private var writer: LogWriter
+    private let pipes: [(fd: Int32, stream: LogStream)]
+    private var partial: [[UInt8]] = [[], []]
+    private let maxPiece: Int
+
+    /// Makes the two pipes. Returns the relay and the write ends, which become the
+    /// command's fds 1 and 2 (close-on-exec: the caller dup2s them into place).
+    static func make(dir: Int32, logFD: Int32, rotation: LogRotation) throws -> (LogRelay, stdout: Int32, stderr: Int32) {
+        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+        guard cberth_pipe2(&out, O_CLOEXEC) == 0 else { throw KernelError("pipe2", "stdout", errno: Errno(rawValue: errno)) }
+        guard cberth_pipe2(&err, O_CLOEXEC) == 0 else { throw KernelError("pipe2", "stderr", errno: Errno(rawValue: errno)) }
+        for fd in [out[0], err[0]] {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            // A bigger pipe lets a fast writer run on while the relay writes.
+            _ = fcntl(fd, CBERTH_F_SETPIPE_SZ, Int32(1 << 20))
+        }
+        let writer = LogWriter(dir: dir, fd: logFD, rotation: rotation)
+        let relay = LogRelay(writer: writer, pipes: [(out[0], .stdout), (err[0], .stderr)], maxPiece: rotation.maxPiece)
+        return (relay, out[1], err[1])
+    }
+
+    private init(writer: LogWriter, pipes: [(fd: Int32, stream: LogStream)], maxPiece: Int) {
+        self.writer = writer
+        self.pipes = pipes
+        self.maxPiece = maxPiece
+    }
+
+    /// Relays output, forwards signals to `child` and reaps every child until `child`
+    /// has exited; then takes what is left in the pipes. Returns `child`'s wait status.
+    mutating func supervise(_ child: pid_t) -> Int32 {
+        var set = ChildSupervisor.waitSet()
+        let signals = cberth_signalfd(&set)
+        guard signals >= 0 else {
+            // Without a signalfd there is no way to wait for both: keep the command's
+            // output flowing into the pipes' buffers and take signals as before.
+            let status = ChildSupervisor.supervise(child)
+            drain()
+            return status
+        }
+        defer { close(signals) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 18)
+        var open = [true, true]
+        while true {
+            var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
+            for (i, pipe) in pipes.enumerated() { fds.append(pollfd(fd: open[i] ? pipe.fd : -1, events: Int16(POLLIN), revents: 0)) }
+            if poll(&fds, nfds_t(fds.count), -1) < 0 { continue }
+            for i in pipes.indices where fds[i + 1].revents != 0 {
+                if !read(i, into: &buffer) { open[i] = false }
+            }
+            writer.flush()
+            guard fds[0].revents != 0 else { continue }
+            var info = signalfd_siginfo()
+            var exited: Int32? = nil
+            while Glibc.read(signals, &info, MemoryLayout<signalfd_siginfo>.size) == MemoryLayout<signalfd_siginfo>.size {
+                let sig = cberth_signalfd_signo(&info)
+                if sig != SIGCHLD {
+                    kill(child, sig)
+                    continue
+                }
+                while true {
+                    var status: Int32 = 0
+                    let pid = waitpid(-1, &status, WNOHANG)
+                    if pid <= 0 { break }
+                    if pid == child { exited = status }
+                }
+            }
+            if let exited {
+                drain()
+                return exited
+            }
+        }
+    }
+
+    /// Everything still in the pipes, then the ends of unfinished lines.
+    private mutating func drain() {
+        var buffer = [UInt8](repeating: 0, count: 1 << 18)
+        for i in pipes.indices {
+            while read(i, into: &buffer) {}
+            if !partial[i].isEmpty {
+                let time = LogTime.now().bytes
+                let rest = partial[i]
+                partial[i] = []
+                rest.withUnsafeBytes { emit(pipes[i].stream, $0, complete: false, time: time) }
+            }
+        }
+        writer.flush()
+    }
+
+    /// Points fd 2 at the current log file, for init's last words (after ``supervise(_:)``).
+    func redirectInitStderr() { writer.duplicate(onto: 2) }
+
+    /// One read from pipe `i`; false at its end (or when nothing more is there now, for a drain).
+    private mutating func read(_ i: Int, into buffer: inout [UInt8]) -> Bool {
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(pipes[i].fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { return true }
+        guard n > 0 else { return false }
+        let time = LogTime.now().bytes
+        buffer.withUnsafeBytes { split(i, UnsafeRawBufferPointer(rebasing: $0[0..<n]), time: time) }
+        return true
+    }
+
+    /// Cuts a chunk into lines; a line's start without its end waits in `partial`.
+    private mutating func split(_ i: Int, _ bytes: UnsafeRawBufferPointer, time: [UInt8]) {
+        let stream = pipes[i].stream
+        var start = 0
+        while start < bytes.count,
+              let found = memchr(bytes.baseAddress! + start, Int32(UInt8(ascii: "\n")), bytes.count - start) {
+            let end = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
+            let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+            if partial[i].isEmpty {
+                emit(stream, line, complete: true, time: time)
+            } else {
+                var whole = partial[i]
+                partial[i] = []
+                whole.append(contentsOf: line)
+                whole.withUnsafeBytes { emit(stream, $0, complete: true, time: time) }
+            }
+            start = end + 1
+        }
+        guard start < bytes.count else { return }
+        partial[i].append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
+        if partial[i].count >= maxPiece {
+            let cut = partial[i].count / maxPiece * maxPiece
+            let head = Array(partial[i][..<cut])
+            partial[i].removeFirst(cut)
+            head.withUnsafeBytes { emit(stream, $0, complete: false, time: time) }
+        }
+    }
+
+    /// A line as entries of at most `maxPiece` bytes; all but the last marked as pieces.
+    private mutating func emit(_ stream: LogStream, _ line: UnsafeRawBufferPointer, complete: Bool, time: [UInt8]) {
+        var start = 0
+        repeat {
+            let end = min(line.count, start + maxPiece)
+            writer.append(time: time, stream: stream, complete: complete && end == line.count,
+                          content: UnsafeRawBufferPointer(rebasing: line[start..<end]))
+            start = end
+        } while start < line.count
+    }
+}
+
+extension LogRelay {
+    /// Launches the command with its stdout and stderr on the relay's pipes (init's
+    /// own fds 1 and 2 stay on the log file, for its messages).
+    static func launch(_ launcher: CommandLauncher, signalMask: sigset_t, rotation: LogRotation) throws
+        -> (pid_t, LogRelay)
+    {
+        let log = fcntl(2, F_DUPFD_CLOEXEC, 3)
+        guard log >= 0 else { throw KernelError("dup", "log", errno: Errno(rawValue: errno)) }
+        let (relay, out, err) = try make(dir: InitRequest.stateDirFD, logFD: log, rotation: rotation)
+        let saved = fcntl(2, F_DUPFD_CLOEXEC, 3)
+        defer {
+            // Whatever happened, init's 1 and 2 are the log again and the write ends are the command's alone.
+            _ = dup2(saved, 1)
+            _ = dup2(saved, 2)
+            close(saved)
+            close(out)
+            close(err)
+        }
+        guard saved >= 0, dup2(out, 1) == 1, dup2(err, 2) == 2 else {
+            throw KernelError("dup2", "stdout and stderr", errno: Errno(rawValue: errno))
+        }
+        return (try launcher.launch(signalMask: signalMask), relay)
+    }
+}
+
+extension LogWriter {
+    func duplicate(onto target: Int32) {
+        if currentFD >= 0 { _ = dup2(currentFD, target) }
+    }
+}
