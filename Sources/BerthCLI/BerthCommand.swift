@@ -10,6 +10,7 @@ public struct BerthCommand: ParsableCommand {
         subcommands: [
             ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self,
             DestroyCommand.self, ReconcileCommand.self, LogsCommand.self, ExecCommand.self,
+            ImageCommand.self,  // images
         ]
     )
     public init() {}

@@ -148,3 +148,18 @@ extension ImageStore {
         return "\(st.st_size)-\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)-\(st.st_ino)"
     }
 }
+
+extension Engine {
+    /// Which containers use which image: manifest digest -> `project/name`, from the records
+    /// of every project (a container keeps its image until it is destroyed or replaced).
+    public func imageUsers() -> [String: [String]] {
+        var users: [String: [String]] = [:]
+        for project in projects() {
+            guard let records = try? store.records(project) else { continue }
+            for (name, record) in records.containers {
+                if let digest = record.imageDigest { users[digest, default: []].append("\(project)/\(name)") }
+            }
+        }
+        return users.mapValues { $0.sorted() }
+    }
+}
