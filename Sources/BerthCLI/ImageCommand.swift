@@ -53,6 +53,16 @@ struct ImageCommand: ParsableCommand {
             var usedBy: [String]
         }
 
+        /// 1088832 -> "1.0Mi": a table shows sizes to two or three digits.
+        static func size(_ bytes: Int64) -> String {
+            let units = ["Ti", "Gi", "Mi", "Ki"]
+            for (i, unit) in units.enumerated() {
+                let factor = Double(Int64(1) << Int64(10 * (4 - i)))
+                if Double(bytes) >= factor { return String(format: "%.1f%@", Double(bytes) / factor, unit) }
+            }
+            return "\(bytes)B"
+        }
+
         func run() throws {
             let engine = try options.engine()
             let users = engine.imageUsers()
@@ -70,7 +80,7 @@ struct ImageCommand: ParsableCommand {
                 guard !rows.isEmpty else { return Console.out("No images.") }
                 let header = ["NAME", "DIGEST", "SIZE", "LAYERS", "CREATED", "USED BY"]
                 let body = rows.map { r in
-                    [r.names.first ?? "-", String(r.digest.prefix(19)), ByteSize.format(UInt64(r.size)), String(r.layers),
+                    [r.names.first ?? r.source ?? "-", String(r.digest.prefix(19)), Self.size(r.size), String(r.layers),
                      r.created.map { String($0.prefix(19)) } ?? "-", r.usedBy.isEmpty ? "-" : r.usedBy.joined(separator: ",")]
                 }
                 Console.out(Table.render(header: header, rows: body))

@@ -122,6 +122,12 @@ extension Engine {
         return images.lowerDirectories(of: image)
     }
 
+    /// Whether `c` is from an image that is not in the store yet (plan before apply imports it).
+    func imageMissing(_ c: Container) -> Bool {
+        guard let source = c.image else { return false }
+        return resolveImage(source).flatMap { try? images.image($0) } == nil
+    }
+
     /// `spec` with the image's User as the `user:` of each container from an image that does not
     /// write one (a name is then resolved through the image's /etc/passwd like any other).
     func withImageUsers(_ spec: Spec) -> Spec {

@@ -136,7 +136,8 @@ extension Engine {
     public func resolve(_ spec: Spec) throws(SpecError) -> Spec {
         var spec = withImageUsers(spec)  // images: an image's User is the default user:
         var diagnostics: [Diagnostic] = []
-        for i in spec.containers.indices where spec.containers[i].identity == nil {
+        // images: an image not in the store yet has no files to read; apply imports it, then resolves.
+        for i in spec.containers.indices where spec.containers[i].identity == nil && !imageMissing(spec.containers[i]) {
             let c = spec.containers[i]
             do {
                 spec.containers[i].identity = try UserResolver.resolve(c, in: rootFiles(for: c))
