@@ -53,6 +53,10 @@ struct ImageContainerTests {
         #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
         let records = try StateStore(root: box.stateDirectory).records(box.project)
         #expect(records.containers["web"]?.imageDigest == image.digest)
+        let status = try #require(try box.status().first { $0["name"] as? String == "web" })
+        #expect(status["imageDigest"] as? String == image.digest)
+        #expect(status["image"] as? String == "oci:\(layout):app")
+        #expect(status["root"] as? String == "overlay")
         // Destroy removes the container's upper; the image stays in the store.
         #expect(try box.run("destroy", "-f", box.specPath).status == 0)
         #expect(try FileManager.default.subpathsOfDirectory(atPath: upper).filter { $0.contains("image-root") }.isEmpty)

@@ -18,6 +18,12 @@ public struct ContainerStatus: Sendable, Codable, Equatable {
     /// When a stopped container's next start is due (seconds since the epoch), while a
     /// reconciler backs off its restarts.
     public var nextStartAt: Double?
+    // images
+    /// The `image:` as written (resolved), and the manifest digest the container was made from.
+    public var image: String? = nil
+    public var imageDigest: String? = nil
+    /// How its root is made: `overlay` (from its image) or `rootfs` (a directory).
+    public var root: String? = nil
 }
 
 extension Engine {
@@ -46,7 +52,9 @@ extension Engine {
                 restarts: record?.restarts ?? 0, lastExit: seen.lastExit ?? record?.lastExit,
                 limits: seen.limits, usage: seen.limits == nil ? nil : try? cgroups.usage(of: path),
                 restartPolicy: record?.spec.restart.rawValue,
-                nextStartAt: seen.isRunning ? nil : record?.nextStartAt)
+                nextStartAt: seen.isRunning ? nil : record?.nextStartAt,
+                image: record?.spec.image?.description, imageDigest: record?.imageDigest,
+                root: record.map { $0.spec.image == nil ? "rootfs" : ($0.imageRoot ?? .overlay).rawValue })
         }
     }
 
