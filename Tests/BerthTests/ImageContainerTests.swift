@@ -110,6 +110,39 @@ struct ImageContainerTests {
         #expect(try box.plan("--detailed-exitcode").status == 0)
     }
 
+    @Test("where overlayfs refuses the state directory as an upper, the root is a private copy, and status says so")
+    func copyFallback() throws {
+        let box = try Sandbox("copyroot")
+        let f = try ImageFixtures("copyroot")
+        // The state directory on an overlayfs: the kernel refuses an overlay upper there.
+        let backing = box.directory + "/backing"
+        for d in ["lower", "upper", "work"] { try FileManager.default.createDirectory(atPath: "\(backing)/\(d)", withIntermediateDirectories: true) }
+        try FileManager.default.createDirectory(atPath: box.stateDirectory, withIntermediateDirectories: true)
+        try ImageFixtures.sh("mount -t overlay overlay -o lowerdir=\(backing)/lower,upperdir=\(backing)/upper,workdir=\(backing)/work \(box.stateDirectory)", in: "/")
+        defer {
+            _ = try? box.run("destroy", "-p", box.project)
+            umount2(box.stateDirectory, Int32(MNT_DETACH))
+            box.close()
+            f.close()
+        }
+        let layout = try f.pythonLayout("busybox", layers: [
+            "add('bin/busybox', open('/bin/busybox', 'rb').read(), mode=0o755); add('bin/sh', type=tarfile.SYMTYPE, linkname='busybox');"
+                + "add('etc/motd', b'from the image\\n'); add('tmp', type=tarfile.DIRTYPE, mode=0o1777)",
+        ])
+        try box.write("version: 1\ncontainers:\n  web:\n    image: oci:\(layout):latest\n    command: [/bin/busybox, sleep, \"3600\"]\n    namespaces: [uts, ipc, pid, mount]\n")
+        let applied = try box.apply()
+        #expect(applied.stdout.contains("private copy of the image"), "\(applied.stdout)\(applied.stderr)")
+        #expect(try box.exec("web", "/bin/busybox", "cat", "/etc/motd").stdout == "from the image\n")
+        #expect(try box.exec("web", "/bin/busybox", "sh", "-c", "echo mine > /tmp/w").status == 0)
+        let store = ImageStore(root: box.stateDirectory + "/images")
+        let image = try #require(try store.images().first)
+        for dir in store.lowerDirectories(of: image) { #expect(access(dir + "/tmp/w", F_OK) != 0) }
+        let status = try #require(try box.status().first)
+        #expect(status["root"] as? String == "copy")
+        // The copy is the container's root from now on: nothing to change.
+        #expect(try box.plan("--detailed-exitcode").status == 0)
+    }
+
     @Test("a registry reference that is not in the store is refused before anything changes")
     func missingImage() throws {
         let box = try Sandbox("missing")

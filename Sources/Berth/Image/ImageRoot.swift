@@ -6,6 +6,9 @@ import Glibc
 public enum ImageRootKind: String, Codable, Sendable {
     /// overlayfs: the image's layers below, the container's own upper directory on top.
     case overlay
+    /// A private copy of the image's tree, made when the kernel refuses an overlay whose
+    /// upper directory is where the state directory is (a filesystem overlayfs cannot write on).
+    case copy
 }
 
 /// What a container from an image runs: the image's config as defaults, the spec's fields
@@ -71,11 +74,13 @@ extension Engine {
         }
     }
 
-    /// Makes a container's root from its image: the overlay's directories under the
-    /// container's state directory (the overlay itself is mounted by berth init, inside the
-    /// container's mount namespace, so nothing stays mounted on the host).
-    /// `fresh` throws away the writes of an earlier container of that name (create, replace).
-    func prepareImageRoot(_ c: Container, project: String, fresh: Bool) throws -> (root: String, overlay: OverlayRoot, image: ImageStore.Image, config: OCI.ImageConfig) {
+    /// Makes a container's root from its image under the container's state directory: the
+    /// overlay's upper and work directories (the overlay itself is mounted by berth init, inside
+    /// the container's mount namespace, so nothing stays mounted on the host), or, when a probe
+    /// finds overlayfs refused there, a private copy of the image's tree. The choice is made
+    /// once per container and kept in `image-root/kind`. `fresh` throws away the writes of an
+    /// earlier container of that name (create, replace).
+    func prepareImageRoot(_ c: Container, project: String, fresh: Bool) throws -> (root: String, overlay: OverlayRoot?, kind: ImageRootKind, image: ImageStore.Image, config: OCI.ImageConfig) {
         guard let source = c.image else { throw StateError("prepare image root", "containers.\(c.name) has no image") }
         guard let digest = resolveImage(source), let image = try images.image(digest) else {
             throw StateError("containers.\(c.name).image", "\(source) is not in the image store")
@@ -83,13 +88,30 @@ extension Engine {
         let config = try images.config(of: image)
         let dir = store.containerDirectory(project, c.name) + "/image-root"
         if fresh { try FileTree.remove(dir) }
-        let root = dir + "/root", upper = dir + "/upper", work = dir + "/work"
+        let root = dir + "/root", upper = dir + "/upper", work = dir + "/work", kindFile = dir + "/kind"
         try StateStore.makeDirectories(dir)
         for path in [root, upper, work] where mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw KernelError.lastError("mkdir", path)
         }
-        let overlay = OverlayRoot(lower: images.lowerDirectories(of: image), upper: upper, work: work)
-        return (root, overlay, image, config)
+        let lower = images.lowerDirectories(of: image)
+        let overlay = OverlayRoot(lower: lower, upper: upper, work: work)
+        if let written = try? String(contentsOfFile: kindFile, encoding: .utf8), let kind = ImageRootKind(rawValue: written) {
+            return (root, kind == .overlay ? overlay : nil, kind, image, config)
+        }
+        var kind = ImageRootKind.overlay
+        if overlay.probe(scratch: root) != nil {
+            kind = .copy
+            _ = try LayeredCopy.copy("/", of: lower, into: root)
+        }
+        try StateStore.writeAtomically(Data(kind.rawValue.utf8), to: kindFile)
+        return (root, kind == .overlay ? overlay : nil, kind, image, config)
+    }
+
+    /// The words apply adds to a container's line when its root is a copy, not an overlay.
+    func imageRootNote(project: String, name: String) -> String {
+        let kindFile = store.containerDirectory(project, name) + "/image-root/kind"
+        guard (try? String(contentsOfFile: kindFile, encoding: .utf8)) == ImageRootKind.copy.rawValue else { return "" }
+        return "; overlayfs refused where the state directory is: its root is a private copy of the image"
     }
 }
 
