@@ -47,4 +47,41 @@ struct ImageCommandTests {
         let freed = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any]
         #expect(freed?["bytes"] as? Int == 0)
     }
+
+    @Test("kill -9 during an import leaves no image visible and no half layer; the next import completes it")
+    func killedImport() throws {
+        let box = try Sandbox("killimport")
+        defer { box.close() }
+        let f = try ImageFixtures("killimport")
+        defer { f.close() }
+        // Four layers of 24 MiB each (random, so gzip cannot shrink the work away).
+        let layout = try f.pythonLayout("big", layers: Array(repeating: "add('blob', os.urandom(24 << 20))", count: 4), compress: "gzip")
+        let store = box.stateDirectory + "/images"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: box.berth)
+        p.arguments = ["image", "import", "oci:\(layout)"]
+        p.environment = ["BERTH_STATE_DIR": box.stateDirectory, "PATH": "/usr/bin:/bin"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Kill it while a layer is being unpacked.
+        let caught = eventually(timeout: 30) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).contains { $0.hasPrefix("layer-") }
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        try #require(caught, "the import finished before a layer was seen in progress")
+        let ls = try box.run("image", "ls", "--output", "json")
+        let doc = try JSONSerialization.jsonObject(with: Data(ls.stdout.utf8)) as? [String: Any]
+        #expect((doc?["images"] as? [Any])?.isEmpty == true, "\(ls.stdout)")
+        // Every layer directory that made it is whole: the 24 MiB file is all there.
+        for layer in (try? FileManager.default.contentsOfDirectory(atPath: store + "/layers")) ?? [] {
+            let size = (try FileManager.default.attributesOfItem(atPath: "\(store)/layers/\(layer)/blob")[.size] as? Int) ?? 0
+            #expect(size == 24 << 20)
+        }
+        let again = try box.run("image", "import", "oci:\(layout)")
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: store + "/tmp")) ?? []).isEmpty)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: store + "/layers")) ?? []).count == 4)
+    }
 }
