@@ -5,7 +5,7 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What berth links, and what its tests and demo use.
-DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev libarchive-dev libnftables-dev gcc libc6-dev busybox-static iproute2 nftables python3-jsonschema umoci skopeo
+DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev libarchive-dev libnftables-dev gcc libc6-dev busybox-static iproute2 nftables python3-jsonschema umoci skopeo zstd
 # The registry client's tests: a real registry (and its htpasswd, test certificates), images made by umoci, pushed by skopeo.
 DEB_PACKAGES += openssl docker-registry apache2-utils
 RELEASE_FLAGS := -c release --static-swift-stdlib
@@ -13,6 +13,8 @@ BERTH_RELEASE := .build/release/berth
 DEMO_SPEC := specs/demo.yaml
 # The demo's root filesystem: busybox-static with its applets (not in git).
 DEMO_ROOTFS := specs/rootfs/busybox
+# The demo's image: the same busybox, packed by umoci into an OCI layout (not in git).
+DEMO_IMAGE := specs/images/busybox
 
 .PHONY: all build release deps run demo-down test bench clean test-v2
 
@@ -38,12 +40,29 @@ release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 
 # Apply the demo spec for real and show what runs. `make demo-down` removes it.
-run: release $(DEMO_ROOTFS)/bin/busybox
+run: release $(DEMO_IMAGE)/index.json
 	$(BERTH_RELEASE) apply -f $(DEMO_SPEC)
 	$(BERTH_RELEASE) status -p demo
 
 demo-down: release
 	$(BERTH_RELEASE) destroy -f $(DEMO_SPEC)
+
+# An OCI image made the way users make them: umoci unpacks an empty image into a bundle,
+# busybox goes in, umoci repacks it into a layer and sets the config.
+$(DEMO_IMAGE)/index.json: $(DEMO_ROOTFS)/bin/busybox | deps
+	rm -rf $(DEMO_IMAGE) $(DEMO_IMAGE).bundle
+	mkdir -p $(dir $(DEMO_IMAGE))
+	umoci init --layout $(DEMO_IMAGE)
+	umoci new --image $(DEMO_IMAGE):latest
+	umoci unpack --image $(DEMO_IMAGE):latest $(DEMO_IMAGE).bundle
+	cp -a $(DEMO_ROOTFS)/. $(DEMO_IMAGE).bundle/rootfs/
+	chmod 1777 $(DEMO_IMAGE).bundle/rootfs/tmp
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > $(DEMO_IMAGE).bundle/rootfs/etc/passwd
+	printf 'root:x:0:\nnogroup:x:65534:\n' > $(DEMO_IMAGE).bundle/rootfs/etc/group
+	umoci repack --image $(DEMO_IMAGE):latest $(DEMO_IMAGE).bundle
+	umoci config --image $(DEMO_IMAGE):latest --config.env PATH=/bin --config.cmd /bin/sh
+	umoci gc --layout $(DEMO_IMAGE)
+	rm -rf $(DEMO_IMAGE).bundle
 
 $(DEMO_ROOTFS)/bin/busybox: | deps
 	mkdir -p $(DEMO_ROOTFS)/bin $(DEMO_ROOTFS)/proc $(DEMO_ROOTFS)/dev $(DEMO_ROOTFS)/sys $(DEMO_ROOTFS)/tmp $(DEMO_ROOTFS)/etc

@@ -62,7 +62,7 @@ public struct Engine: Sendable {
                                      restarts: restarts, lastExit: lastExit, failures: failures)
         let imageRoot = c.image == nil ? nil : try prepareImageRoot(c, project: project, fresh: freshRoot)  // images
         record.imageDigest = imageRoot?.image.digest
-        record.imageRoot = imageRoot.map { _ in .overlay }
+        record.imageRoot = imageRoot?.kind
         try store.write(record, project: project)
         do {
             try Failpoint.startAfterIntent.hit()

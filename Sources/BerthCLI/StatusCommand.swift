@@ -34,7 +34,7 @@ struct StatusCommand: ParsableCommand {
 
     static func table(_ rows: [ContainerStatus]) -> String {
         guard !rows.isEmpty else { return "No containers." }
-        let header = ["PROJECT", "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "MEMORY", "CPU"]
+        let header = ["PROJECT", "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "MEMORY", "CPU", "IMAGE"]
         let body = rows.map { s -> [String] in
             let memory: String
             if let used = s.usage?.memoryCurrent {
@@ -53,7 +53,8 @@ struct StatusCommand: ParsableCommand {
             }
             return [s.project, s.name, state, s.pid.map(String.init) ?? "-",
                     s.uptimeSeconds.map(duration) ?? "-", String(s.restarts),
-                    s.lastExit?.summary ?? "-", memory, cpu]
+                    s.lastExit?.summary ?? "-", memory, cpu,
+                    s.imageDigest.map { "\(s.image ?? "") \($0.prefix(19)) (\(s.root ?? "overlay"))" } ?? "-"]
         }
         var widths = header.map(\.count)
         for row in body { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }

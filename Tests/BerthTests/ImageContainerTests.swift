@@ -32,7 +32,8 @@ struct ImageContainerTests {
         #expect(try box.exec("web", "test", "-e", "/gone").status != 0)
         #expect(try box.exec("web", "cat", "/hello-link").stdout == "hello\n")
         // Image defaults: user 65534, env, working directory (exec sees them too).
-        #expect(try box.exec("web", "id", "-u").stdout == "65534\n")
+        let id = try box.exec("web", "id", "-u")
+        #expect(id.stdout == "65534\n", "\(id.stdout)\(id.stderr)")
         #expect(try box.exec("web", "sh", "-c", "echo $IMAGE_VAR $PWD").stdout == "image /data\n")
         // Each container writes to its own upper; nothing reaches the store's layers.
         let w = try box.exec("web", "sh", "-c", "echo mine > /tmp/w")
@@ -52,6 +53,10 @@ struct ImageContainerTests {
         #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
         let records = try StateStore(root: box.stateDirectory).records(box.project)
         #expect(records.containers["web"]?.imageDigest == image.digest)
+        let status = try #require(try box.status().first { $0["name"] as? String == "web" })
+        #expect(status["imageDigest"] as? String == image.digest)
+        #expect(status["image"] as? String == "oci:\(layout):app")
+        #expect(status["root"] as? String == "overlay")
         // Destroy removes the container's upper; the image stays in the store.
         #expect(try box.run("destroy", "-f", box.specPath).status == 0)
         #expect(try FileManager.default.subpathsOfDirectory(atPath: upper).filter { $0.contains("image-root") }.isEmpty)
@@ -102,6 +107,39 @@ struct ImageContainerTests {
         #expect(try ImageStore(root: box.stateDirectory + "/images").images().count == 1)
         try box.apply()
         #expect(try box.exec("web", "sh", "-c", "echo $CHANGED").stdout == "1\n")
+        #expect(try box.plan("--detailed-exitcode").status == 0)
+    }
+
+    @Test("where overlayfs refuses the state directory as an upper, the root is a private copy, and status says so")
+    func copyFallback() throws {
+        let box = try Sandbox("copyroot")
+        let f = try ImageFixtures("copyroot")
+        // The state directory on an overlayfs: the kernel refuses an overlay upper there.
+        let backing = box.directory + "/backing"
+        for d in ["lower", "upper", "work"] { try FileManager.default.createDirectory(atPath: "\(backing)/\(d)", withIntermediateDirectories: true) }
+        try FileManager.default.createDirectory(atPath: box.stateDirectory, withIntermediateDirectories: true)
+        try ImageFixtures.sh("mount -t overlay overlay -o lowerdir=\(backing)/lower,upperdir=\(backing)/upper,workdir=\(backing)/work \(box.stateDirectory)", in: "/")
+        defer {
+            _ = try? box.run("destroy", "-p", box.project)
+            umount2(box.stateDirectory, Int32(MNT_DETACH))
+            box.close()
+            f.close()
+        }
+        let layout = try f.pythonLayout("busybox", layers: [
+            "add('bin/busybox', open('/bin/busybox', 'rb').read(), mode=0o755); add('bin/sh', type=tarfile.SYMTYPE, linkname='busybox');"
+                + "add('etc/motd', b'from the image\\n'); add('tmp', type=tarfile.DIRTYPE, mode=0o1777)",
+        ])
+        try box.write("version: 1\ncontainers:\n  web:\n    image: oci:\(layout):latest\n    command: [/bin/busybox, sleep, \"3600\"]\n    namespaces: [uts, ipc, pid, mount]\n")
+        let applied = try box.apply()
+        #expect(applied.stdout.contains("private copy of the image"), "\(applied.stdout)\(applied.stderr)")
+        #expect(try box.exec("web", "/bin/busybox", "cat", "/etc/motd").stdout == "from the image\n")
+        #expect(try box.exec("web", "/bin/busybox", "sh", "-c", "echo mine > /tmp/w").status == 0)
+        let store = ImageStore(root: box.stateDirectory + "/images")
+        let image = try #require(try store.images().first)
+        for dir in store.lowerDirectories(of: image) { #expect(access(dir + "/tmp/w", F_OK) != 0) }
+        let status = try #require(try box.status().first)
+        #expect(status["root"] as? String == "copy")
+        // The copy is the container's root from now on: nothing to change.
         #expect(try box.plan("--detailed-exitcode").status == 0)
     }
 

@@ -99,7 +99,7 @@ public struct Applier: Sendable {
             // A leftover cgroup of an interrupted apply: empty it first.
             try engine.removeKernelObjects(project: project, name: name, record: record)
             let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil, freshRoot: true)
-            return "created, pid \(id.pid)"
+            return "created, pid \(id.pid)" + engine.imageRootNote(project: project, name: name)
         case .start:
             let c = spec.container(named: name)!
             try waitForDependencies(of: c, spec: spec)

@@ -3,7 +3,7 @@ import Foundation
 
 extension Engine {
     /// What the image store must hold for the containers a plan starts, checked with the rest of
-    /// preflight, before anything changes: the image, a program to run, a numeric user.
+    /// preflight, before anything changes: the image and a program to run.
     func imageProblems(spec: Spec, plan: Plan) -> [String] {
         let starting = Set(plan.actions.filter { [.create, .replace, .start].contains($0.kind) }.map(\.object.name))
         var out: [String] = []
@@ -31,9 +31,6 @@ extension Engine {
             let launch = ImageLaunch(container: c, image: config.config)
             if launch.argv.isEmpty {
                 out.append("\(at).command: the image has neither Entrypoint nor Cmd: give command")
-            }
-            if let name = launch.unresolvedUser {
-                out.append("\(at).user: the image's User \(name) is a name, which berth does not resolve yet: give user as uid[:gid]")
             }
         }
         return out

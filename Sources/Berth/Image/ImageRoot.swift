@@ -6,6 +6,9 @@ import Glibc
 public enum ImageRootKind: String, Codable, Sendable {
     /// overlayfs: the image's layers below, the container's own upper directory on top.
     case overlay
+    /// A private copy of the image's tree, made when the kernel refuses an overlay whose
+    /// upper directory is where the state directory is (a filesystem overlayfs cannot write on).
+    case copy
 }
 
 /// What a container from an image runs: the image's config as defaults, the spec's fields
@@ -14,14 +17,10 @@ public struct ImageLaunch: Sendable, Equatable {
     public var argv: [String]
     public var env: [EnvVar]
     public var workdir: String
-    public var user: User
-    /// The image's User when it is a name (resolving names through the image's /etc/passwd is
-    /// the job of the `user:` names work; until then such an image needs `user:` in the spec).
-    public var unresolvedUser: String?
 
     /// `entrypoint` replaces the image's Entrypoint and drops its Cmd; `command` replaces Cmd;
-    /// env is the image's, then the spec's (the spec wins); workdir and user come from the
-    /// image when the spec leaves them at their defaults (`/` and 0:0).
+    /// env is the image's, then the spec's (the spec wins); workdir comes from the image when the
+    /// spec leaves it at `/` (the image's User is applied earlier, see ``Engine/withImageUsers(_:)``).
     public init(container c: Container, image: OCI.ImageConfig.Defaults?) {
         let entrypoint = c.entrypoint ?? image?.Entrypoint ?? []
         let cmd = !c.command.isEmpty ? c.command : (c.entrypoint != nil ? [] : image?.Cmd ?? [])
@@ -40,15 +39,6 @@ public struct ImageLaunch: Sendable, Equatable {
         }
         env = order.sorted().map { EnvVar(name: $0, value: merged[$0]!) }
         workdir = c.workdir == "/" ? (image?.WorkingDir.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/") : c.workdir
-        user = c.user
-        unresolvedUser = nil
-        if c.user == User(uid: 0, gid: 0), let written = image?.User, !written.isEmpty {
-            if let numeric = try? User(parsing: written) {
-                user = numeric
-            } else {
-                unresolvedUser = written
-            }
-        }
     }
 }
 
@@ -84,11 +74,13 @@ extension Engine {
         }
     }
 
-    /// Makes a container's root from its image: the overlay's directories under the
-    /// container's state directory (the overlay itself is mounted by berth init, inside the
-    /// container's mount namespace, so nothing stays mounted on the host).
-    /// `fresh` throws away the writes of an earlier container of that name (create, replace).
-    func prepareImageRoot(_ c: Container, project: String, fresh: Bool) throws -> (root: String, overlay: OverlayRoot, image: ImageStore.Image, config: OCI.ImageConfig) {
+    /// Makes a container's root from its image under the container's state directory: the
+    /// overlay's upper and work directories (the overlay itself is mounted by berth init, inside
+    /// the container's mount namespace, so nothing stays mounted on the host), or, when a probe
+    /// finds overlayfs refused there, a private copy of the image's tree. The choice is made
+    /// once per container and kept in `image-root/kind`. `fresh` throws away the writes of an
+    /// earlier container of that name (create, replace).
+    func prepareImageRoot(_ c: Container, project: String, fresh: Bool) throws -> (root: String, overlay: OverlayRoot?, kind: ImageRootKind, image: ImageStore.Image, config: OCI.ImageConfig) {
         guard let source = c.image else { throw StateError("prepare image root", "containers.\(c.name) has no image") }
         guard let digest = resolveImage(source), let image = try images.image(digest) else {
             throw StateError("containers.\(c.name).image", "\(source) is not in the image store")
@@ -96,13 +88,30 @@ extension Engine {
         let config = try images.config(of: image)
         let dir = store.containerDirectory(project, c.name) + "/image-root"
         if fresh { try FileTree.remove(dir) }
-        let root = dir + "/root", upper = dir + "/upper", work = dir + "/work"
+        let root = dir + "/root", upper = dir + "/upper", work = dir + "/work", kindFile = dir + "/kind"
         try StateStore.makeDirectories(dir)
         for path in [root, upper, work] where mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw KernelError.lastError("mkdir", path)
         }
-        let overlay = OverlayRoot(lower: images.lowerDirectories(of: image), upper: upper, work: work)
-        return (root, overlay, image, config)
+        let lower = images.lowerDirectories(of: image)
+        let overlay = OverlayRoot(lower: lower, upper: upper, work: work)
+        if let written = try? String(contentsOfFile: kindFile, encoding: .utf8), let kind = ImageRootKind(rawValue: written) {
+            return (root, kind == .overlay ? overlay : nil, kind, image, config)
+        }
+        var kind = ImageRootKind.overlay
+        if overlay.probe(scratch: root) != nil {
+            kind = .copy
+            _ = try LayeredCopy.copy("/", of: lower, into: root)
+        }
+        try StateStore.writeAtomically(Data(kind.rawValue.utf8), to: kindFile)
+        return (root, kind == .overlay ? overlay : nil, kind, image, config)
+    }
+
+    /// The words apply adds to a container's line when its root is a copy, not an overlay.
+    func imageRootNote(project: String, name: String) -> String {
+        let kindFile = store.containerDirectory(project, name) + "/image-root/kind"
+        guard (try? String(contentsOfFile: kindFile, encoding: .utf8)) == ImageRootKind.copy.rawValue else { return "" }
+        return "; overlayfs refused where the state directory is: its root is a private copy of the image"
     }
 }
 
@@ -117,8 +126,6 @@ extension Engine {
         out.argv = launch.argv
         out.env = launch.env.map { "\($0.name)=\($0.value)" }
         out.workdir = launch.workdir
-        out.uid = launch.user.uid
-        out.gid = launch.user.gid
         return out
     }
 
@@ -130,11 +137,57 @@ extension Engine {
     }
 }
 
+extension Engine {
+    /// The unpacked layers of a container's image, top-most first (none when it is not in the store).
+    func imageLayers(for c: Container) -> [String] {
+        guard let source = c.image, let digest = resolveImage(source), let image = try? images.image(digest) else { return [] }
+        return images.lowerDirectories(of: image)
+    }
+
+    /// Whether `c` is from an image that is not in the store yet (plan before apply imports it).
+    func imageMissing(_ c: Container) -> Bool {
+        guard let source = c.image else { return false }
+        return resolveImage(source).flatMap { try? images.image($0) } == nil
+    }
+
+    /// `spec` with the image's User as the `user:` of each container from an image that does not
+    /// write one (a name is then resolved through the image's /etc/passwd like any other).
+    func withImageUsers(_ spec: Spec) -> Spec {
+        var spec = spec
+        for i in spec.containers.indices where spec.containers[i].user == .root {
+            let c = spec.containers[i]
+            // Validation places a default user at the container itself, a written one at its `user:`.
+            if let at = c.user.source, at.path != "containers.\(c.name)" { continue }
+            guard let source = c.image, let digest = resolveImage(source), let image = try? images.image(digest),
+                  let written = (try? images.config(of: image))?.config?.User, !written.isEmpty,
+                  var user = try? User(parsing: written) else { continue }
+            user.source = c.user.source  // a name the image's /etc/passwd lacks is reported at the container
+            spec.containers[i].user = user
+        }
+        return spec
+    }
+}
+
 extension ImageStore {
     /// What tells an archive file changed since its import: its size, mtime and inode.
     static func stamp(_ path: String) -> String? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return "\(st.st_size)-\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)-\(st.st_ino)"
+    }
+}
+
+extension Engine {
+    /// Which containers use which image: manifest digest -> `project/name`, from the records
+    /// of every project (a container keeps its image until it is destroyed or replaced).
+    public func imageUsers() -> [String: [String]] {
+        var users: [String: [String]] = [:]
+        for project in projects() {
+            guard let records = try? store.records(project) else { continue }
+            for (name, record) in records.containers {
+                if let digest = record.imageDigest { users[digest, default: []].append("\(project)/\(name)") }
+            }
+        }
+        return users.mapValues { $0.sorted() }
     }
 }

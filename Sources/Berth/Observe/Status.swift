@@ -21,6 +21,12 @@ public struct ContainerStatus: Sendable, Codable, Equatable {
     // operations
     /// starting, healthy or unhealthy, with the last results; nil without a healthcheck.
     public var health: HealthRecord?
+    // images
+    /// The `image:` as written (resolved), and the manifest digest the container was made from.
+    public var image: String? = nil
+    public var imageDigest: String? = nil
+    /// How its root is made: `overlay` (from its image) or `rootfs` (a directory).
+    public var root: String? = nil
 }
 
 extension Engine {
@@ -50,7 +56,9 @@ extension Engine {
                 limits: seen.limits, usage: seen.limits == nil ? nil : try? cgroups.usage(of: path),
                 restartPolicy: record?.spec.restart.rawValue,
                 nextStartAt: seen.isRunning ? nil : record?.nextStartAt,
-                health: record?.spec.healthcheck == nil ? nil : (seen.health ?? seen.process.map { HealthRecord(run: $0) }))
+                health: record?.spec.healthcheck == nil ? nil : (seen.health ?? seen.process.map { HealthRecord(run: $0) }),
+                image: record?.spec.image?.description, imageDigest: record?.imageDigest,
+                root: record.map { $0.spec.image == nil ? "rootfs" : ($0.imageRoot ?? .overlay).rawValue })
         }
     }
 

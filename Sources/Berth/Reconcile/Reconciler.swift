@@ -197,6 +197,8 @@ public final class Reconciler: @unchecked Sendable {
     public func pass() -> Double? {
         passFailed = false
         do {
+            // images: a local source that is new or changed is imported before the plan.
+            try engine.importImages(spec)
             // Once per spec read: containers already resolved are skipped.
             spec = try engine.resolve(spec)
             var records = try recordCache.read()

@@ -128,7 +128,7 @@ extension Engine {
     /// a container of an image has its image's layers here (overlayfs lower directories).
     /// Users resolve and volumes seed through this view.
     public func rootLayers(for c: Container) -> [String] {
-        [c.rootfs]
+        c.image != nil ? imageLayers(for: c) : [c.rootfs]
     }
 
     /// The files of `c`'s root as the container will see them.
@@ -139,11 +139,12 @@ extension Engine {
     /// `spec` with every container's ``Container/identity`` resolved in its root, or every
     /// failure at once as diagnostics at the spec's `user:` lines. Reads files only.
     public func resolve(_ spec: Spec) throws(SpecError) -> Spec {
-        var spec = spec
+        var spec = withImageUsers(spec)  // images: an image's User is the default user:
         var diagnostics: [Diagnostic] = []
         // Containers of one root (a hundred of one image) read its /etc/passwd and /etc/group once.
         var roots: [[String]: MemoizedRootFiles] = [:]
-        for i in spec.containers.indices where spec.containers[i].identity == nil {
+        // images: an image not in the store yet has no files to read; apply imports it, then resolves.
+        for i in spec.containers.indices where spec.containers[i].identity == nil && !imageMissing(spec.containers[i]) {
             let c = spec.containers[i]
             let layers = rootLayers(for: c)
             let files = roots[layers] ?? MemoizedRootFiles(LayeredRoot(layers: layers))
