@@ -29,6 +29,9 @@ public struct ObservedContainer: Sendable, Equatable {
     public var lastExit: ExitRecord?
     /// Its links to networks, by network name (read when it runs).
     public var attachments: [String: ObservedAttachment]
+    /// berth's /etc/hosts of the container, as it is now (read when it runs in a network
+    /// namespace of its own; nil when there is no such file).
+    public var hosts: String?
 
     public init(name: String, process: ProcessIdentity? = nil, limits: CgroupLimits? = nil,
                 hostname: String? = nil, lastExit: ExitRecord? = nil, attachments: [String: ObservedAttachment] = [:]) {
