@@ -13,8 +13,6 @@ struct ApplyCommand: ParsableCommand {
 
     @OptionGroup var spec: SpecFileOption
     @OptionGroup var options: EngineOptions
-    @Flag(help: "Accepted for compatibility: apply always destroys what left the spec, within its project only.")
-    var prune = false
     @Option(help: ArgumentHelp("How long to wait for another apply of the project to finish.", valueName: "duration"))
     var lockTimeout: String = "60s"
 
