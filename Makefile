@@ -16,7 +16,7 @@ DEMO_ROOTFS := specs/rootfs/busybox
 # The demo's image: the same busybox, packed by umoci into an OCI layout (not in git).
 DEMO_IMAGE := specs/images/busybox
 
-.PHONY: all build release deps run demo-down test bench clean test-v2
+.PHONY: all build release deps run demo-down test bench clean test-v2 fuzz
 
 all: build
 
@@ -81,6 +81,12 @@ test-v2: deps
 # results in bench/results/latest.{md,json}. QUICK=1: tiny counts, a smoke run.
 bench: release
 	BERTH=$(BERTH_RELEASE) BERTH_BENCH=$(dir $(BERTH_RELEASE))berth-bench bench/run.sh $(if $(QUICK),--quick)
+
+# libFuzzer targets (Fuzz/): each runs FUZZ_SECONDS, seeded from the spec fixtures;
+# a crash fails the target and leaves its input in .build/fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	Fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf .build

@@ -15,8 +15,6 @@ struct ApplyCommand: ParsableCommand {
     @OptionGroup var spec: SpecFileOption
     @OptionGroup var options: EngineOptions
     @OptionGroup var registry: RegistryOptions
-    @Flag(help: "Accepted for compatibility: apply always destroys what left the spec, within its project only.")
-    var prune = false
     @Option(help: ArgumentHelp("How long to wait for another apply of the project to finish.", valueName: "duration"))
     var lockTimeout: String = "60s"
     @Option(help: ArgumentHelp("How long a container waits for the conditions of its dependsOn (started, healthy, completed).",

@@ -120,9 +120,9 @@ import Testing
         #expect(waiter.hostnames(of: ids).keys.sorted { $0.pid < $1.pid } == [ids[1]])
     }
 
-    @Test func pendingSignalsAreSeenBeforeTheyAreDrained() {
+    @Test func pendingSignalsAreSeenBeforeTheyAreDrained() throws {
         // SIGUSR2 is not used by the test runner; routed to the pipe for this test only.
-        SignalPipe.shared.install([SIGUSR2])
+        try SignalPipe.shared.listen(to: [SIGUSR2])
         defer { signal(SIGUSR2, SIG_IGN) }
         _ = SignalPipe.shared.drain()
         #expect(!SignalPipe.shared.isPending([SIGUSR2]))

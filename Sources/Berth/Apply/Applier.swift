@@ -45,9 +45,6 @@ public struct Applier: Sendable {
                 throw ApplyError(failed: action, underlying: error, done: report.done)
             }
         }
-        if !spec.networks.isEmpty || !records.networks.isEmpty {
-            try refreshContainerFiles(spec: spec, addresses: plan.addresses)
-        }
         return report
     }
 
@@ -63,21 +60,6 @@ public struct Applier: Sendable {
             record.allocations = wanted
             try engine.store.write(record, project: spec.project)
             try Failpoint.ipamAfterRecord.hit()
-        }
-    }
-
-    /// Rewrites /etc/hosts of every running container of the project whose set of
-    /// neighbours changed (in place: the containers see it at once).
-    func refreshContainerFiles(spec: Spec, addresses: IPAM.Assignment) throws {
-        for c in spec.containers where c.namespaces.contains(.network) {
-            let dir = engine.store.containerDirectory(spec.project, c.name)
-            let path = ContainerFiles.hostsPath(dir)
-            guard FileManager.default.fileExists(atPath: path) else { continue }
-            let started = ContinuousClock.now
-            if try ContainerFiles.update(path, ContainerFiles.hosts(for: c, spec: spec, addresses: addresses)) {
-                output(ApplyStep(action: PlannedAction(object: .container(c.name), kind: .update, reason: "neighbours changed"),
-                                 summary: "/etc/hosts updated", milliseconds: (ContinuousClock.now - started).milliseconds))
-            }
         }
     }
 
@@ -140,6 +122,11 @@ public struct Applier: Sendable {
             if action.changes.contains(where: { $0.field == "ports" }) {
                 try engine.firewall.ensurePorts(project: project, container: name,
                                                 KernelMapping.portForwards(c, addresses: plan.addresses))
+            }
+            if action.changes.contains(where: { $0.field == ContainerFiles.hostsField }) {
+                // In place: the bind mount holds the inode, the container sees it at once.
+                try ContainerFiles.update(ContainerFiles.hostsPath(engine.store.containerDirectory(project, name)),
+                                          ContainerFiles.hosts(for: c, spec: spec, addresses: plan.addresses))
             }
             if action.changes.contains(where: { $0.field == "dns" }) {
                 try ContainerFiles.update(ContainerFiles.resolvPath(engine.store.containerDirectory(project, name)),

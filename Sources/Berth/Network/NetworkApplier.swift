@@ -109,6 +109,15 @@ struct NetworkApplier {
 /// mount holds the inode) when the set of containers changes.
 enum ContainerFiles {
     static func hostsPath(_ dir: String) -> String { dir + "/hosts" }
+    /// The name of the change a plan shows when a running container's /etc/hosts is rewritten.
+    static let hostsField = "/etc/hosts"
+
+    /// A hosts file's entries as a plan shows them: `10.88.1.10 web, 10.88.1.11 db`
+    /// (the loopback lines every file has left out).
+    static func entries(_ hosts: String) -> String {
+        let lines = hosts.split(separator: "\n").filter { !$0.hasPrefix("127.0.0.1\t") && !$0.hasPrefix("::1\t") }
+        return lines.isEmpty ? "(none)" : lines.map { $0.replacingOccurrences(of: "\t", with: " ") }.joined(separator: ", ")
+    }
     static func resolvPath(_ dir: String) -> String { dir + "/resolv.conf" }
 
     static func hosts(for c: Container, spec: Spec, addresses: IPAM.Assignment) -> String {

@@ -38,6 +38,9 @@ public struct ObservedContainer: Sendable, Equatable {
     public var health: HealthRecord?
     /// Its published ports in berth's table (networks); `edited` counts its rules changed by hand.
     public var ports = ObservedPorts()
+    /// berth's /etc/hosts of the container, as it is now (read when it runs in a network
+    /// namespace of its own; nil when there is no such file).
+    public var hosts: String?
 
     public init(name: String, process: ProcessIdentity? = nil, limits: CgroupLimits? = nil,
                 hostname: String? = nil, lastExit: ExitRecord? = nil, attachments: [String: ObservedAttachment] = [:]) {

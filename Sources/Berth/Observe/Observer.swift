@@ -81,6 +81,9 @@ public struct Observer: Sendable {
             if record?.spec.namespaces.contains(.uts) ?? true {
                 seen.hostname = try? ProcFS.hostname(of: process)
             }
+            if record?.spec.namespaces.contains(.network) ?? false {
+                seen.hosts = try Self.readIfPresent(ContainerFiles.hostsPath(stateDir))
+            }
         }
         return seen
     }
@@ -103,6 +106,15 @@ public struct Observer: Sendable {
 }
 
 extension Observer {
+    /// A file's text; nil when it does not exist (any other failure to read is an error).
+    static func readIfPresent(_ path: String) throws -> String? {
+        do {
+            return String(decoding: try ProcFS.readBytes(path), as: UTF8.self)
+        } catch let error as KernelError where error.errno == .noSuchFileOrDirectory {
+            return nil
+        }
+    }
+
     /// How the current run of a container ended, from berth init's record.
     public func observeExit(project: String, name: String) throws -> ExitRecord? {
         try ContainerRuntime.exitRecord(stateDir: store.containerDirectory(project, name))

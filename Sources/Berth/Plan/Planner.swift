@@ -103,6 +103,14 @@ public struct Planner: Sendable {
         }
         changes += attachmentChanges(c, observed: observed, context: context)
         changes += portChanges(c, observed: observed, record: record, context: context)
+        if c.namespaces.contains(.network), let seen = observed.hosts {
+            // Its neighbours changed (one added, removed or re-addressed): apply rewrites the file.
+            let want = ContainerFiles.hosts(for: c, spec: context.spec, addresses: context.addresses)
+            if seen != want {
+                changes.append(FieldChange(field: ContainerFiles.hostsField, old: ContainerFiles.entries(seen),
+                                           new: ContainerFiles.entries(want)))
+            }
+        }
         if changes.isEmpty {
             return PlannedAction(object: ref, kind: .noop, reason: "running, matches the spec")
         }

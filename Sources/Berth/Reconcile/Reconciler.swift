@@ -73,7 +73,7 @@ public final class Reconciler: @unchecked Sendable {
     public func run() throws {
         let guardLock = try Self.acquireReconcilerLock(store: engine.store, project: spec.project)
         defer { guardLock.release() }
-        SignalPipe.shared.install([SIGTERM, SIGINT, SIGHUP])
+        try SignalPipe.shared.listen(to: [SIGTERM, SIGINT, SIGHUP])
         if specPath != "-" {
             try events.watch(file: specPath)
             specStamp = FileStamp(path: specPath)

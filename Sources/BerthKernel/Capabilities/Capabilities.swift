@@ -49,7 +49,9 @@ public enum Capabilities {
             }
         }
         // One call, where libcap's cap_reset_ambient() asks about every capability first.
-        _ = cberth_prctl(PR_CAP_AMBIENT, UInt(PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0)
+        guard cberth_prctl(PR_CAP_AMBIENT, UInt(PR_CAP_AMBIENT_CLEAR_ALL), 0, 0, 0) == 0 else {
+            throw KernelError("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", "ambient capabilities", errno: Errno(rawValue: errno))
+        }
     }
 
     /// Sets permitted and effective to `caps` (for uid 0) or to nothing, and
@@ -61,8 +63,12 @@ public enum Capabilities {
         defer { cap_free(UnsafeMutableRawPointer(state)) }
         if root && !caps.isEmpty {
             var list = caps.sorted()
-            _ = cap_set_flag(state, CAP_PERMITTED, Int32(list.count), &list, CAP_SET)
-            _ = cap_set_flag(state, CAP_EFFECTIVE, Int32(list.count), &list, CAP_SET)
+            for (flag, name) in [(CAP_PERMITTED, "permitted"), (CAP_EFFECTIVE, "effective")] {
+                guard cap_set_flag(state, flag, Int32(list.count), &list, CAP_SET) == 0 else {
+                    throw KernelError("cap_set_flag", "\(name) \(list.map(String.init).joined(separator: ","))",
+                                      errno: Errno(rawValue: errno))
+                }
+            }
         }
         guard cap_set_proc(state) == 0 else {
             let list = caps.sorted().map(String.init).joined(separator: ",")

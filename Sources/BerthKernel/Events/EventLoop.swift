@@ -231,21 +231,29 @@ public final class SignalPipe: @unchecked Sendable {
     public let readFD: Int32
     let writeFD: Int32
 
+    /// Why the pipe could not be made, reported by ``listen(to:)``.
+    let setupError: KernelError?
+
     private init() {
         var fds: [Int32] = [-1, -1]
-        _ = cberth_pipe2(&fds, O_CLOEXEC | O_NONBLOCK)
+        setupError = cberth_pipe2(&fds, O_CLOEXEC | O_NONBLOCK) == 0
+            ? nil : KernelError("pipe2", "signal pipe", errno: Errno(rawValue: errno))
         readFD = fds[0]
         writeFD = fds[1]
         signalPipeWriteFD = fds[1]
     }
 
-    /// Routes these signals to the pipe (and no longer to their default action), and
-    /// unblocks them: a parent may have started berth with them blocked.
+    /// Like ``listen(to:)``, without telling when it failed.
+    @available(*, deprecated, renamed: "listen(to:)", message: "install hides a failure; listen(to:) reports it")
     public func install(_ signals: [Int32]) {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for sig in signals { sigaddset(&set, sig) }
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        try? listen(to: signals)
+    }
+
+    /// Routes these signals to the pipe (and no longer to their default action), and
+    /// unblocks them: a parent may have started berth with them blocked. A failure
+    /// (no pipe, a signal that cannot be caught) is an error naming the step.
+    public func listen(to signals: [Int32]) throws {
+        if let setupError { throw setupError }
         for sig in signals {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { sig in
@@ -258,8 +266,16 @@ public final class SignalPipe: @unchecked Sendable {
             }
             sigemptyset(&action.sa_mask)
             action.sa_flags = SA_RESTART
-            sigaction(sig, &action, nil)
+            guard sigaction(sig, &action, nil) == 0 else {
+                throw KernelError("sigaction", "signal \(sig)", errno: Errno(rawValue: errno))
+            }
         }
+        // Unblocked only once every handler is in place: one pending meanwhile is caught, not fatal.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in signals { sigaddset(&set, sig) }
+        let rc = pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        guard rc == 0 else { throw KernelError("pthread_sigmask", "unblock signals", errno: Errno(rawValue: rc)) }
     }
 
     /// True when one of `signals` arrived and was not drained yet: lets a long step

@@ -89,7 +89,8 @@ enum LayerLookup {
     /// Walks `parts` from `root` without following links (a link on the way is resolved
     /// by the caller inside the root; here it only counts as present).
     static func entry(_ parts: [String], in root: Int32, layer: String) throws -> Found {
-        var dir = dup(root)
+        var dir = fcntl(root, F_DUPFD_CLOEXEC, 0)
+        guard dir >= 0 else { throw KernelError("dup", layer, errno: Errno(rawValue: errno)) }
         defer { close(dir) }
         // An opaque directory anywhere on the way hides everything below it in lower layers.
         var opaque = isOpaque(dir)

@@ -79,7 +79,9 @@ enum Mounts {
         // Walk down, creating what is missing. Each prefix is resolved from root
         // again, so that a link in the middle means what it means in the container.
         let parts = path.split(separator: "/").map(String.init)
-        var parent = FileDescriptor(rawValue: dup(root.rawValue))
+        let duplicate = fcntl(root.rawValue, F_DUPFD_CLOEXEC, 0)
+        guard duplicate >= 0 else { throw KernelError("dup", path, errno: Errno(rawValue: errno)) }
+        var parent = FileDescriptor(rawValue: duplicate)
         do {
             for (i, name) in parts.enumerated() {
                 let prefix = "/" + parts[0...i].joined(separator: "/")

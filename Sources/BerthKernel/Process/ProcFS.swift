@@ -154,7 +154,7 @@ public enum ProcFS {
         }
     }
 
-    static func readBytes(_ path: String) throws -> [UInt8] {
+    package static func readBytes(_ path: String) throws -> [UInt8] {
         let fd = try openFile(path, .readOnly)
         defer { try? fd.close() }
         return try readAll(fd, name: path)

@@ -49,6 +49,8 @@ extension ContainerInit {
         }
         // Fewer permitted capabilities make the kernel reset dumpable to fs.suid_dumpable:
         // set it again, /proc/1/exe and /proc/1/mem stay closed (CVE-2019-5736).
-        _ = cberth_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        guard cberth_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 else {
+            throw KernelError("prctl(PR_SET_DUMPABLE)", "berth init", errno: Errno(rawValue: errno))
+        }
     }
 }

@@ -17,7 +17,10 @@ public enum ContainerInit {
     public static func run() -> Never {
         // First of all: /proc/1/exe, /proc/1/fd, /proc/1/mem of berth init must
         // not be reachable from the container (CVE-2019-5736).
-        _ = cberth_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        guard cberth_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 else {
+            log("prctl(PR_SET_DUMPABLE, 0): \(Errno(rawValue: errno)); refusing to run a container without it")
+            exit(1)
+        }
         "berth-init".withCString { _ = cberth_prctl(PR_SET_NAME, UInt(bitPattern: $0), 0, 0, 0) }
         guard startedByBerth() else {
             log("not a command: berth init is started by berth itself")

@@ -377,7 +377,10 @@ public enum ContainerRuntime {
         let flags = UInt32(CBERTH_OPEN_TREE_CLONE | CBERTH_OPEN_TREE_CLOEXEC | CBERTH_AT_EMPTY_PATH)
         let fd = cberth_open_tree(state.rawValue, "", flags)
         if fd >= 0 { return FileDescriptor(rawValue: fd) }
-        let copy = dup(state.rawValue)
+        // Only a kernel without open_tree (before 5.2) gets the plain fd; any other
+        // failure is one, not a quiet step down.
+        guard errno == ENOSYS else { throw KernelError("open_tree", stateDir, errno: Errno(rawValue: errno)) }
+        let copy = fcntl(state.rawValue, F_DUPFD_CLOEXEC, 0)
         guard copy >= 0 else { throw KernelError("dup", stateDir, errno: Errno(rawValue: errno)) }
         return FileDescriptor(rawValue: copy)
     }

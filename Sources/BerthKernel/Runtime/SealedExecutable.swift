@@ -29,7 +29,12 @@ enum SealedExecutable {
     private static func readOnlyClone(_ path: String) throws -> FileDescriptor? {
         let fd = cberth_open_tree(AT_FDCWD, path, UInt32(CBERTH_OPEN_TREE_CLONE | CBERTH_OPEN_TREE_CLOEXEC))
         if fd < 0 {
-            if errno == ENOENT { throw KernelError("open", path, errno: .noSuchFileOrDirectory) }
+            // Without open_tree (ENOSYS), or where it is refused (EPERM in a user namespace
+            // without the mount), the sealed memfd copy is the other safe way: say nothing.
+            // Anything else is a failure.
+            guard errno == ENOSYS || errno == EPERM else {
+                throw KernelError("open_tree", path, errno: Errno(rawValue: errno))
+            }
             return nil
         }
         let attrs = UInt64(CBERTH_MOUNT_ATTR_RDONLY | CBERTH_MOUNT_ATTR_NODEV)
