@@ -106,6 +106,17 @@ public struct Container: Sendable, Equatable, Codable {
     public var image: ImageSource?
     /// Replaces the image's Entrypoint (and drops its Cmd); only with `image`. nil: the image's.
     public var entrypoint: [String]?
+    // hardening
+    /// Default: berth's seccomp profile.
+    public var security: Security
+    /// In the order written; paths unique.
+    public var devices: [DeviceAccess]
+    /// Sorted by name; each one's namespace is among `namespaces`.
+    public var sysctls: [SysctlSetting]
+    /// Sorted by name.
+    public var ulimits: [Ulimit]
+    /// no_new_privs for the command. Default true; false for images that need setuid binaries.
+    public var noNewPrivileges: Bool
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
@@ -117,7 +128,9 @@ public struct Container: Sendable, Equatable, Codable {
         capabilities: CapabilityChanges = CapabilityChanges(), mounts: [Mount] = [],
         logging: Logging = Logging(),
         identity: Identity? = nil,
-        image: ImageSource? = nil, entrypoint: [String]? = nil  // images
+        image: ImageSource? = nil, entrypoint: [String]? = nil,  // images
+        security: Security = Security(), devices: [DeviceAccess] = [], sysctls: [SysctlSetting] = [],
+        ulimits: [Ulimit] = [], noNewPrivileges: Bool = true  // hardening
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -141,6 +154,11 @@ public struct Container: Sendable, Equatable, Codable {
         self.identity = identity
         self.image = image
         self.entrypoint = entrypoint
+        self.security = security
+        self.devices = devices
+        self.sysctls = sysctls
+        self.ulimits = ulimits
+        self.noNewPrivileges = noNewPrivileges
     }
 }
 

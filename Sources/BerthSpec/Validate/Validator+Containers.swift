@@ -4,7 +4,7 @@ extension Validator {
         "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities", "mounts",
         "logging",
         "image", "entrypoint",  // images
-    ]
+    ] + Validator.hardeningKeys
     /// resolv.conf: the C library reads at most three name servers.
     static let maxDNS = 3
     /// The kernel's limit on lines in uid_map and gid_map (since Linux 4.15).
@@ -129,6 +129,7 @@ extension Validator {
         if let (node, p) = at("capabilities") { container.capabilities = checkCapabilities(node, p) }
         if let (node, p) = at("mounts") { container.mounts = checkMounts(node, p) }
         if let (node, p) = at("logging") { container.logging = checkLogging(node, p) }
+        checkHardening(fields, path: path, into: &container)
 
         return errorCount == errorsBefore ? container : nil
     }
