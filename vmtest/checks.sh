@@ -302,7 +302,7 @@ c_user_namespace() {
 }
 
 # The probe's answer NAME=... from a container of v2harden.
-probe_answer() { sed -n "s/^$2=//p" "/proc/$(pid_with_cmd v2harden "$1" sleep)/root/tmp/probe.out" 2>/dev/null; }
+probe_answer() { sed -n "s|^$2=||p" "/proc/$(pid_with_cmd v2harden "$1" sleep)/root/tmp/probe.out" 2>/dev/null; }
 
 # expect_probe CONTAINER NAME WANT
 expect_probe() {
