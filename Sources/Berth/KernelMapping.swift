@@ -81,7 +81,7 @@ public struct KernelMapping: Sendable {
             logging: LogRotation(maxSize: c.logging.maxSize.bytes, maxFiles: c.logging.maxFiles),
             groups: identity.groups,
             devices: c.devices.map { DeviceRequest(path: $0.path, access: $0.access) },
-            sysctls: c.sysctls.map { Sysctl(name: $0.name, value: $0.value) },
+            sysctls: c.sysctls.map { KernelParameter(name: $0.name, value: $0.value) },
             rlimits: c.ulimits.map { ResourceLimit(name: $0.name, soft: $0.soft, hard: $0.hard) })
     }
 
