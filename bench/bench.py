@@ -35,7 +35,7 @@ LIMITS = {"memory": "64Mi", "cpus": "0.5", "pids": 64}
 
 # The rows, in the order of issue 7 (ids are stable: the smoke test checks them).
 SIZES = ("small", "medium", "large")
-ROW_IDS = (["start", "start.runtime", "attach"]
+ROW_IDS = (["start", "start.runtime", "start.seccomp", "attach"]
            + [f"scale.{verb}.{net}.{size}" for verb in ("apply", "destroy")
               for net in ("plain", "net") for size in SIZES]
            + ["scale.network-share", "plan.noop", "reconciler.cpu", "reconciler.rss", "restart",
@@ -59,6 +59,45 @@ class Config:
 
 
 # ---------------------------------------------------------------- measuring
+
+def oci_seccomp(path, caps):
+    """berth's default profile (Docker's format and semantics) as the OCI config.json
+    section runc reads: includes/excludes resolved for `caps` on this machine, as
+    Docker does before it hands a profile to runc."""
+    with open(path) as f:
+        profile = json.load(f)
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    kernel = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+
+    def holds(flt, exclude):
+        if not flt:
+            return True
+        checks = []
+        if "caps" in flt:
+            checks.append(any(c in caps for c in flt["caps"]) if exclude else all(c in caps for c in flt["caps"]))
+        if "arches" in flt:
+            checks.append(arch in flt["arches"])
+        if "minKernel" in flt:
+            checks.append(kernel >= tuple(int(x) for x in flt["minKernel"].split(".")[:2]))
+        return not any(checks) if exclude else all(checks)
+
+    native = {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64"}.get(arch)
+    arches = [native] if native else []
+    for entry in profile.get("archMap", []):
+        if entry["architecture"] == native:
+            arches += entry.get("subArchitectures") or []
+    syscalls = []
+    for rule in profile["syscalls"]:
+        if not holds(rule.get("includes"), False) or not holds(rule.get("excludes"), True):
+            continue
+        out = {"names": rule["names"], "action": rule["action"]}
+        for key in ("errnoRet", "args"):
+            if key in rule:
+                out[key] = rule[key]
+        syscalls.append(out)
+    return {"defaultAction": profile["defaultAction"], "defaultErrnoRet": profile.get("defaultErrnoRet", 1),
+            "architectures": arches, "syscalls": syscalls}
+
 
 def log(text):
     print(text, file=sys.stderr, flush=True)
@@ -150,6 +189,7 @@ class Bench:
             os.makedirs(d, exist_ok=True)
         self.make_rootfs()
         self.bundle_true = self.make_bundle("true", ["/bin/true"])
+        self.bundle_seccomp = self.make_bundle("true-seccomp", ["/bin/true"], seccomp=True)
         self.bundle_sleep = self.make_bundle("sleep", ["/bin/sleep", "3600"])
         self.peers = self.find_peers()
 
@@ -165,7 +205,7 @@ class Bench:
         with open(f"{self.rootfs}/etc/passwd", "w") as f:
             f.write("root:x:0:0:root:/root:/bin/sh\n")
 
-    def make_bundle(self, name, args):
+    def make_bundle(self, name, args, seccomp=False):
         """An OCI bundle from `runc spec`, edited to match what berth does for the same spec:
         namespaces pid, network, ipc, uts, mount (runc's default, berth's default); berth's
         capabilities; the same memory, CPU and pids limits; no rlimits (berth sets none);
@@ -188,6 +228,8 @@ class Bench:
                                         "cpu": {"quota": 50000, "period": 100000},
                                         "pids": {"limit": 64}})
         assert sorted(n["type"] for n in c["linux"]["namespaces"]) == ["ipc", "mount", "network", "pid", "uts"]
+        if seccomp:
+            c["linux"]["seccomp"] = oci_seccomp(f"{REPO}/profiles/seccomp/default.json", CAPS)
         with open(f"{bundle}/config.json", "w") as f:
             json.dump(c, f, indent=1)
         return bundle
@@ -286,6 +328,7 @@ class Bench:
         path = self.spec(project, 1, command=("/bin/true",), restart="never")
         exit_record = f"{self.state}/{project}/containers/c0/exit.json"
         berth, runc_t, crun_t, runtime, runtime_cold, runtime_attach = [], [], [], [], [], []
+        runc_seccomp, runtime_unconfined = [], []
         self.crun_error = None if self.peers["crun"]["path"] else "crun is not installed"
         settle = self.c.settle
 
@@ -299,14 +342,14 @@ class Bench:
             berth.append(ms)
             self.destroy(project, path)
 
-        def oci(tool, samples):
+        def oci(tool, samples, bundle=None):
             def go(r):
                 if tool == "crun" and self.crun_error:
                     return
                 cid = f"bench-{PID}-{tool}-{r}"
                 self.runc_ids.add((tool, cid))
                 time.sleep(settle)
-                ms, p = self.timed_detached(self.runc(tool, "run", "-d", "--bundle", self.bundle_true, cid))
+                ms, p = self.timed_detached(self.runc(tool, "run", "-d", "--bundle", bundle or self.bundle_true, cid))
                 if p.returncode != 0:
                     err = p.stderr.decode(errors="replace").strip()
                     run(self.runc(tool, "delete", "-f", cid), check=False)
@@ -335,7 +378,16 @@ class Bench:
             runtime.append(second)
             runtime_attach.append(result["cgroup_attach_ms"][1])
 
-        contenders = [berth_apply, oci("runc", runc_t), oci("crun", crun_t), in_process]
+        def in_process_unconfined(r):
+            # The same as in_process without the seccomp filter: the difference is what the
+            # filter costs a start (the compile is cached after a process's first start).
+            out = run([self.tool, "start", "--runs", "2", "--berth", self.berth, "--rootfs", self.rootfs,
+                       "--work", f"{self.work}/runtime-unconfined-{r}", "--cgroup", f"berth-bench-{PID}",
+                       "--pause-ms", str(int(settle * 1000)), "--seccomp", "unconfined"]).stdout
+            runtime_unconfined.append(json.loads(out)["samples_ms"][1])
+
+        contenders = [berth_apply, oci("runc", runc_t), oci("crun", crun_t), in_process,
+                      in_process_unconfined, oci("runc", runc_seccomp, self.bundle_seccomp)]
         for r in range(self.c.start_rounds):
             # A different order each round: whoever runs right after another's cgroup
             # writes may find the kernel's cgroup lock still in its fast state.
@@ -372,6 +424,19 @@ class Bench:
                         "the peer is still runc's whole CLI run"])
         self.rows["start.runtime"]["cgroup_attach"] = attach
         self.rows["start.runtime"]["first_start"] = cold
+        seccomp_s, unconfined = stats(runc_seccomp), stats(runtime_unconfined)
+        cost = rt["median"] - unconfined["median"]
+        self.add("start.seccomp", "Container start with the default seccomp profile: berth apply vs runc run -d "
+                 "with the same profile in config.json", "ms", b, seccomp_s, "runc run -d + seccomp",
+                 goal="filter < 0.5 ms of berth's start; berth ahead of runc",
+                 goal_ok=cost < 0.5 and b["median"] < seccomp_s["median"],
+                 notes=[f"the filter's cost, in-process (ContainerRuntime.start, second start of a process, "
+                        f"default profile vs unconfined): median {fmt_ms(rt['median'])} vs "
+                        f"{fmt_ms(unconfined['median'])}, a difference of {cost:.3f} ms",
+                        f"runc without the profile (row 1): median {fmt_ms(runc_s['median'])}; with it: "
+                        f"{fmt_ms(seccomp_s['median'])}",
+                        "runc's profile is berth's default.json with includes/excludes resolved for the "
+                        "bundle's capabilities, as Docker hands it over"])
 
     # 2. network attach
     def bench_attach(self):

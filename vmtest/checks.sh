@@ -301,6 +301,68 @@ c_user_namespace() {
     expect_file "$(cgdir v2userns boxed)/pids.max" 64
 }
 
+# The probe's answer NAME=... from a container of v2harden.
+probe_answer() { sed -n "s|^$2=||p" "/proc/$(pid_with_cmd v2harden "$1" sleep)/root/tmp/probe.out" 2>/dev/null; }
+
+# expect_probe CONTAINER NAME WANT
+expect_probe() {
+    got=$(probe_answer "$1" "$2")
+    echo "$1: $2=$got"
+    [ "$got" = "$3" ] || fail "$1: probe $2 answers \"$got\", want \"$3\""
+}
+
+harden_up() {
+    apply_ok v2harden.yaml
+    for c in confined admin open; do
+        poll 30 pid_with_cmd v2harden "$c" sleep >/dev/null || { show_procs v2harden "$c"; fail "$c is not running"; }
+    done
+}
+
+c_seccomp_default() {
+    trap 'destroy_quietly v2harden.yaml' EXIT
+    [ -x /vmtest/work/rootfs/busybox/bin/probe ] || fail "no probe in the rootfs (gcc in vmtest/run.sh)"
+    harden_up
+    run cat "/proc/$(pid_with_cmd v2harden confined sleep)/root/tmp/probe.out"
+    expect_probe confined seccomp_mode 2
+    for p in userns keyctl add_key bpf open_by_handle_at mount personality_norandom vsock; do
+        expect_probe confined "$p" EPERM
+    done
+    expect_probe confined clone3 ENOSYS
+    expect_probe confined release_agent unshare:EPERM
+    expect_probe confined personality_query OK
+    expect_probe confined alg OK
+    expect_probe confined mkdir OK
+    expect_probe confined ptrace_init EPERM
+    expect_probe admin mount OK
+    expect_probe open seccomp_mode 0
+    expect_probe open userns OK
+    expect_probe open keyctl OK
+    expect_probe open clone3 OK
+}
+
+# cgroup v2 has no devices controller: berth attaches a BPF device program.
+c_devices_bpf() {
+    trap 'destroy_quietly v2harden.yaml' EXIT
+    harden_up
+    run cat "/proc/$(pid_with_cmd v2harden admin sleep)/root/tmp/probe.out"
+    expect_probe admin devnode open:EPERM
+    expect_probe admin open:/dev/null OK
+    expect_probe admin open:/dev/ptmx OK
+}
+
+# berth init keeps no capability; its bounding set is the container's.
+c_init_privileges() {
+    trap 'destroy_quietly v2harden.yaml' EXIT
+    harden_up
+    init=$(init_pid v2harden confined) || fail "no init"
+    for f in CapEff CapPrm CapInh CapAmb; do
+        got=$(field "/proc/$init/status" "$f:"); echo "$f: $got"
+        [ "$got" = 0000000000000000 ] || fail "berth init's $f is $got"
+    done
+    got=$(field "/proc/$init/status" "CapBnd:"); echo "CapBnd: $got"
+    [ "$got" = 00000000a80425fb ] || fail "berth init's CapBnd is $got, want Docker's default set 00000000a80425fb"
+}
+
 c_cgroup_namespace() {
     trap 'destroy_quietly v2cgns.yaml' EXIT
     apply_ok v2cgns.yaml
@@ -527,6 +589,7 @@ CHECKS="kernel_cgroup2 kernel_modules berth_libs berth_help berth_validate
 apply container_namespaces cgroup_delegation cgroup_cpu_max cgroup_cpu_weight cgroup_cpuset
 cgroup_memory_max cgroup_memory_swap_max cgroup_pids_max cgroup_io_max plan_no_changes status
 drift_reported drift_repaired update_in_place user_namespace cgroup_namespace memory_page_rounding
+seccomp_default devices_bpf init_privileges
 limit_memory_oom limit_pids_fork_loop limit_cpu_throttled net_apply net_addresses net_reach net_destroy net_reapply net_isolation
 destroy no_leftovers"
 

@@ -64,6 +64,7 @@ for applet in $(busybox --list); do
     [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
+[ ! -e /vmtest/probe ] || cp /vmtest/probe "$rootfs/bin/probe"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 cp /vmtest/specs/*.yaml /vmtest/work/
 

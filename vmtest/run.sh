@@ -58,7 +58,7 @@ need_packages() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
-need_packages qemu-system-x86 busybox-static nftables
+need_packages qemu-system-x86 busybox-static nftables gcc libc6-dev
 BUSYBOX=/bin/busybox
 
 # --- the kernel: a Debian package, unpacked into a cache, never installed --------
@@ -195,6 +195,8 @@ else
     echo "the work tree at $desc" >"$STAGE/vmtest/build-info"
 fi
 cp vmtest/checks.sh "$STAGE/vmtest/checks.sh"
+# The hardening probe (Tests/Probes/probe.c), static: the containers' rootfs has no C library.
+gcc -static -O2 -o "$STAGE/vmtest/probe" Tests/Probes/probe.c || die "gcc could not build Tests/Probes/probe.c"
 cp vmtest/specs/*.yaml "$STAGE/vmtest/specs/"
 chmod 0755 "$STAGE/init" "$STAGE/vmtest/checks.sh"
 # The kernel opens /dev/console for /init before anything is mounted.

@@ -131,6 +131,8 @@ func start(_ o: [String: String]) throws {
     let pause = UInt32(o["pause-ms"] ?? "0") ?? 0
     let namespaces = o["namespaces"].map { Set($0.split(separator: ",").compactMap { NamespaceKind(rawValue: String($0)) }) }
         ?? ContainerConfig.defaultNamespaces
+    // --seccomp unconfined: the same start without the filter (default: berth's profile).
+    let seccomp: SeccompPolicy = o["seccomp"] == "unconfined" ? .unconfined : .default
     let cgroups = try Cgroups.detect()
     let limits = CgroupLimits(cpuMillicores: 500, memoryBytes: 64 << 20, pids: 64)
     var samples: [Double] = [], attach: [Double] = []
@@ -141,7 +143,8 @@ func start(_ o: [String: String]) throws {
         let stateDir = "\(work)/c\(run)"
         try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
         let config = ContainerConfig(id: "berth-bench/c\(run)", rootfs: rootfs, argv: ["/bin/true"],
-                                     env: ["PATH=/bin"], hostname: "c\(run)", namespaces: namespaces)
+                                     env: ["PATH=/bin"], hostname: "c\(run)", namespaces: namespaces,
+                                     seccomp: seccomp)
         if pause > 0 { usleep(pause * 1000) }
         let begin = clock.now
         do {

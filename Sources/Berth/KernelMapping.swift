@@ -80,8 +80,22 @@ public struct KernelMapping: Sendable {
             mounts: mounts + extraMounts,
             readOnlyRootfs: c.readOnlyRootfs,
             capabilities: caps,
+            noNewPrivileges: c.noNewPrivileges,
+            seccomp: seccomp(c.security.seccomp),
             logging: LogRotation(maxSize: c.logging.maxSize.bytes, maxFiles: c.logging.maxFiles),
-            groups: identity.groups)
+            groups: identity.groups,
+            devices: c.devices.map { DeviceRequest(path: $0.path, access: $0.access) },
+            sysctls: c.sysctls.map { KernelParameter(name: $0.name, value: $0.value) },
+            rlimits: c.ulimits.map { ResourceLimit(name: $0.name, soft: $0.soft, hard: $0.hard) })
+    }
+
+    /// The profile text recorded with the spec: a start never rereads the file behind plan's back.
+    func seccomp(_ choice: SeccompChoice) -> SeccompPolicy {
+        switch choice {
+        case .default: .default
+        case .unconfined: .unconfined
+        case .file(_, let profile): .profile(profile)
+        }
     }
 
     /// A bridge network as berth's firewall sees it.

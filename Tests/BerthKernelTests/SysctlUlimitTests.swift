@@ -20,8 +20,8 @@ struct SysctlUlimitTests {
             echo ports=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)
             echo shmmni=$(cat /proc/sys/kernel/shmmni)
             """])
-        config.sysctls = [Sysctl(name: "net.ipv4.ip_unprivileged_port_start", value: "99"),
-                          Sysctl(name: "kernel.shmmni", value: "1234")]
+        config.sysctls = [KernelParameter(name: "net.ipv4.ip_unprivileged_port_start", value: "99"),
+                          KernelParameter(name: "kernel.shmmni", value: "1234")]
         let (log, exit) = try sandbox.run(config)
         #expect(exit?.status == .exited(0), "\(log)")
         #expect(log.value(of: "ports") == "99", "\(log)")
@@ -34,7 +34,7 @@ struct SysctlUlimitTests {
         let sandbox = try ContainerSandbox("sysctl-bad")
         defer { sandbox.cleanup() }
         var config = sandbox.config(["/bin/true"])
-        config.sysctls = [Sysctl(name: "net.ipv4.no_such_knob", value: "1")]
+        config.sysctls = [KernelParameter(name: "net.ipv4.no_such_knob", value: "1")]
         do {
             _ = try sandbox.start(config, stateDir: try sandbox.stateDir())
             Issue.record("started with an unknown sysctl")

@@ -10,7 +10,7 @@ import Testing
 struct BenchSmokeTests {
     /// The rows of bench/bench.py (`ROW_IDS`), one per figure of issue 7.
     static let rows = [
-        "start", "start.runtime", "attach",
+        "start", "start.runtime", "start.seccomp", "attach",
         "scale.apply.plain.small", "scale.apply.plain.medium", "scale.apply.plain.large",
         "scale.apply.net.small", "scale.apply.net.medium", "scale.apply.net.large",
         "scale.destroy.plain.small", "scale.destroy.plain.medium", "scale.destroy.plain.large",
@@ -20,7 +20,7 @@ struct BenchSmokeTests {
     ]
     /// Rows measured side by side with a peer (the others are held to a goal only).
     static let rowsWithPeer = Set<String>([
-        "start", "start.runtime", "attach", "plan.noop", "overhead.per-container", "validate", "validate.rss",
+        "start", "start.runtime", "start.seccomp", "attach", "plan.noop", "overhead.per-container", "validate", "validate.rss",
     ]).union(rows.filter { $0.hasPrefix("scale.apply") || $0.hasPrefix("scale.destroy") })
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

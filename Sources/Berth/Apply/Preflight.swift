@@ -30,6 +30,7 @@ public enum Preflight {
                 for case .bind(let source, _, _) in c.mounts where !fm.fileExists(atPath: source) {
                     out.append("\(at).mounts: bind source \(source) does not exist")
                 }
+                out += hardeningProblems(c)
             }
             for limit in c.resources.io {
                 if case .path(let path) = limit.device, mapping.resolveDevice(path) == nil {

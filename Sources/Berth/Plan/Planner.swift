@@ -201,6 +201,7 @@ public struct Planner: Sendable {
         check("mounts", old.mounts, new.mounts) { Render.list($0.map(Render.mount)) }
         check("capabilities", old.capabilities, new.capabilities) { Render.capabilities($0) }
         check("readOnlyRootfs", old.readOnlyRootfs, new.readOnlyRootfs) { "\($0)" }
+        out += hardeningChanges(from: old, to: new)
         // berth init rotates the log with the settings it started with.
         check("logging", old.logging, new.logging) { "maxSize \($0.maxSize.text), maxFiles \($0.maxFiles)" }
         // Joining or leaving a network needs a new network namespace; a new address does not.

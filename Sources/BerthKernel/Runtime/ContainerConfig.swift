@@ -43,7 +43,7 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
     /// allowed by its cgroup's device policy (the engine writes it, see ``DevicePolicy``).
     public var devices: [DeviceRequest]
     /// Written by berth init inside the container's namespaces (only namespaced ones: validation).
-    public var sysctls: [Sysctl]
+    public var sysctls: [KernelParameter]
     /// Set on the command only; limits not listed are inherited unchanged.
     public var rlimits: [ResourceLimit]
     // images
@@ -71,7 +71,7 @@ public struct ContainerConfig: Codable, Sendable, Equatable {
         seccomp: SeccompPolicy = .default,
         logging: LogRotation = .standard,
         groups: [UInt32] = [],
-        devices: [DeviceRequest] = [], sysctls: [Sysctl] = [], rlimits: [ResourceLimit] = []
+        devices: [DeviceRequest] = [], sysctls: [KernelParameter] = [], rlimits: [ResourceLimit] = []
     ) {
         self.id = id
         self.rootfs = rootfs

@@ -86,7 +86,7 @@ public enum ContainerInit {
             _ = cberth_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         }
         // In the new namespaces already, through the host's /proc: before /proc/sys turns read-only.
-        try Sysctl.write(config.sysctls)
+        try KernelParameter.write(config.sysctls)
         if config.namespaces.contains(.mount) {
             try RootFilesystem(config, moveRoot: moveRoot).setUp()
         } else {

@@ -4,7 +4,7 @@ import SystemPackage
 
 /// A kernel parameter of the container's namespaces, e.g. `net.ipv4.ip_forward` = `1`,
 /// written by berth init to /proc/sys inside the new namespaces before anything else.
-public struct Sysctl: Codable, Sendable, Equatable, Hashable {
+public struct KernelParameter: Codable, Sendable, Equatable, Hashable {
     public var name: String
     public var value: String
     public init(name: String, value: String) {
@@ -16,7 +16,7 @@ public struct Sysctl: Codable, Sendable, Equatable, Hashable {
     public var procPath: String { "/proc/sys/" + String(name.map { $0 == "." ? "/" : $0 }) }
 
     /// Writes each one; the namespaces are those of the calling process.
-    static func write(_ sysctls: [Sysctl]) throws {
+    static func write(_ sysctls: [KernelParameter]) throws {
         for sysctl in sysctls {
             let fd = open(sysctl.procPath, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
             guard fd >= 0 else { throw KernelError("sysctl \(sysctl.name)", sysctl.procPath, errno: Errno(rawValue: errno)) }

@@ -122,6 +122,17 @@ public struct Container: Sendable, Equatable, Codable {
     // registry
     /// When apply asks the registry for `image:` (registry references only). Default `.missing`.
     public var pull: PullPolicy
+    // hardening
+    /// Default: berth's seccomp profile.
+    public var security: Security
+    /// In the order written; paths unique.
+    public var devices: [DeviceAccess]
+    /// Sorted by name; each one's namespace is among `namespaces`.
+    public var sysctls: [SysctlSetting]
+    /// Sorted by name.
+    public var ulimits: [Ulimit]
+    /// no_new_privs for the command. Default true; false for images that need setuid binaries.
+    public var noNewPrivileges: Bool
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
@@ -136,7 +147,9 @@ public struct Container: Sendable, Equatable, Codable {
         image: ImageSource? = nil, entrypoint: [String]? = nil,  // images
         healthcheck: Healthcheck? = nil, dependsOn: [Dependency] = [],  // operations
         ports: [PublishedPort] = [],  // networks
-        pull: PullPolicy = .missing  // registry
+        pull: PullPolicy = .missing,  // registry
+        security: Security = Security(), devices: [DeviceAccess] = [], sysctls: [SysctlSetting] = [],
+        ulimits: [Ulimit] = [], noNewPrivileges: Bool = true  // hardening
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -164,6 +177,11 @@ public struct Container: Sendable, Equatable, Codable {
         self.entrypoint = entrypoint
         self.ports = ports
         self.pull = pull
+        self.security = security
+        self.devices = devices
+        self.sysctls = sysctls
+        self.ulimits = ulimits
+        self.noNewPrivileges = noNewPrivileges
     }
 }
 

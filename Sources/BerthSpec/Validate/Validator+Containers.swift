@@ -6,7 +6,7 @@ extension Validator {
         "image", "entrypoint",  // images
         "ports",  // networks
         "pull",  // registry
-    ]
+    ] + Validator.hardeningKeys
     /// resolv.conf: the C library reads at most three name servers.
     static let maxDNS = 3
     /// The kernel's limit on lines in uid_map and gid_map (since Linux 4.15).
@@ -138,6 +138,7 @@ extension Validator {
         if let (node, p) = at("logging") { container.logging = checkLogging(node, p) }
         if let (node, p) = at("healthcheck") { container.healthcheck = checkHealthcheck(node, p) }
         if let (node, p) = at("dependsOn") { container.dependsOn = checkDependsOn(node, p, container: name) }
+        checkHardening(fields, path: path, into: &container)
 
         return errorCount == errorsBefore ? container : nil
     }

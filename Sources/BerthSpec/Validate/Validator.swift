@@ -60,6 +60,12 @@ final class Validator {
         }
     }
 
+    /// Diagnostics found in another file (a seccomp profile the spec names), kept in order.
+    func absorb(_ others: [Diagnostic]) {
+        for d in others { diagnostics.append(d) }
+        errorCount += others.count
+    }
+
     func error(_ location: SourceLocation, _ path: String, _ problem: ValueError) {
         error(location, path, problem.message, hint: problem.hint)
     }
