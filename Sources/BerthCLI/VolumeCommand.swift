@@ -49,8 +49,8 @@ struct VolumeList: ParsableCommand {
         case .text:
             guard !rows.isEmpty else { return Console.out("No volumes.") }
             Console.out(Table.render(
-                ["PROJECT", "NAME", "SIZE", "USED BY", "PATH"],
-                rows.map { [$0.project, $0.name, ByteSize.format($0.sizeBytes), $0.usedBy.isEmpty ? "-" : $0.usedBy.joined(separator: ","), $0.path] }))
+                header: ["PROJECT", "NAME", "SIZE", "USED BY", "PATH"],
+                rows: rows.map { [$0.project, $0.name, ByteSize.format($0.sizeBytes), $0.usedBy.isEmpty ? "-" : $0.usedBy.joined(separator: ","), $0.path] }))
         }
     }
 }
@@ -135,18 +135,5 @@ extension Engine {
         case 0: throw VolumeError.noSuchVolume(project: project ?? "any", name: name)
         default: throw VolumeError.ambiguous(name: name, projects: matches)
         }
-    }
-}
-
-/// Columns padded to their widest cell, two spaces apart.
-enum Table {
-    static func render(_ header: [String], _ rows: [[String]]) -> String {
-        var widths = header.map(\.count)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
-        }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n")
     }
 }

@@ -84,17 +84,17 @@ struct PortTests {
     /// "Another machine": a network namespace joined to the host by a veth pair, on a /30 of
     /// the test's own. Returns the namespace and the host's address on the link.
     static func neighbour(_ box: Sandbox) throws -> (NetworkNamespace, IPv4, cleanup: () -> Void) {
-        let n = Int(StableNumber.of(box.project) % 250) + 1
+        let link = try box.subnet(1)  // the /30 .0-.3 of a /24 of the test's own
         let hostEnd = "bp\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         let host = try RouteNetlink()
         let namespace = try NetworkNamespace.create(label: "lan of \(box.project)")
         try host.createVeth(hostEnd, peer: "lan0", peerNamespace: namespace, up: true)
-        let hostAddress = IPv4("10.247.\(n).1")!
+        let hostAddress = IPv4("\(link.prefix).1")!
         try host.addAddress(IPv4Prefix(hostAddress, 30), to: .name(hostEnd))
         let inside = try RouteNetlink(namespace: namespace)
         try inside.setLoopbackUp()
         try inside.setUp(.name("lan0"))
-        try inside.addAddress(IPv4Prefix(IPv4("10.247.\(n).2")!, 30), to: .name("lan0"))
+        try inside.addAddress(IPv4Prefix(IPv4("\(link.prefix).2")!, 30), to: .name("lan0"))
         try inside.addDefaultRoute(via: hostAddress)
         return (namespace, hostAddress, {
             try? host.deleteLink(.name(hostEnd))
@@ -102,8 +102,8 @@ struct PortTests {
         })
     }
 
-    static func spec(_ box: Sandbox, port: UInt16, udp: UInt16, extra: String = "") -> (String, String) {
-        let subnet = NetworkTests.subnet(box)
+    static func spec(_ box: Sandbox, port: UInt16, udp: UInt16, extra: String = "") throws -> (String, String) {
+        let subnet = try NetworkTests.subnet(box)
         let prefix = String(subnet.dropLast(5))
         return ("""
             version: 1
@@ -125,7 +125,7 @@ struct PortTests {
         let box = try Sandbox("ports-reach")
         defer { box.close() }
         let port = try Self.freePort(), udp = try Self.freePort(Int32(SOCK_DGRAM.rawValue))
-        let (yaml, prefix) = Self.spec(box, port: port, udp: udp)
+        let (yaml, prefix) = try Self.spec(box, port: port, udp: udp)
         try box.write(yaml)
         try box.apply()
         let web = NetworkTests()
@@ -157,7 +157,7 @@ struct PortTests {
         let box = try Sandbox("ports-drift")
         defer { box.close() }
         let port = try Self.freePort(), udp = try Self.freePort(Int32(SOCK_DGRAM.rawValue))
-        let (yaml, _) = Self.spec(box, port: port, udp: udp)
+        let (yaml, _) = try Self.spec(box, port: port, udp: udp)
         try box.write(yaml)
         try box.apply()
         let web = NetworkTests()
@@ -181,7 +181,7 @@ struct PortTests {
 
         // The spec moves the port: changed in place, the container keeps running.
         let moved = try Self.freePort()
-        try box.write(Self.spec(box, port: moved, udp: udp).0)
+        try box.write(try Self.spec(box, port: moved, udp: udp).0)
         let change = try box.plan()
         #expect(change.stdout.contains("~ container web"), "\(change.stdout)")
         #expect(change.stdout.contains("0.0.0.0:\(moved)->"), "\(change.stdout)")
@@ -200,7 +200,7 @@ struct PortTests {
         // Two containers of one spec on one host port: a validation error at the second.
         let other = "  other:\n    rootfs: ./rootfs\n    command: [/bin/sleep, \"1000\"]\n"
             + "    networks: {front: {}}\n    ports: [\"127.0.0.1:\(port):9000\"]\n"
-        let (yaml, _) = Self.spec(box, port: port, udp: udp, extra: other)
+        let (yaml, _) = try Self.spec(box, port: port, udp: udp, extra: other)
         try box.write(yaml)
         let invalid = try box.run("validate", "-f", box.specPath)
         #expect(invalid.status == 1)
@@ -217,7 +217,7 @@ struct PortTests {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         try #require(bound == 0 && listen(listener, 1) == 0)
-        try box.write(Self.spec(box, port: port, udp: udp).0)
+        try box.write(try Self.spec(box, port: port, udp: udp).0)
         let busy = try box.run("apply", "-f", box.specPath)
         #expect(busy.status == 1)
         let me = try String(contentsOfFile: "/proc/self/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -232,7 +232,7 @@ struct PortTests {
         try first.write("""
             version: 1
             networks:
-              front: {subnet: 10.246.\(Int(StableNumber.of(first.project) % 250) + 1).0/24}
+              front: {subnet: \(try first.subnet(0).subnet)}
             containers:
               holder:
                 rootfs: ./rootfs

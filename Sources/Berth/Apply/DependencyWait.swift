@@ -49,7 +49,7 @@ extension Applier {
                 let now = Date().timeIntervalSince1970
                 let record = try engine.store.records(spec.project).containers[d.name]
                 let run = record?.process.flatMap { $0.isAlive ? $0 : nil }
-                let exit = engine.observer.observeExit(project: spec.project, name: d.name)
+                let exit = try engine.observer.observeExit(project: spec.project, name: d.name)
                 switch d.condition {
                 case .started:
                     if run != nil || exit != nil { break waiting }

@@ -38,7 +38,12 @@ public struct HealthChecker: Sendable {
     {
         guard let check = c.healthcheck else { return HealthRecord(run: run) }
         var record = self.record(project: project, name: c.name, run: run)
-        let config = engine.mapping.config(for: c, project: project)
+        // As `berth exec` sees the container: its volumes, and its image's environment and user.
+        var config = engine.mapping.config(for: c, project: project,
+                                           volumeDirectory: { engine.volumes.dataDirectory(project, $0) })
+        if let saved = try engine.store.records(project).containers[c.name] {
+            config = engine.execConfig(config, record: saved)
+        }
         let path = Observer.containerCgroup(project, c.name)
         let cgroups = engine.cgroups
         let start = Date().timeIntervalSince1970

@@ -20,6 +20,17 @@ public enum Names {
         return nil
     }
 
+    /// Directories of berth's own beside the projects' under the state directory: the image
+    /// store and the registry's staging area. No project may take their names.
+    public static let reservedProjects: Set<String> = ["images", "registry"]
+
+    /// Why `name` is not a valid project name; nil when it is.
+    public static func projectProblem(with name: String) -> String? {
+        if let problem = problem(with: name, maxLength: projectMaxLength) { return problem }
+        if reservedProjects.contains(name) { return "is reserved for berth's own records (the image store and registry pulls)" }
+        return nil
+    }
+
     public static func isValid(_ name: String, maxLength: Int) -> Bool {
         problem(with: name, maxLength: maxLength) == nil
     }

@@ -88,14 +88,14 @@ final class Validator {
         var project = "invalid"
         if let entry = fields["project"] {
             if let name = string(entry.value, "project") {
-                if let problem = Names.problem(with: name, maxLength: Names.projectMaxLength) {
+                if let problem = Names.projectProblem(with: name) {
                     error(entry.value.location, "project", "\(quoted(name)) \(problem)", hint: "use e.g. \"demo\"")
                 } else {
                     project = name
                 }
             }
         } else if let fallback = defaultProject {
-            if let problem = Names.problem(with: fallback, maxLength: Names.projectMaxLength) {
+            if let problem = Names.projectProblem(with: fallback) {
                 error(root.location, "project",
                       "the project name taken from the file name, \(quoted(fallback)), \(problem)",
                       hint: "set `project:` in the spec, or rename the file")
