@@ -37,8 +37,9 @@ SMP=${VMTEST_SMP:-2}
 SCRATCH=${VMTEST_SCRATCH:-$ROOT/.build-v2vm}
 SWIFT=${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}
 # The modules the checks need; their dependencies come from modules.dep. nf_tables
-# and the nat chain carry berth's network rules; masquerade needs nft_masq.
-MODULES="virtio_pci virtio_blk bridge veth nf_tables nft_chain_nat nft_masq"
+# and the nat chain carry berth's network rules; masquerade needs nft_masq, published
+# ports nft_nat (dnat), nft_ct (ct status) and nft_fib_ipv4 (fib daddr type local).
+MODULES="virtio_pci virtio_blk bridge veth nf_tables nft_chain_nat nft_masq nft_nat nft_ct nft_fib_ipv4"
 
 say() { echo "test-v2: $*" >&2; }
 die() { say "error: $*"; exit 1; }
