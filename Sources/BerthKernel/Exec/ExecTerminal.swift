@@ -82,15 +82,7 @@ extension InitChannel {
     /// and the command's host pid that exec mode's `O` carries (0 when absent).
     func receiveWithFD(until deadline: ContinuousClock.Instant) throws -> (Message, FileDescriptor?, pid_t) {
         while true {
-            let left = deadline - .now
-            guard left > .zero else {
-                throw KernelError("start", "berth init", errno: .timedOut, detail: "no word from berth init")
-            }
-            var pfd = pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)
-            let n = poll(&pfd, 1, left.pollMilliseconds)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw KernelError("poll", "berth init", errno: Errno(rawValue: errno)) }
-            if n == 0 { continue }
+            try waitReadable(until: deadline)
             var buffer = [UInt8](repeating: 0, count: 65536)
             var fd: Int32 = -1
             let got = buffer.withUnsafeMutableBytes { cberth_recv_with_fd(socket.rawValue, $0.baseAddress, $0.count, &fd) }

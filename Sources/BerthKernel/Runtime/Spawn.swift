@@ -85,8 +85,8 @@ struct InitChannel {
         }
     }
 
-    /// Waits for the next message until `deadline` (then throws).
-    func receive(until deadline: ContinuousClock.Instant) throws -> Message {
+    /// Returns once the socket has something to read; throws when `deadline` passes first.
+    func waitReadable(until deadline: ContinuousClock.Instant) throws {
         while true {
             let left = deadline - .now
             guard left > .zero else {
@@ -96,7 +96,14 @@ struct InitChannel {
             let n = poll(&pfd, 1, left.pollMilliseconds)
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw KernelError("poll", "berth init", errno: Errno(rawValue: errno)) }
-            if n == 0 { continue }
+            if n > 0 { return }
+        }
+    }
+
+    /// Waits for the next message until `deadline` (then throws).
+    func receive(until deadline: ContinuousClock.Instant) throws -> Message {
+        while true {
+            try waitReadable(until: deadline)
             var buffer = [UInt8](repeating: 0, count: 65536)
             let got = buffer.withUnsafeMutableBytes { recv(socket.rawValue, $0.baseAddress, $0.count, 0) }
             if got < 0 && errno == EINTR { continue }
