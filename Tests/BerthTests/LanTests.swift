@@ -79,6 +79,20 @@ struct LanTests {
                 """
         }
 
+        /// Runs a command in one of the world's namespaces (nsenter, as berth runs).
+        func run(in namespace: NetworkNamespace, _ arguments: String...) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+            process.arguments = ["--net=/proc/\(getpid())/fd/\(namespace.descriptor.rawValue)", "--"] + arguments
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+
         func bridge() throws -> Link? {
             let spec = try SpecLoader.load(path: box.specPath).get()
             return try netlink().link(.name(spec.networks[0].bridge))
@@ -225,6 +239,8 @@ struct LanTests {
         defer { w.close() }
         let before = try w.addressing()
         try w.box.write(w.spec())
+        // The LAN host learns addresses from gratuitous ARP (arp_accept), so it shows whether one came.
+        try w.lan.perform { try "1".write(toFile: "/proc/sys/net/ipv4/conf/lan0/arp_accept", atomically: false, encoding: .utf8) }
 
         let pinger = try Pinger(from: w.host, to: IPv4("\(w.prefix).3")!)
         pinger.start()
@@ -246,6 +262,10 @@ struct LanTests {
         let routes = try h.routes()
         #expect(routes.contains { $0.isDefault && $0.outputIndex == bridge.index && $0.gateway?.description == "\(w.prefix).1" })
         #expect(routes.contains { $0.destination.description == w.far && $0.outputIndex == bridge.index })
+
+        // Announced: before any traffic of its own, the LAN knows the container's address at its MAC.
+        let mac = NetworkNames.interfaceMAC(project: w.box.project, container: "web", network: "lan").description
+        #expect(try w.run(in: w.lan, "ip", "neigh", "show", "\(w.prefix).200").contains("lladdr \(mac)"), "gratuitous ARP")
 
         // The container is a member of the LAN: the LAN sees its own address, without NAT.
         let recorder = try PeerRecorder(in: w.lan)
@@ -380,6 +400,26 @@ struct LanTests {
         #expect(try w.box.plan("--detailed-exitcode").status == 0)
         let web = NetworkTests()
         #expect(try eventually { try w.lan.perform { try web.fetch("http://\(w.prefix).200:8080/") } == "page-of-web\n" })
+    }
+
+    @Test func aForwardPolicyThatDropsBridgedFramesIsWarnedAbout() throws {
+        let w = try World("lan-brnf")
+        defer { w.close() }
+        try w.box.write(w.spec())
+        #expect(try w.box.plan().stderr.isEmpty)
+        // The host's own firewall, as Docker leaves it: FORWARD drops what it does not know.
+        let table = "lanw\(UInt16.random(in: 0...UInt16.max))"
+        _ = try w.run(in: w.host, "nft", "add", "table", "inet", table)
+        _ = try w.run(in: w.host, "nft", "add chain inet \(table) FORWARD { type filter hook forward priority 0; policy drop; }")
+        let filtering = try w.host.perform { (try? String(contentsOfFile: BridgeFiltering.callIptables, encoding: .utf8)) == "1\n" }
+        let plan = try w.box.plan()
+        let apply = try w.box.run("apply", "-f", w.box.specPath)
+        for r in [plan, apply] {
+            let warned = r.stderr.contains("warning: networks.lan: br_netfilter is loaded")
+                && r.stderr.contains("inet \(table) FORWARD is drop")
+            // Without br_netfilter (its sysctl) bridged frames never see FORWARD: no warning then.
+            #expect(warned == filtering, "\(r.stderr)")
+        }
     }
 
     // MARK: - macvlan

@@ -13,6 +13,9 @@ public struct UplinkState: Sendable, Equatable, Codable {
     /// The routes that left by the NIC (main table), except the kernel's own prefix routes,
     /// which come back with the addresses.
     public var routes: [RouteCopy]
+    /// The router answered ARP through the bridge after the takeover (nil until it has):
+    /// a takeover interrupted before the check is checked by the apply that finishes it.
+    public var routerAnswered: Bool?
 
     public struct Address: Sendable, Equatable, Codable {
         /// `192.168.50.2/24`
@@ -132,8 +135,12 @@ struct LanUplink {
         }
         let state = record.uplink!
         let fresh = try takeOver(network, state: state, host: host)
-        // The check costs seconds of silence when it fails: only after a change, never on every apply.
-        if fresh { try checkRouter(network, state: state, host: host, record: record) }
+        // The check costs seconds of silence when it fails: only after a change (or a check that
+        // never finished), never on every apply.
+        if fresh || state.routerAnswered != true {
+            try checkRouter(network, state: state, host: host, record: record)
+            record.uplink?.routerAnswered = true
+        }
     }
 
     /// Returns whether anything was changed.
@@ -253,7 +260,7 @@ struct LanUplink {
         let routes = try host.routes().filter { $0.outputIndex == nic.index && $0.routeProtocol != .kernel }
         guard let mac = nic.mac else { throw KernelError("take over", nic.name, detail: "the interface has no MAC address") }
         return UplinkState(name: nic.name, mac: mac.description, mtu: nic.mtu, up: nic.isUp,
-                           addresses: addresses, routes: routes.map(UplinkState.RouteCopy.init))
+                           addresses: addresses, routes: routes.map(UplinkState.RouteCopy.init), routerAnswered: nil)
     }
 
     /// The same route but for the device it leaves by.
