@@ -309,6 +309,38 @@ struct LanTests {
         #expect(try w.box.status().isEmpty)
     }
 
+    @Test func aMissingNICIsRefusedBeforeAnythingChanges() throws {
+        let w = try World("lan-no-nic")
+        defer { w.close() }
+        let missing = "ln" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        try w.box.write(w.spec().replacingOccurrences(of: "uplink: \(w.nic)", with: "uplink: \(missing)"))
+        let r = try w.box.run("apply", "-f", w.box.specPath)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("networks.lan.uplink: there is no interface \(missing) on this host"), "\(r.stderr)")
+        #expect(r.stderr.contains("Nothing was changed"), "\(r.stderr)")
+        #expect(try w.bridge() == nil)
+    }
+
+    /// lan to macvlan on the same NIC: the NIC is given back, the container gets a macvlan child.
+    @Test func changingTheModeGivesTheNICBackAndReattaches() throws {
+        let w = try World("lan-remode")
+        defer { w.close() }
+        let before = try w.addressing()
+        try w.box.write(w.spec())
+        try w.box.apply()
+        try w.box.write(w.spec(mode: "macvlan"))
+        let plan = try w.box.plan()
+        #expect(plan.stdout.contains("-/+ network lan") && plan.stdout.contains("forces replacement"), "\(plan.stdout)")
+        try w.box.apply()
+        #expect(try w.bridge() == nil)
+        let after = try w.addressing()
+        #expect(after.addresses == before.addresses)
+        #expect(after.routes == before.routes)
+        let web = NetworkTests()
+        #expect(try eventually { try w.lan.perform { try web.fetch("http://\(w.prefix).200:8080/") } == "page-of-web\n" })
+        #expect(try w.box.plan("--detailed-exitcode").status == 0)
+    }
+
     @Test func aRouterThatDoesNotAnswerRollsTheTakeoverBack() throws {
         let w = try World("lan-silent")
         defer { w.close() }
@@ -438,6 +470,15 @@ struct LanTests {
         #expect(try h.link(.name(shim))?.kind == "macvlan")
         let plan = try w.box.plan("--detailed-exitcode")
         #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
+
+        // The shim deleted by hand: drift, repaired with its route.
+        try h.deleteLink(.name(shim))
+        let drift = try w.box.plan("--detailed-exitcode")
+        #expect(drift.status == 2)
+        #expect(drift.stdout.contains("hostAccess: off -> on") && drift.stdout.contains("drift"), "\(drift.stdout)")
+        try w.box.apply()
+        #expect(try w.box.plan("--detailed-exitcode").status == 0)
+        #expect(try eventually { try w.host.perform { try web.fetch("http://\(ip):8080/") } == "page-of-web\n" }, "after the repair")
         let r = try w.box.run("destroy", "-f", w.box.specPath)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try h.link(.name(shim)) == nil)
