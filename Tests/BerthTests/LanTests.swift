@@ -321,6 +321,21 @@ struct LanTests {
         #expect(try w.bridge() == nil)
     }
 
+    @Test func aMacvlanLargerThanItsParentAndAnAddressOfTheHostAreRefusedTogether() throws {
+        let w = try World("macvlan-refused")
+        defer { w.close() }
+        // .2 is the host's own address on the NIC.
+        try w.box.write(w.spec(mode: "macvlan", container: NetworkTests.server("web", network: "lan", ip: "\(w.prefix).2"),
+                               extra: "    mtu: 9000"))
+        let r = try w.box.run("apply", "-f", w.box.specPath)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("networks.lan.mtu: 9000 is larger than the MTU of the parent \(w.nic) (1500)"), "\(r.stderr)")
+        #expect(r.stderr.contains("containers.web.networks.lan: \(w.prefix).2 is an address of this host (on \(w.nic))"),
+                "\(r.stderr)")
+        #expect(r.stderr.contains("Nothing was changed"), "\(r.stderr)")
+        #expect(try w.box.status().isEmpty)
+    }
+
     /// lan to macvlan on the same NIC: the NIC is given back, the container gets a macvlan child.
     @Test func changingTheModeGivesTheNICBackAndReattaches() throws {
         let w = try World("lan-remode")
