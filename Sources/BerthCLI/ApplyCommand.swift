@@ -1,5 +1,6 @@
 import ArgumentParser
 import Berth
+import BerthSpec
 import Glibc
 
 struct ApplyCommand: ParsableCommand {
@@ -45,7 +46,11 @@ struct ApplyCommand: ParsableCommand {
             }
             Console.out(report.summary)
         } catch let error as PreflightError {
-            Console.err(error.description)
+            // Like validation errors: each at its field, with the spec's line under it.
+            let source = error.source.bytes.isEmpty ? nil : error.source.bytes
+            StandardStreams.writeError(DiagnosticRenderer.forStandardError()
+                .render(SpecError(diagnostics: error.diagnostics, source: source)))
+            Console.err("Nothing was changed.")
             throw ExitCode.failure
         }
     }

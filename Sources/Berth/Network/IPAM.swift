@@ -11,9 +11,9 @@ public enum IPAM {
         /// network -> container -> address
         public var addresses: [String: [String: IPv4Address]] = [:]
         /// One line per network that cannot hold its containers.
-        public var problems: [String] = []
+        public var problems: [PreflightProblem] = []
 
-        public init(addresses: [String: [String: IPv4Address]] = [:], problems: [String] = []) {
+        public init(addresses: [String: [String: IPv4Address]] = [:], problems: [PreflightProblem] = []) {
             self.addresses = addresses
             self.problems = problems
         }
@@ -53,9 +53,9 @@ public enum IPAM {
                 while candidate <= last, taken.contains(IPv4Address(candidate)) { candidate += 1 }
                 guard candidate <= last else {
                     let capacity = Int(last - network.subnet.firstHost.value)  // hosts minus the gateway
-                    out.problems.append(
-                        "networks.\(network.name): subnet \(network.subnet) is full: \(attached.count) containers "
-                            + "for \(capacity) addresses (the network, gateway and broadcast addresses are never handed out)")
+                    out.problems.append(PreflightProblem(
+                        "networks.\(network.name).subnet", "\(network.subnet) is full: \(attached.count) containers "
+                            + "for \(capacity) addresses (the network, gateway and broadcast addresses are never handed out)"))
                     break
                 }
                 table[name] = IPv4Address(candidate)
