@@ -38,6 +38,7 @@ struct ApplyCommand: ParsableCommand {
             try engine.importImages(spec) { if tty { Console.err($0) } }
             return try engine.plan(spec)
         }
+        for warning in try LanWarnings.check(spec) { Console.err("berth: warning: \(warning)") }
         do {
             let report = try engine.apply(spec, plan: plan, records: records, waitTimeout: waitTimeout) { Console.out($0.line) }
             // A spec that leaves the project nothing leaves no trace of it either.

@@ -163,6 +163,9 @@ extension Applier {
         let project = spec.project
         let name = action.object.name
         let net = NetworkApplier(project: project, firewall: engine.firewall)
+        if try isOnTheLan(action, spec: spec, records: records) {
+            return try runLanNetwork(action, spec: spec, records: records)
+        }
         switch action.kind {
         case .create, .update, .replace:
             let network = spec.network(named: name)!

@@ -40,6 +40,7 @@ public struct Observer: Sendable {
             }
             let networks = NetworkObserver(firewall: firewall)
             state.networks = try networks.observe(project: project, networks: bridges, listing: listing)
+            try LanObserver.observe(project: project, records: records.networks, into: &state.networks)
             for (name, seen) in state.containers {
                 guard let process = seen.process, let spec = records.containers[name]?.spec,
                       spec.namespaces.contains(.network), !spec.networks.isEmpty else { continue }
