@@ -57,15 +57,16 @@ public enum IPAM {
                 }
                 guard candidate <= last else {
                     guard range != nil else {
-                        out.problems.append("networks.\(network.name): a \(network.mode.rawValue) network without ipRange "
-                                            + "hands out no addresses: container \(name) needs a static one")
+                        out.problems.append(PreflightProblem(
+                            "networks.\(network.name)", "a \(network.mode.rawValue) network without ipRange "
+                                + "hands out no addresses: container \(name) needs a static one"))
                         break
                     }
                     if let ipRange = network.ipRange {
-                        out.problems.append(
-                            "networks.\(network.name).ipRange: \(ipRange) is full: \(waiting.count) containers without a static "
+                        out.problems.append(PreflightProblem(
+                            "networks.\(network.name).ipRange", "\(ipRange) is full: \(waiting.count) containers without a static "
                                 + "address for the free addresses of the range (the router and the subnet's network and broadcast "
-                                + "addresses are never handed out)")
+                                + "addresses are never handed out)"))
                         break
                     }
                     let capacity = Int(last - network.subnet.firstHost.value)  // hosts minus the gateway
