@@ -53,6 +53,16 @@ public enum Failpoint: String, CaseIterable, Sendable {
     /// configured (MTU, address, default route).
     case attachAfterVeth = "attach.after-veth"
 
+    // Importing an image into the store (berth image import, apply's import of a local
+    // image:, a registry pull): each piece is renamed into place whole, the image is
+    // recorded in images.json last.
+    /// A blob is verified and in place; the image is not recorded.
+    case imageAfterBlob = "image.after-blob"
+    /// A layer is unpacked and in place; the image is not recorded.
+    case imageAfterLayer = "image.after-layer"
+    /// Every blob and layer is in place; images.json is not written.
+    case imageBeforeRecords = "image.before-records"
+
     // A lan network taking its uplink NIC over (LanTests walk these: they need a spec with one).
     /// The NIC's addresses and routes are recorded in the network's record; nothing changed yet.
     case lanAfterRecord = "lan.after-record"
@@ -86,6 +96,9 @@ public enum Failpoint: String, CaseIterable, Sendable {
     /// Failpoints of reading only: reached before anything is changed.
     public var isObservation: Bool { self == .observeNetlink }
 
+    /// Failpoints of the image store, reached by an import before the project is planned.
+    public var isImageImport: Bool { [.imageAfterBlob, .imageAfterLayer, .imageBeforeRecords].contains(self) }
+
     /// What a failpoint does when reached.
     public enum Action: String, Sendable {
         /// SIGKILL to berth itself: nothing runs after it, as in a power cut.
@@ -113,7 +126,7 @@ public enum Failpoint: String, CaseIterable, Sendable {
     }
 
     /// Reached: does nothing unless armed.
-    public func hit() throws {
+    public func hit() throws(KernelError) {
         guard let action = Self.armed[self] else { return }
         switch action {
         case .kill:

@@ -153,15 +153,16 @@ struct FailpointTests {
         #expect(!mounts.contains(box.directory), "\(context): a mount left", sourceLocation: sourceLocation)
     }
 
-    /// The lan failpoints need a NIC to take over: LanTests walks them.
-    static let walked = Failpoint.allCases.filter { !$0.needsLanNetwork }
+    /// The image store's failpoints have their own walk (ImageFailpointTests); the lan
+    /// failpoints need a NIC to take over: LanTests walks them.
+    static let points = Failpoint.allCases.filter { !$0.isImageImport && !$0.needsLanNetwork }
 
-    @Test(arguments: walked)
+    @Test(arguments: points)
     func killedAtEveryFailpointTheNextApplyConverges(point: Failpoint) throws {
         try walk(point, action: .kill)
     }
 
-    @Test(arguments: walked)
+    @Test(arguments: points)
     func failedAtEveryFailpointTheRollbackLeavesWhatTheNextApplyFinishes(point: Failpoint) throws {
         try walk(point, action: .error)
     }

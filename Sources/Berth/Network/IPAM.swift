@@ -11,9 +11,9 @@ public enum IPAM {
         /// network -> container -> address
         public var addresses: [String: [String: IPv4Address]] = [:]
         /// One line per network that cannot hold its containers.
-        public var problems: [String] = []
+        public var problems: [PreflightProblem] = []
 
-        public init(addresses: [String: [String: IPv4Address]] = [:], problems: [String] = []) {
+        public init(addresses: [String: [String: IPv4Address]] = [:], problems: [PreflightProblem] = []) {
             self.addresses = addresses
             self.problems = problems
         }
@@ -57,21 +57,22 @@ public enum IPAM {
                 }
                 guard candidate <= last else {
                     guard range != nil else {
-                        out.problems.append("networks.\(network.name): a \(network.mode.rawValue) network without ipRange "
-                                            + "hands out no addresses: container \(name) needs a static one")
+                        out.problems.append(PreflightProblem(
+                            "networks.\(network.name)", "a \(network.mode.rawValue) network without ipRange "
+                                + "hands out no addresses: container \(name) needs a static one"))
                         break
                     }
                     if let ipRange = network.ipRange {
-                        out.problems.append(
-                            "networks.\(network.name).ipRange: \(ipRange) is full: \(waiting.count) containers without a static "
+                        out.problems.append(PreflightProblem(
+                            "networks.\(network.name).ipRange", "\(ipRange) is full: \(waiting.count) containers without a static "
                                 + "address for the free addresses of the range (the router and the subnet's network and broadcast "
-                                + "addresses are never handed out)")
+                                + "addresses are never handed out)"))
                         break
                     }
                     let capacity = Int(last - network.subnet.firstHost.value)  // hosts minus the gateway
-                    out.problems.append(
-                        "networks.\(network.name): subnet \(network.subnet) is full: \(attached.count) containers "
-                            + "for \(capacity) addresses (the network, gateway and broadcast addresses are never handed out)")
+                    out.problems.append(PreflightProblem(
+                        "networks.\(network.name).subnet", "\(network.subnet) is full: \(attached.count) containers "
+                            + "for \(capacity) addresses (the network, gateway and broadcast addresses are never handed out)"))
                     break
                 }
                 table[name] = IPv4Address(candidate)

@@ -14,14 +14,19 @@ public struct Spec: Sendable, Equatable, Codable {
     // volumes
     /// Named volumes in the order they appear in the file.
     public var volumes: [Volume]
+    // reliability
+    /// The text it was loaded from, so that errors found after validation point at their field.
+    public var source: SpecSource
 
     public init(version: Int = 1, project: String, networks: [Network] = [], containers: [Container],
-                volumes: [Volume] = []) {
+                volumes: [Volume] = [],
+                source: SpecSource = SpecSource()) {  // reliability
         self.version = version
         self.project = project
         self.networks = networks
         self.containers = containers
         self.volumes = volumes
+        self.source = source
     }
 
     /// The container called `name`, if the spec has one.
