@@ -1,5 +1,6 @@
 import ArgumentParser
 import Berth
+import BerthSpec
 import Glibc
 
 struct ApplyCommand: ParsableCommand {
@@ -44,6 +45,7 @@ struct ApplyCommand: ParsableCommand {
             try engine.importImages(spec) { if tty { Console.err($0) } }
             return try engine.plan(spec)
         }
+        for warning in try LanWarnings.check(spec) { Console.err("berth: warning: \(warning)") }
         do {
             let report = try engine.apply(spec, plan: plan, records: records, waitTimeout: waitTimeout,
                                           parallelStarts: parallel) { Console.out($0.line) }
@@ -54,7 +56,11 @@ struct ApplyCommand: ParsableCommand {
             Console.out(report.summary)
             try reportOutcome(engine: engine, spec: spec, report: report, waitTimeout: waitTimeout)
         } catch let error as PreflightError {
-            Console.err(error.description)
+            // Like validation errors: each at its field, with the spec's line under it.
+            let source = error.source.bytes.isEmpty ? nil : error.source.bytes
+            StandardStreams.writeError(DiagnosticRenderer.forStandardError()
+                .render(SpecError(diagnostics: error.diagnostics, source: source)))
+            Console.err("Nothing was changed.")
             throw ExitCode.failure
         }
     }

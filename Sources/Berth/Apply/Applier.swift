@@ -187,6 +187,9 @@ extension Applier {
         let project = spec.project
         let name = action.object.name
         let net = NetworkApplier(project: project, firewall: engine.firewall)
+        if try isOnTheLan(action, spec: spec, records: records) {
+            return try runLanNetwork(action, spec: spec, records: records)
+        }
         switch action.kind {
         case .create, .update, .replace:
             let network = spec.network(named: name)!
@@ -232,14 +235,6 @@ public struct ApplyStep: Sendable {
     }
 }
 
-/// The machine cannot take the spec as it is; nothing was changed.
-public struct PreflightError: Error, CustomStringConvertible, Sendable {
-    public var problems: [String]
-    public var description: String {
-        problems.map { "berth: error: \($0)" }.joined(separator: "\n") + "\nNothing was changed."
-    }
-}
-
 extension Engine {
     /// Checks the machine for the whole spec, then executes the plan. Call with the project's lock held.
     public func apply(_ spec: Spec, plan: Plan, records: ProjectRecords,
@@ -249,9 +244,10 @@ extension Engine {
                       output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
         // The plan was made from the resolved spec (``plan(_:)``); a caller's copy may not be.
         let spec = try resolve(spec)
+        let neighbours = spec.networks.isEmpty ? [] : store.neighbourNetworks(of: spec.project)
         let problems = Preflight.problems(spec: spec, plan: plan, records: records, mapping: mapping,
-                                          firewall: firewall) + imageProblems(spec: spec, plan: plan)
-        guard problems.isEmpty else { throw PreflightError(problems: problems) }
+                                          firewall: firewall, neighbours: neighbours) + imageProblems(spec: spec, plan: plan)
+        guard problems.isEmpty else { throw PreflightError(problems: problems, source: spec.source) }
         var applier = Applier(engine: self, output: output, shouldStop: shouldStop)
         applier.waitTimeout = waitTimeout
         applier.parallelStarts = parallelStarts
