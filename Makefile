@@ -34,6 +34,8 @@ deps:
 	@# berth export kubernetes is checked by Kubernetes' own schemas, strictly (Tests/BerthConvertTests).
 	@command -v kubernetes-validate >/dev/null 2>&1 || python3 -m pip install -q kubernetes-validate
 	@python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
+	@# berth reconcile --metrics-address is scraped and parsed by prometheus-client's parser (Tests/BerthTests/MetricsTests).
+	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q prometheus-client
 
 build: deps
 	$(SWIFT) build

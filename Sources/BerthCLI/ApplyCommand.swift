@@ -24,11 +24,15 @@ struct ApplyCommand: ParsableCommand {
     // operations
     @Flag(help: ArgumentHelp("Wait until every container runs, or is healthy where it has a healthcheck (a job: has completed), up to --wait-timeout."))
     var wait = false
+    @Option(help: ArgumentHelp("Containers with no order between them started at once, at most (1: one by one).",
+                               valueName: "n"))
+    var parallel: Int = Applier.defaultParallelStarts
 
     func run() throws {
         let spec = try spec.load()
         let timeout = try seconds(lockTimeout, option: "--lock-timeout")
         let waitTimeout = try seconds(self.waitTimeout, option: "--wait-timeout")
+        guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
         let engine = try options.engine()
         let lock = try engine.lock(project: spec.project, command: "apply", timeout: timeout, onWait: Console.err)
         defer { lock.release() }
@@ -43,7 +47,8 @@ struct ApplyCommand: ParsableCommand {
         }
         for warning in try LanWarnings.check(spec) { Console.err("berth: warning: \(warning)") }
         do {
-            let report = try engine.apply(spec, plan: plan, records: records, waitTimeout: waitTimeout) { Console.out($0.line) }
+            let report = try engine.apply(spec, plan: plan, records: records, waitTimeout: waitTimeout,
+                                          parallelStarts: parallel) { Console.out($0.line) }
             // A spec that leaves the project nothing leaves no trace of it either.
             if spec.containers.isEmpty, spec.networks.isEmpty {
                 try engine.removeProjectIfEmpty(spec.project, holding: [lock])

@@ -26,9 +26,18 @@ struct ReconcileCommand: ParsableCommand {
     var interval: String = "10s"
     @Option(help: "One line per change: text (key=value) or json.")
     var logFormat: LogFormat = .text
+    // operations
+    @Option(help: ArgumentHelp(
+        "Serve Prometheus metrics at http://ADDRESS/metrics: per container CPU, memory, pids, restarts, OOM kills, health, up; the reconciler's passes, repairs, errors and pass durations. `:9488` listens on 127.0.0.1 only; any other host is used as written.",
+        valueName: "host:port"))
+    var metricsAddress: String?
 
     func run() throws {
         let every = try seconds(interval, option: "--interval")
+        var address: MetricsAddress?
+        if let metricsAddress {
+            do { address = try MetricsAddress(parsing: metricsAddress) } catch { throw ValidationError(error.description) }
+        }
         guard every > 0 else { throw ValidationError("--interval must be longer than 0s") }
         let loaded = try spec.load()
         let format = logFormat
@@ -36,8 +45,21 @@ struct ReconcileCommand: ParsableCommand {
             LineLogHandler(label: label, json: format == .json)
         }
         logger.logLevel = .info
-        let reconciler = Reconciler(engine: try options.engine(), specPath: spec.file, spec: loaded,
+        let engine = try options.engine()
+        let reconciler = Reconciler(engine: engine, specPath: spec.file, spec: loaded,
                                     interval: every, logger: logger)
+        var server: MetricsServer?
+        if let address {
+            let metrics = ReconcileMetrics(project: loaded.project)
+            reconciler.metrics = metrics
+            do {
+                server = try MetricsServer(address: address) { metrics.render(engine: engine) }
+            } catch {
+                throw CLIError("--metrics-address \(address): cannot listen: \(error)")
+            }
+            logger.info("serving metrics", metadata: ["address": "http://\(server!.boundAddress)/metrics"])
+        }
+        defer { server?.close() }
         do {
             try reconciler.run()
         } catch let error as StateError {

@@ -11,7 +11,7 @@ final class ReconcilerRun: @unchecked Sendable {
     let notify: NotifySocket
 
     init(_ box: Sandbox, interval: String = "1s", logFormat: String = "text", specPath: String? = nil,
-         environment extra: [String: String] = [:]) throws {
+         environment extra: [String: String] = [:], arguments: [String] = []) throws {
         let tag = UUID().uuidString.prefix(8)
         logPath = "\(box.directory)/reconcile-\(tag).log"
         notify = try NotifySocket(path: "\(box.directory)/notify-\(tag)")
@@ -20,7 +20,7 @@ final class ReconcilerRun: @unchecked Sendable {
         defer { try? log.close() }
         process.executableURL = URL(fileURLWithPath: box.berth)
         process.arguments = ["reconcile", "-f", specPath ?? box.specPath, "--interval", interval,
-                             "--log-format", logFormat]
+                             "--log-format", logFormat] + arguments
         var env = ProcessInfo.processInfo.environment
         env["BERTH_STATE_DIR"] = box.stateDirectory
         env["NO_COLOR"] = "1"

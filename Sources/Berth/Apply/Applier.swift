@@ -18,6 +18,9 @@ public struct Applier: Sendable {
     /// How long a container waits for the conditions of its `dependsOn` (seconds).
     public var waitTimeout: Double = Applier.defaultWaitTimeout
     public static let defaultWaitTimeout = 120.0
+    /// Containers with no order between them started at once, at most (1: one by one).
+    public var parallelStarts: Int = Applier.defaultParallelStarts
+    public static let defaultParallelStarts = 4
 
     public init(engine: Engine, output: @escaping @Sendable (ApplyStep) -> Void,
                 shouldStop: @escaping @Sendable () -> Bool = { false }) {
@@ -34,8 +37,26 @@ public struct Applier: Sendable {
             throw ApplyError(failed: PlannedAction(object: .network("*"), kind: .update, reason: "record addresses"),
                              underlying: error, done: [])
         }
-        for action in plan.actions where action.kind != .leave {
+        let actions = plan.actions.filter { $0.kind != .leave }
+        var next = 0
+        while next < actions.count {
             if shouldStop() { return report }
+            let batch = parallelStarts > 1 ? Self.batch(actions, from: next, spec: spec) : next..<(next + 1)
+            next = batch.upperBound
+            if batch.count > 1 {
+                // operations: starts with no order between them, side by side; the first failure
+                // (in plan order) is reported once all of them have ended, with what was done.
+                var failure: (PlannedAction, any Error)?
+                for (action, outcome) in zip(actions[batch], runSideBySide(actions[batch], plan: plan, spec: spec, records: records)) {
+                    switch outcome {
+                    case .success(let line): if line != nil { report.done.append(action) }
+                    case .failure(let error): if failure == nil { failure = (action, error) }
+                    }
+                }
+                if let (action, error) = failure { throw ApplyError(failed: action, underlying: error, done: report.done) }
+                continue
+            }
+            let action = actions[batch.lowerBound]
             let started = ContinuousClock.now
             do {
                 guard let line = try run(action, plan: plan, spec: spec, records: records) else { continue }
@@ -219,6 +240,7 @@ extension Engine {
     public func apply(_ spec: Spec, plan: Plan, records: ProjectRecords,
                       shouldStop: @escaping @Sendable () -> Bool = { false },
                       waitTimeout: Double = Applier.defaultWaitTimeout,
+                      parallelStarts: Int = Applier.defaultParallelStarts,
                       output: @escaping @Sendable (ApplyStep) -> Void) throws -> ApplyReport {
         // The plan was made from the resolved spec (``plan(_:)``); a caller's copy may not be.
         let spec = try resolve(spec)
@@ -228,6 +250,7 @@ extension Engine {
         guard problems.isEmpty else { throw PreflightError(problems: problems, source: spec.source) }
         var applier = Applier(engine: self, output: output, shouldStop: shouldStop)
         applier.waitTimeout = waitTimeout
+        applier.parallelStarts = parallelStarts
         return try applier.apply(plan, spec: spec, records: records)
     }
 }

@@ -11,6 +11,8 @@ public struct DependencyError: Error, CustomStringConvertible, Sendable {
         case jobFailed(ProcessExitStatus)
         /// It stopped before the condition came true (healthy, or started).
         case exited
+        /// `healthy` of a container from an image whose config has no Healthcheck either.
+        case noHealthcheck
     }
 
     /// The container that waited.
@@ -28,6 +30,8 @@ public struct DependencyError: Error, CustomStringConvertible, Sendable {
             return "\(what), but \(dependency) ended with \(status.description): \(dependent) is not started"
         case .exited:
             return "\(what), but \(dependency) stopped first"
+        case .noHealthcheck:
+            return "\(what), but neither its spec nor its image has a healthcheck: add `healthcheck:` to \(dependency), or use condition: started"
         }
     }
 }
@@ -59,6 +63,7 @@ extension Applier {
                         break waiting
                     }
                 case .healthy:
+                    guard target.healthcheck != nil else { throw fail(.noHealthcheck) }
                     if let run, let check = target.healthcheck, let started = record?.startedAt {
                         var health = checker.record(project: spec.project, name: d.name, run: run)
                         if health.status == .healthy { break waiting }

@@ -90,6 +90,20 @@ public enum OCI {
             public var Cmd: [String]?
             public var WorkingDir: String?
             public var StopSignal: String?
+            // operations
+            /// Docker's HEALTHCHECK (durations in nanoseconds; 0: Docker's default).
+            public var Healthcheck: HealthConfig?
+        }
+
+        /// Docker's image `Healthcheck`: `Test` is `["CMD", ...]`, `["CMD-SHELL", "..."]`
+        /// or `["NONE"]`; an empty `Test` inherits (there is nothing to inherit from here).
+        public struct HealthConfig: Codable, Sendable, Equatable {
+            public var Test: [String]?
+            public var Interval: Int64?
+            public var Timeout: Int64?
+            public var StartPeriod: Int64?
+            public var StartInterval: Int64?
+            public var Retries: Int?
         }
     }
 

@@ -41,6 +41,9 @@ public final class Reconciler: @unchecked Sendable {
     /// Set when something seen during a pass calls for another pass at once.
     private var passRequested = false
     private var passFailed = false
+    // operations
+    /// Fed with each pass, step and error when `--metrics-address` serves them.
+    public var metrics: ReconcileMetrics?
 
     /// How long a pass waits for the project's lock before it tries again later (and
     /// looks at its signals meanwhile).
@@ -88,7 +91,9 @@ public final class Reconciler: @unchecked Sendable {
             if clock() >= passDue {
                 reloadSpec()
                 passRequested = false
+                let began = ContinuousClock.now
                 let backoffDue = pass()
+                metrics?.passed(ContinuousClock.now - began)
                 // A process gone before it could be watched is stale: look again at once
                 // (not after a failed pass, which leaves everything stale: that waits).
                 if !passFailed, cache.hasStale { passRequested = true }
@@ -226,6 +231,7 @@ public final class Reconciler: @unchecked Sendable {
             guard ready.hasChanges else { return due }
             let logger = self.logger
             let notifier = self.notifier
+            let metrics = self.metrics
             do {
                 _ = try engine.apply(spec, plan: ready, records: records,
                                      shouldStop: { SignalPipe.shared.isPending([SIGTERM, SIGINT]) }) { step in
@@ -233,6 +239,7 @@ public final class Reconciler: @unchecked Sendable {
                                   metadata: Self.metadata(for: step))
                     // A long apply (stop timeouts) is progress, not a hang.
                     notifier.watchdog()
+                    metrics?.repaired()
                 }
                 lastError = nil
             } catch {
@@ -257,6 +264,7 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Logs an error, once while it repeats pass after pass.
     func report(_ message: String, _ error: any Error) {
+        metrics?.failed()  // every failure counts, also those logged once
         let text = "\(error)"
         guard text != lastError else { return }
         lastError = text

@@ -139,7 +139,7 @@ extension Engine {
     /// `spec` with every container's ``Container/identity`` resolved in its root, or every
     /// failure at once as diagnostics at the spec's `user:` lines. Reads files only.
     public func resolve(_ spec: Spec) throws(SpecError) -> Spec {
-        var spec = withImageUsers(spec)  // images: an image's User is the default user:
+        var spec = withImageHealthchecks(withImageUsers(spec))  // images: an image's User is the default user; operations: its Healthcheck the default check
         var diagnostics: [Diagnostic] = []
         // Containers of one root (a hundred of one image) read its /etc/passwd and /etc/group once.
         var roots: [[String]: MemoizedRootFiles] = [:]

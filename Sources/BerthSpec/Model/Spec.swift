@@ -173,6 +173,10 @@ public struct Container: Sendable, Equatable, Codable {
     public var ulimits: [Ulimit]
     /// no_new_privs for the command. Default true; false for images that need setuid binaries.
     public var noNewPrivileges: Bool
+    // operations
+    /// `healthcheck: {test: ["NONE"]}` was written: no check, not even the image's own.
+    /// nil otherwise (optional, so that records written before it still decode).
+    public var healthcheckNone: Bool?
 
     public init(
         name: String, rootfs: String, command: [String], env: [EnvVar] = [], workdir: String = "/",
@@ -189,7 +193,8 @@ public struct Container: Sendable, Equatable, Codable {
         ports: [PublishedPort] = [],  // networks
         pull: PullPolicy = .missing,  // registry
         security: Security = Security(), devices: [DeviceAccess] = [], sysctls: [SysctlSetting] = [],
-        ulimits: [Ulimit] = [], noNewPrivileges: Bool = true  // hardening
+        ulimits: [Ulimit] = [], noNewPrivileges: Bool = true,  // hardening
+        healthcheckNone: Bool? = nil  // operations
     ) {
         self.name = name
         self.rootfs = rootfs
@@ -222,6 +227,7 @@ public struct Container: Sendable, Equatable, Codable {
         self.sysctls = sysctls
         self.ulimits = ulimits
         self.noNewPrivileges = noNewPrivileges
+        self.healthcheckNone = healthcheckNone
     }
 }
 

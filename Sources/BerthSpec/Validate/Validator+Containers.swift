@@ -136,7 +136,10 @@ extension Validator {
         if let (node, p) = at("capabilities") { container.capabilities = checkCapabilities(node, p) }
         if let (node, p) = at("mounts") { container.mounts = checkMounts(node, p) }
         if let (node, p) = at("logging") { container.logging = checkLogging(node, p) }
-        if let (node, p) = at("healthcheck") { container.healthcheck = checkHealthcheck(node, p) }
+        if let (node, p) = at("healthcheck") {
+            container.healthcheck = checkHealthcheck(node, p)
+            if Validator.isNoneHealthcheck(node) { container.healthcheckNone = true }
+        }
         if let (node, p) = at("dependsOn") { container.dependsOn = checkDependsOn(node, p, container: name) }
         checkHardening(fields, path: path, into: &container)
 

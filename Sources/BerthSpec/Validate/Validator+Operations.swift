@@ -75,6 +75,12 @@ extension Validator {
         return check
     }
 
+    /// `healthcheck: {test: ["NONE"]}`: no check, also none from the image.
+    static func isNoneHealthcheck(_ node: YAMLNode) -> Bool {
+        guard let items = node["test"]?.items, items.count == 1 else { return false }
+        return items[0].scalar?.value == "NONE"
+    }
+
     /// The test: nil when invalid, `.some(nil)` for ["NONE"].
     private func checkHealthTest(_ entry: YAMLNode.Entry?, _ parent: YAMLNode, _ testPath: String) -> Healthcheck.Test?? {
         guard let testEntry = entry else {
@@ -195,7 +201,9 @@ extension Validator {
                     continue
                 }
                 guard let target = byName[d.name] else { continue }
-                if d.condition == .healthy && target.healthcheck == nil {
+                // A container from an image may have the image's own Healthcheck (known once the
+                // image is in the store: apply checks it then, see DependencyWait).
+                if d.condition == .healthy && target.healthcheck == nil && (target.image == nil || target.healthcheckNone == true) {
                     error(location(c.name, d.name), path, "condition healthy needs a healthcheck on \(d.name)",
                           hint: "add `healthcheck:` to \(d.name), or use condition: started")
                 }
