@@ -14,10 +14,11 @@ struct ExportCommand: ParsableCommand {
 struct ExportKubernetes: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubernetes",
-        abstract: "Kubernetes manifests for a spec: Deployments or Jobs, headless Services, NetworkPolicies, PersistentVolumeClaims.",
+        abstract: "Kubernetes manifests for a spec: Deployments or Jobs, Services, NetworkPolicies, PersistentVolumeClaims.",
         discussion: """
         Every field without a Kubernetes equivalent is a warning naming it. Images must be \
-        registry references: oci:, oci-archive:, docker-archive: and rootfs: are errors that say to push the image.
+        registry references: oci:, oci-archive:, docker-archive: and rootfs: are errors that say to push the image. \
+        Images in berth's store (--state-dir) give their ExposedPorts to the Services and their users as numbers.
         """)
 
     @OptionGroup var spec: SpecFileOption

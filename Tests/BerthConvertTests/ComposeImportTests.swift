@@ -118,7 +118,7 @@ import Testing
     @Test func everyKeyBerthMapsAndEveryOneItDoesNot() throws {
         let (result, spec) = try convert("every-key.yaml")
         #expect(result.warnings.map(\.description) == [
-            "every-key.yaml:8:5: warning: services.gateway.logging.options.compress: not mapped",
+            "every-key.yaml:8:5: warning: services.gateway.logging.options.compress: berth rotates uncompressed files by max-size and max-file only; left out",
             "every-key.yaml:18:9: warning: services.gateway.ports[4]: no host port: Compose picks a free one, berth publishes 9100 on the same host port",
             "every-key.yaml:19:9: warning: services.gateway.ports[5]: a host range for one container port: berth publishes on its first port, 9200",
             "every-key.yaml:20:9: warning: services.gateway.ports[6]: \"[::1]:9300:9300\": berth publishes on IPv4 addresses only; left out",
@@ -172,6 +172,28 @@ import Testing
                                 .tmpfs(target: "/scratch", size: ByteSize(bytes: 32 << 20), readOnly: false),
                                 .bind(source: "\(Self.corpus)/seed", target: "/seed", readOnly: true)])
         #expect(result.spec.contains("# Compose's default (no): gateway waits for it to complete."))
+    }
+
+    @Test func securityOptionsAsDockerTakesThem() throws {
+        let text = """
+            services:
+              a:
+                image: x
+                security_opt: ["seccomp:./seccomp.json", "no-new-privileges=false", "label=type:svirt_apache_t"]
+              b:
+                image: x
+                security_opt: [seccomp=unconfined, no-new-privileges]
+            """
+        let result = try ComposeImporter(environment: [:]).convert(bytes: Array(text.utf8), fileName: "c.yaml", directory: Self.corpus)
+        let spec = try SpecLoader.load(text: result.spec, fileName: "converted.yaml", baseDirectory: "/").get()
+        let a = try #require(spec.container(named: "a"))
+        #expect(a.security.seccomp.description == "\(Self.corpus)/seccomp.json", "a profile relative to the Compose file, read by berth's validator")
+        #expect(!a.noNewPrivileges)
+        #expect(spec.container(named: "b")?.security.seccomp == .unconfined)
+        #expect(spec.container(named: "b")?.noNewPrivileges == true)
+        #expect(result.warnings.map(\.description) == [
+            "c.yaml:4:73: warning: services.a.security_opt[2]: SELinux labels are not applied: berth confines with namespaces, capabilities and seccomp; left out",
+        ])
     }
 
     @Test func theRunLayoutConvertsWithoutAWarning() throws {

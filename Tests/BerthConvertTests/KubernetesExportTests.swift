@@ -228,6 +228,19 @@ import Testing
         ], "\(export.warnings.map(\.description).joined(separator: "\n"))")
     }
 
+    @Test func waitingForAJobToStartIsAWarning() throws {
+        let spec = try spec("""
+            version: 1
+            containers:
+              seed: {image: busybox, command: [seed], restart: on-failure}
+              worker: {image: busybox, dependsOn: [seed]}
+            """)
+        let export = try KubernetesExporter(imageFacts: { _ in ImageFacts(exposedPorts: []) }).export(spec)
+        #expect(export.warnings.map(\.path) == ["containers.worker.dependsOn.seed"])
+        #expect(export.warnings.first?.message.contains("use condition completed") == true)
+        try validate(export)
+    }
+
     @Test("round trip: Compose in, Kubernetes out, strictly valid",
           arguments: ["web-app-db-cache.yaml", "reverse-proxy.yaml", "migration-gate.yaml", "every-key.yaml", "migration-run.yaml"])
     func roundTrip(_ name: String) throws {

@@ -11,7 +11,7 @@ struct ComposeRunTests {
         .appendingPathComponent("BerthConvertTests/Corpus").path
 
     /// `shop/app:1.0`: busybox with sh, httpd and wget, a user `www` (1000:1000) as the
-    /// image's User, and 8080/tcp among its ExposedPorts; imported into the sandbox's store.
+    /// image's User, and 8080/tcp and 9090/tcp as its ExposedPorts; imported into the sandbox's store.
     static func appImage(_ box: Sandbox, _ images: ImageFixtures) throws {
         try ImageFixtures.sh("""
             umoci init --layout layout
@@ -24,7 +24,7 @@ struct ComposeRunTests {
             printf 'root:x:0:0:root:/root:/bin/sh\\nwww:x:1000:1000:www:/www:/bin/sh\\n' > $r/etc/passwd
             printf 'root:x:0:\\nwww:x:1000:\\n' > $r/etc/group
             umoci repack --refresh-bundle --image layout:app bundle
-            umoci config --image layout:app --config.user www --config.exposedports 8080/tcp --config.cmd sh
+            umoci config --image layout:app --config.user www --config.exposedports 8080/tcp --config.exposedports 9090/tcp --config.cmd sh
             rm -rf bundle
             umoci gc --layout layout
             """, in: images.directory)
@@ -70,5 +70,7 @@ struct ComposeRunTests {
         #expect(app.contains("containerPort: 8080") && app.contains("hostPort: \(port)"), "\(app)")
         #expect(app.contains("job/migrate"), "the app waits for the migration Job: \(app)")
         #expect(app.contains("readinessProbe:") && app.contains("livenessProbe:"), "\(app)")
+        let service = try #require(exported.stdout.components(separatedBy: "---\n").first { $0.contains("kind: Service") && $0.contains("name: app") })
+        #expect(service.contains("name: tcp-8080") && service.contains("name: tcp-9090"), "published and the image's ExposedPorts: \(service)")
     }
 }

@@ -261,7 +261,7 @@ struct Conversion {
                 case _ where key.hasPrefix("x-"):
                     break
                 default:
-                    warn(key: option.key, p, "not mapped")
+                    warn(key: option.key, p, "berth networks take a subnet, gateway, MTU and internal; left out")
                 }
             }
             if let subnet { subnetsUsed.insert(subnet) }
@@ -285,7 +285,7 @@ struct Conversion {
                 case "driver", "driver_opts": warn(key: option.key, p, "berth volumes are directories under its state directory; \(option.key.value) is not mapped")
                 case "external": warn(key: option.key, p, "an external volume is made by berth, empty, on first use")
                 case "name", "labels": break
-                default: warn(key: option.key, p, "not mapped")
+                default: warn(key: option.key, p, "berth volumes are plain directories; left out")
                 }
             }
             out.append((name, .map([]), nil))

@@ -65,7 +65,7 @@ extension Conversion {
                     if let t = text(field.value, fp), t != "host", t != "ingress" { warn(field.value, fp, "\(quoted(t)) is not a port mode; ignored") }
                 case "name", "app_protocol":
                     warn(key: field.key, fp, "berth's ports have no \(field.key.value); left out")
-                default: warn(key: field.key, fp, "not mapped")
+                default: warn(key: field.key, fp, "berth ports take target, published, host_ip and protocol; left out")
                 }
             }
             guard let target else {
@@ -181,7 +181,7 @@ extension Conversion {
                             warn(option.value, op, "berth has no optional dependencies: \(entry.key.value) is in the spec and waited for")
                         }
                     default:
-                        warn(key: option.key, op, "not mapped")
+                        warn(key: option.key, op, "berth dependencies take condition and restart; left out")
                     }
                 }
                 if !fields.isEmpty { plain = false }
@@ -243,7 +243,7 @@ extension Conversion {
             case "disable":
                 break
             default:
-                warn(key: field.key, fp, "not mapped")
+                warn(key: field.key, fp, "berth healthchecks take test, interval, timeout, retries, start_period and start_interval; left out")
             }
         }
         guard hasTest else {

@@ -25,7 +25,7 @@ extension Conversion {
         "oom_score_adj": "not mapped: the kernel's default applies",
         "shm_size": "not mapped: mount a tmpfs at /dev/shm instead (mounts: [{type: tmpfs, target: /dev/shm, size: ...}])",
         "mac_address": "berth derives MAC addresses itself",
-        "domainname": "not mapped",
+        "domainname": "not mapped: the container's hostname is its only name (write a dotted hostname instead)",
         "userns_mode": "not mapped: give the container `user` in namespaces and a userns mapping",
         "group_add": "not mapped: supplementary groups come from the container's /etc/group",
         "develop": "berth does not watch files: apply again after a change",
@@ -336,13 +336,13 @@ extension Conversion {
                             case "cpus": if let c = cpus(t, limit.value, lp) { resources.append(("cpus", .raw(c), nil)) }
                             case "memory": if let s = size(t, limit.value, lp) { resources.append(("memory", .string(s), nil)) }
                             case "pids": if let n = Int(t), n > 0 { resources.append(("pids", .raw(String(n)), nil)) }
-                            default: warn(key: limit.key, lp, "not mapped")
+                            default: warn(key: limit.key, lp, "berth limits cpus, memory and pids here; left out")
                             }
                         }
                     } else if part.key.value == "reservations" {
                         warn(key: part.key, pp, "berth sets limits, not reservations; left out")
                     } else {
-                        warn(key: part.key, pp, "not mapped")
+                        warn(key: part.key, pp, "berth sets limits only; left out")
                     }
                 }
             case "replicas":
@@ -389,7 +389,7 @@ extension Conversion {
                     if field.value["nocopy"]?.scalar?.boolValue == true { warn(field.value, fp, "nocopy: berth seeds an empty volume from the image") }
                 case "bind":
                     if field.value["create_host_path"] != nil { warn(field.value, fp, "berth never creates a bind source: it must exist") }
-                default: warn(key: field.key, fp, "not mapped")
+                default: warn(key: field.key, fp, "berth mounts take type, source, target, read_only and tmpfs.size; left out")
                 }
             }
         } else if let t = text(item, p) {
@@ -472,7 +472,7 @@ extension Conversion {
                     switch option.key.value {
                     case "ipv4_address": if let ip = text(option.value, op) { options.append(("ip", .string(ip), nil)) }
                     case "aliases": warn(key: option.key, op, "berth's /etc/hosts names containers by their names only")
-                    default: warn(key: option.key, op, "not mapped")
+                    default: warn(key: option.key, op, "berth attaches with an address (ipv4_address) only; left out")
                     }
                 }
                 out.append((name(entry.key.value, entry.value), .map(options), nil))
@@ -492,7 +492,7 @@ extension Conversion {
             switch option.key.value {
             case "max-size": if let s = size(t, option.value, op) { out.append(("maxSize", .string(s), nil)) }
             case "max-file": if let n = Int(t), n >= 1 { out.append(("maxFiles", .raw(String(n)), nil)) }
-            default: warn(key: option.key, op, "not mapped")
+            default: warn(key: option.key, op, "berth rotates uncompressed files by max-size and max-file only; left out")
             }
         }
         if !out.isEmpty { fields.append(("logging", .map(out), nil)) }

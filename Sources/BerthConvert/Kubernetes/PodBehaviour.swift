@@ -133,6 +133,10 @@ extension KubernetesExporter {
                     ("command", .flow(["kubectl", "wait", "--for=condition=complete", "job/\(d.name)", "--timeout=10m"]), nil),
                 ])
             case .started, .healthy:
+                if let target = spec.container(named: d.name), target.restart != .always {
+                    warn("\(path).dependsOn.\(d.name)",
+                         "\(d.name) is a Job: the wait ends while its pod runs; once it has completed, its name no longer resolves and a new pod of \(c.name) waits for ever (use condition completed)")
+                }
                 let script = "until nslookup \"$SERVICE\" >/dev/null 2>&1; do sleep 2; done"
                 return .map([
                     ("name", .string(name), nil),

@@ -27,6 +27,8 @@ enum Suggestions {
         "privileged": "berth runs no privileged containers: add \"capabilities\" and \"devices\" instead",
         "expose": "not needed: containers on a network reach each other's ports; \"ports\" publishes on the host",
         "container_name": "the key under \"containers\" is the container's name",
+        "unless-stopped": "use \"always\": berth stops a container only when it leaves the spec or the project is destroyed",
+        "no": "did you mean \"never\"?",
         "ipv4_address": "did you mean \"ip\"?",
         "start_period": "did you mean \"startPeriod\"?",
         "start_interval": "did you mean \"startInterval\"?",
