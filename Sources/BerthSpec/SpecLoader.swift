@@ -70,7 +70,10 @@ public enum SpecLoader {
         } else if parsed.root == nil, diagnostics.isEmpty {
             diagnostics.append(Diagnostic(file: fileName, location: .file, path: "", message: "the file holds no YAML document"))
         }
-        if let spec, diagnostics.isEmpty { return .success(spec) }
+        if var spec, diagnostics.isEmpty {
+            spec.source = SpecSource(file: fileName, bytes: bytes)
+            return .success(spec)
+        }
         return .failure(SpecError(diagnostics: Diagnostic.sorted(diagnostics), source: bytes))
     }
 

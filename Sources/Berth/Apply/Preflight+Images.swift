@@ -4,33 +4,33 @@ import Foundation
 extension Engine {
     /// What the image store must hold for the containers a plan starts, checked with the rest of
     /// preflight, before anything changes: the image and a program to run.
-    func imageProblems(spec: Spec, plan: Plan) -> [String] {
+    func imageProblems(spec: Spec, plan: Plan) -> [PreflightProblem] {
         let starting = Set(plan.actions.filter { [.create, .replace, .start].contains($0.kind) }.map(\.object.name))
-        var out: [String] = []
+        var out: [PreflightProblem] = []
         for c in spec.containers where starting.contains(c.name) {
             guard let source = c.image else { continue }
             let at = "containers.\(c.name)"
             guard let digest = resolveImage(source), let image = try? images.image(digest) else {
                 switch source {
                 case .registry where c.pull == .never:
-                    out.append("\(at).image: \(source) is not in the image store and pull is never: run `berth image pull \(source)`")
+                    out.append(PreflightProblem("\(at).image", "\(source) is not in the image store and pull is never: run `berth image pull \(source)`"))
                 case .registry:
-                    out.append("\(at).image: \(source) is not in the image store (pull it, or `berth image import` a local copy with --name \(source))")
+                    out.append(PreflightProblem("\(at).image", "\(source) is not in the image store (pull it, or `berth image import` a local copy with --name \(source))"))
                 default:
-                    out.append("\(at).image: \(source) is not in the image store")
+                    out.append(PreflightProblem("\(at).image", "\(source) is not in the image store"))
                 }
                 continue
             }
             guard let config = try? images.config(of: image) else {
-                out.append("\(at).image: the config of \(digest) cannot be read from the image store")
+                out.append(PreflightProblem("\(at).image", "the config of \(digest) cannot be read from the image store"))
                 continue
             }
             if c.namespaces.contains(.user) {
-                out.append("\(at).namespaces: a container from an image cannot have the user namespace yet (its layers are owned by host ids)")
+                out.append(PreflightProblem("\(at).namespaces", "a container from an image cannot have the user namespace yet (its layers are owned by host ids)"))
             }
             let launch = ImageLaunch(container: c, image: config.config)
             if launch.argv.isEmpty {
-                out.append("\(at).command: the image has neither Entrypoint nor Cmd: give command")
+                out.append(PreflightProblem("\(at).command", "the image has neither Entrypoint nor Cmd: give command"))
             }
         }
         return out

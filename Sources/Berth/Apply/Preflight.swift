@@ -6,11 +6,15 @@ import Foundation
 /// addresses, bridge names and subnets that do not collide with the host's.
 public enum Preflight {
     /// Every problem found, one line each, in spec order; empty when apply may go ahead.
+    /// `neighbours`: the networks other berth projects of this host recorded, so that a
+    /// collision with one of them names that project.
     public static func problems(spec: Spec, plan: Plan, records: ProjectRecords, mapping: KernelMapping,
-                                firewall: Firewall = Firewall()) -> [String] {
+                                firewall: Firewall = Firewall(),
+                                neighbours: [NeighbourNetwork] = []) -> [PreflightProblem] {
         var out = plan.addresses.problems
-        out += networkProblems(spec: spec, records: records, firewall: firewall)
+        out += networkProblems(spec: spec, records: records, neighbours: neighbours)
         out += portProblems(spec: spec, addresses: plan.addresses, firewall: firewall)
+        out += lanProblems(spec: spec, plan: plan, records: records)
         let fm = FileManager.default
         let starting = Set(plan.actions.filter { [.create, .replace, .start].contains($0.kind) }.map(\.object.name))
         for c in spec.containers {
@@ -23,18 +27,20 @@ public enum Preflight {
                 if c.image != nil {
                     // images: checked by Engine.imageProblems, against the image store.
                 } else if !isDirectory(c.rootfs) {
-                    out.append("\(at).rootfs: \(c.rootfs) is not a directory")
+                    out.append(PreflightProblem("\(at).rootfs", "\(c.rootfs) is not a directory"))
                 } else if let problem = commandProblem(c) {
-                    out.append("\(at).command: \(problem)")
+                    out.append(PreflightProblem("\(at).command", "\(problem)"))
                 }
-                for case .bind(let source, _, _) in c.mounts where !fm.fileExists(atPath: source) {
-                    out.append("\(at).mounts: bind source \(source) does not exist")
+                for (i, mount) in c.mounts.enumerated() {
+                    if case .bind(let source, _, _) = mount, !fm.fileExists(atPath: source) {
+                        out.append(PreflightProblem("\(at).mounts[\(i)]", "bind source \(source) does not exist"))
+                    }
                 }
                 out += hardeningProblems(c)
             }
-            for limit in c.resources.io {
+            for (i, limit) in c.resources.io.enumerated() {
                 if case .path(let path) = limit.device, mapping.resolveDevice(path) == nil {
-                    out.append("\(at).resources.io: \(path) is not a block device on this machine")
+                    out.append(PreflightProblem("\(at).resources.io[\(i)]", "\(path) is not a block device on this machine"))
                 }
             }
         }
@@ -42,11 +48,11 @@ public enum Preflight {
     }
 
     /// Bridges and subnets that would collide with what the host already has.
-    static func networkProblems(spec: Spec, records: ProjectRecords, firewall: Firewall) -> [String] {
+    static func networkProblems(spec: Spec, records: ProjectRecords, neighbours: [NeighbourNetwork]) -> [PreflightProblem] {
         guard !spec.networks.isEmpty else { return [] }
-        var out: [String] = []
+        var out: [PreflightProblem] = []
         guard let host = try? RouteNetlink(), let links = try? host.links(), let routes = try? host.routes() else {
-            return ["networks: cannot read the host's links and routes over rtnetlink"]
+            return [PreflightProblem("networks", "cannot read the host's links and routes over rtnetlink")]
         }
         // Bridges of every berth project on this host are berth's; only other links are foreign.
         let ours = Set(records.networks.values.map(\.spec.bridge))
@@ -54,7 +60,11 @@ public enum Preflight {
             let at = "networks.\(network.name)"
             let recorded = records.networks[network.name]
             if recorded?.spec.bridge != network.bridge, let link = links.first(where: { $0.name == network.bridge }) {
-                out.append("\(at).bridge: \(network.bridge) already exists on this host (a \(link.kind ?? "link")) and is not this project's")
+                if let other = neighbours.first(where: { $0.record.spec.bridge == network.bridge }) {
+                    out.append(PreflightProblem("\(at).bridge", "\(network.bridge) is the bridge of \(other)"))
+                } else {
+                    out.append(PreflightProblem("\(at).bridge", "\(network.bridge) already exists on this host (a \(link.kind ?? "link")) and is not this project's"))
+                }
             }
             if recorded?.spec.subnet != network.subnet {
                 let subnet = network.subnet
@@ -64,7 +74,13 @@ public enum Preflight {
                     guard destination.overlaps(subnet) else { continue }
                     let device = route.outputIndex.flatMap { i in links.first { $0.index == i }?.name }
                     if let device, ours.contains(device) || device == network.bridge { continue }
-                    out.append("\(at).subnet: \(subnet) overlaps the host route \(destination)\(device.map { " dev \($0)" } ?? "")")
+                    // lan, macvlan: the LAN's own route, by the NIC the network is built on.
+                    if let device, network.mode.isOnTheLAN, device == network.uplink { continue }
+                    if let device, let other = neighbours.first(where: { $0.record.spec.bridge == device }) {
+                        out.append(PreflightProblem("\(at).subnet", "\(subnet) overlaps \(other), subnet \(other.record.spec.subnet) (dev \(device))"))
+                        continue
+                    }
+                    out.append(PreflightProblem("\(at).subnet", "\(subnet) overlaps the host route \(destination)\(device.map { " dev \($0)" } ?? "")"))
                 }
             }
         }
@@ -112,5 +128,30 @@ public enum Preflight {
             resolved.append(part)
         }
         return root + "/" + resolved.joined(separator: "/")
+    }
+}
+
+/// A network another berth project of this host recorded: what a collision names.
+public struct NeighbourNetwork: Sendable, CustomStringConvertible {
+    public var project: String
+    public var record: NetworkRecord
+
+    public init(project: String, record: NetworkRecord) {
+        self.project = project
+        self.record = record
+    }
+
+    /// `network front of berth project shop`
+    public var description: String { "network \(record.spec.name) of berth project \(project)" }
+}
+
+extension StateStore {
+    /// The networks every project but `project` recorded, in project order.
+    public func neighbourNetworks(of project: String) -> [NeighbourNetwork] {
+        projects().filter { $0 != project }.flatMap { other in
+            // Another project's unreadable records are its own apply's error, not this one's.
+            ((try? networkRecords(other)) ?? [:]).values.sorted { $0.spec.name < $1.spec.name }
+                .map { NeighbourNetwork(project: other, record: $0) }
+        }
     }
 }

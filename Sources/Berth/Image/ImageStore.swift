@@ -243,6 +243,12 @@ public final class ImageStore: @unchecked Sendable {
             unlink(tmp)
             throw .system(KernelError.lastError("rename", final))
         }
+        try Self.reach(.imageAfterBlob)
+    }
+
+    /// A failpoint of the import, failing as the store's error.
+    static func reach(_ point: Failpoint) throws(ImageStoreError) {
+        do { try point.hit() } catch { throw .system(error) }
     }
 
     /// Copies a file in as a blob, verified.
@@ -314,6 +320,7 @@ public final class ImageStore: @unchecked Sendable {
                 try? FileTree.remove(tmp)
                 throw .system(failure)
             }
+            try Self.reach(.imageAfterLayer)
             var line = "\(step): unpacked \(ByteSize.format(applied.bytes)) in \(applied.entries) entries"
             if applied.skippedDevices > 0 { line += ", \(applied.skippedDevices) device nodes skipped" }
             progress(line)
@@ -322,6 +329,7 @@ public final class ImageStore: @unchecked Sendable {
             + Int64((try? FileManager.default.attributesOfItem(atPath: blobPath(digest)!)[.size] as? Int) ?? 0)
         let image = Image(digest: digest, names: names, source: source, imported: Date(), config: manifest.config.digest,
                           layers: config.rootfs.diff_ids, size: size, created: config.created, sourceStamp: sourceStamp)
+        try Self.reach(.imageBeforeRecords)
         var records = try readRecords()
         for i in records.images.indices {
             records.images[i].names.removeAll { names.contains($0) }

@@ -29,12 +29,17 @@ public struct ObservedNetwork: Sendable, Equatable {
     public var bridge: ObservedBridge?
     public var masquerade: Bool
     public var isolated: Bool
+    // lan
+    /// A lan network's NIC against its recorded state (nil on other networks).
+    public var uplink: ObservedUplink?
 
-    public init(name: String, bridge: ObservedBridge?, masquerade: Bool = false, isolated: Bool = true) {
+    public init(name: String, bridge: ObservedBridge?, masquerade: Bool = false, isolated: Bool = true,
+                uplink: ObservedUplink? = nil) {
         self.name = name
         self.bridge = bridge
         self.masquerade = masquerade
         self.isolated = isolated
+        self.uplink = uplink
     }
 }
 
@@ -147,10 +152,13 @@ struct NetworkObserver {
             let vethName = NetworkNames.hostVeth(project: project, container: container.name, network: attachment.network)
             let veth = host.link(named: vethName)
             let iface = links.first { $0.name == NetworkNames.containerInterface(i) }
+            // macvlan: no host end; the child's link is its parent (lan). Link reports no peer
+            // when IFLA_LINK equals the child's own index, which a parent's index in the host can.
+            let macvlan = iface?.kind == "macvlan"
             out[attachment.network] = ObservedAttachment(
-                hostVeth: veth != nil,
-                master: veth?.masterIndex.flatMap { host.link(index: $0)?.name },
-                hostUp: veth?.isUp ?? false,
+                hostVeth: veth != nil || macvlan,
+                master: (macvlan ? iface.map { $0.peerIndex ?? $0.index } : veth?.masterIndex).flatMap { host.link(index: $0)?.name },
+                hostUp: macvlan || veth?.isUp == true,
                 interface: iface != nil,
                 interfaceUp: iface?.isUp ?? false,
                 mtu: iface?.mtu,

@@ -60,6 +60,7 @@ public struct Observer: Sendable {
         let networks = NetworkObserver(firewall: firewall)
         let host = try HostNetworkView()
         state.networks = try networks.observe(project: project, networks: bridges, listing: listing, host: host)
+        try LanObserver.observe(project: project, records: records.networks, into: &state.networks)
         for name in containers {
             guard let seen = state.containers[name], let process = seen.process,
                   let spec = records.containers[name]?.spec,

@@ -117,28 +117,6 @@ extension User: Equatable {
     public static func == (a: User, b: User) -> Bool { a.user == b.user && a.group == b.group }
 }
 
-/// A place in a spec file: for errors that only a later stage (plan, apply) can find.
-public struct SpecPosition: Sendable, Hashable, Codable, CustomStringConvertible {
-    /// The file as the user named it, or `<stdin>`.
-    public var file: String
-    public var location: SourceLocation
-    /// The key path, e.g. `containers.web.user`.
-    public var path: String
-
-    public init(file: String, location: SourceLocation, path: String) {
-        self.file = file
-        self.location = location
-        self.path = path
-    }
-
-    public var description: String { "\(file):\(location): \(path)" }
-
-    /// A diagnostic at this place.
-    public func diagnostic(_ message: String, hint: String? = nil) -> Diagnostic {
-        Diagnostic(file: file, location: location, path: path, message: message, hint: hint)
-    }
-}
-
 /// What a ``User`` resolved to in a container's root: the ids the command runs with.
 public struct Identity: Sendable, Hashable, Codable, CustomStringConvertible {
     public var uid: UInt32

@@ -135,39 +135,21 @@ struct cberth_mount_attr {
 
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
-/// Gives freed heap memory back to the kernel (glibc malloc_trim; <malloc.h> is not in Swift's Glibc).
-int cberth_malloc_trim(void);
-
 #endif
 #ifndef SYS_open_tree
 #define SYS_open_tree 428
-/// Gives freed heap memory back to the kernel (glibc malloc_trim; <malloc.h> is not in Swift's Glibc).
-int cberth_malloc_trim(void);
-
 #endif
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
-/// Gives freed heap memory back to the kernel (glibc malloc_trim; <malloc.h> is not in Swift's Glibc).
-int cberth_malloc_trim(void);
-
 #endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
-/// Gives freed heap memory back to the kernel (glibc malloc_trim; <malloc.h> is not in Swift's Glibc).
-int cberth_malloc_trim(void);
-
 #endif
 #ifndef SYS_openat2
 #define SYS_openat2 437
-/// Gives freed heap memory back to the kernel (glibc malloc_trim; <malloc.h> is not in Swift's Glibc).
-int cberth_malloc_trim(void);
-
 #endif
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
-/// Gives freed heap memory back to the kernel (glibc malloc_trim; <malloc.h> is not in Swift's Glibc).
-int cberth_malloc_trim(void);
-
 #endif
 
 static inline int cberth_setns(int fd, int nstype) {
