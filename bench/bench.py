@@ -39,7 +39,8 @@ ROW_IDS = (["start", "start.runtime", "start.seccomp", "attach"]
            + [f"scale.{verb}.{net}.{size}" for verb in ("apply", "destroy")
               for net in ("plain", "net") for size in SIZES]
            + ["scale.network-share", "plan.noop", "reconciler.cpu", "reconciler.rss", "restart",
-              "overhead.per-container", "validate", "validate.rss", "version"])
+              "overhead.per-container", "validate", "validate.rss", "version",
+              "thousand.apply", "thousand.plan", "thousand.reconciler.cpu", "thousand.destroy"])
 
 
 class Config:
@@ -55,6 +56,8 @@ class Config:
         self.reconcile_warmup, self.reconcile_seconds, self.reconcile_window = (1, 3, 1) if quick else (3, 30, 5)
         self.restart_kills = 2 if quick else 5
         self.version_runs = 5 if quick else 50
+        self.thousand = 4 if quick else 1000
+        self.thousand_plans = 2 if quick else 5
         self.validate_containers, self.validate_networks = (100, 5) if quick else (1000, 20)
         self.validate_runs, self.validate_warmup, self.validate_peer_runs = (3, 1, 2) if quick else (50, 5, 3)
 
@@ -172,7 +175,7 @@ class Bench:
         self.rootfs = f"{self.work}/rootfs"
         self.netns = f"bench-{PID}"
         self.octet = 10 + PID % 240  # third octet of every subnet: two runs at once rarely meet
-        self.bridges = {k: f"bb{k}{PID}"[:15] for k in ("a", "c", "n", "s")}
+        self.bridges = {k: f"bb{k}{PID}"[:15] for k in ("a", "c", "n", "s", "t", "u")}
         self.projects = set()       # berth projects to destroy at the end
         self.project_names = set()  # every project the run made, for the record
         self.runc_ids = set()       # runc/crun containers to delete at the end
@@ -741,6 +744,88 @@ class Bench:
                  notes=["both timed from spawning to exit, interleaved; the spawn itself (about 0.6 ms) "
                         "is in both"])
 
+    # 10. a thousand containers on two networks: how the cost per container grows
+    def bench_thousand(self):
+        n, c = self.c.thousand, self.c
+        project = f"bench-k-{PID}"
+        third = (self.octet * 4) % 256  # a /22 each: 500 addresses per network
+        lines = ["version: 1", f"project: {project}", "networks:",
+                 f"  t: {{subnet: 10.236.{third}.0/22, bridge: {self.bridges['t']}}}",
+                 f"  u: {{subnet: 10.237.{third}.0/22, bridge: {self.bridges['u']}}}", "containers:"]
+        for i in range(n):
+            lines += [f"  k{i}:", f"    rootfs: {self.rootfs}", '    command: ["/bin/sleep", "3600"]',
+                      f"    resources: {{memory: {LIMITS['memory']}, cpus: {LIMITS['cpus']}, pids: {LIMITS['pids']}}}",
+                      f"    networks: {{{'t' if i % 2 == 0 else 'u'}: {{}}}}"]
+        path = f"{self.work}/{project}.yaml"
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.projects.add((project, path))
+        self.project_names.add(project)
+        log(f"10. {n} containers on two networks: apply, no-op plan, reconciler at rest, destroy")
+
+        def per(row_id):
+            """The same figure per container at the largest scale row of this run, when it ran."""
+            row = self.rows.get(row_id)
+            return None if not row or not row.get("count") else row["berth"]["median"] / row["count"]
+
+        ms, _ = timed(self.berth_cmd("apply", "-f", path))
+        self.expect_running(project, n)
+        ref = per("scale.apply.net.large")
+        self.add("thousand.apply", f"Apply {n} containers on two networks, from nothing", "ms", stats([ms]),
+                 goal="per container ≤ the 100-container apply's" if ref else None,
+                 goal_ok=(ms / n <= ref) if ref else None, count=n,
+                 notes=[f"per container {fmt_ms(ms / n)}" + (f"; at the scale row: {fmt_ms(ref)}" if ref else "")])
+        plans = []
+        for _ in range(c.thousand_plans):
+            t, p = timed(self.berth_cmd("plan", "-f", path, "--detailed-exitcode"), check=False)
+            if p.returncode != 0:
+                raise RuntimeError(f"plan over {n} running containers is not a no-op (exit {p.returncode})")
+            plans.append(t)
+        b = stats(plans)
+        ref = per("plan.noop")
+        self.add("thousand.plan", f"No-op plan, {n} running containers on two networks", "ms", b,
+                 goal="per container ≤ the 100-container plan's" if ref else None,
+                 goal_ok=(b["median"] / n <= ref) if ref else None, count=n,
+                 notes=[f"per container {fmt_ms(b['median'] / n)}" + (f"; at row 4: {fmt_ms(ref)}" if ref else "")])
+
+        logfile = f"{self.work}/reconcile-k.log"
+        with open(logfile, "wb") as out:
+            self.reconciler = subprocess.Popen(self.berth_cmd("reconcile", "-f", path, "--interval", "1s"),
+                                               stdout=out, stderr=subprocess.STDOUT)
+        rpid = self.reconciler.pid
+        wait_until(lambda: b"reconciler started" in open(logfile, "rb").read() or self.reconciler.poll() is not None,
+                   60, "the reconciler to start")
+        if self.reconciler.poll() is not None:
+            raise RuntimeError("berth reconcile exited: " + read(logfile, ""))
+        # Its first pass observes everything; at rest is after that.
+        time.sleep(c.reconcile_warmup + (2 if c.quick else 10))
+
+        def cpu_ns():
+            return sum(int((read(f"/proc/{rpid}/task/{tid}/schedstat") or "0").split()[0])
+                       for tid in os.listdir(f"/proc/{rpid}/task"))
+        shares = []
+        t0, c0 = time.monotonic(), cpu_ns()
+        for _ in range(int(c.reconcile_seconds / c.reconcile_window)):
+            time.sleep(c.reconcile_window)
+            t1, c1 = time.monotonic(), cpu_ns()
+            shares.append(100 * (c1 - c0) / ((t1 - t0) * 1e9))
+            t0, c0 = t1, c1
+        rss = status_kib(rpid, "VmRSS") / 1024
+        self.stop_reconciler()
+        b = stats(shares)
+        self.add("thousand.reconciler.cpu", f"Reconciler at rest, {n} containers on two networks, 1 s interval: CPU",
+                 "% of a core", b, goal="≤ 2 %", goal_ok=b["median"] <= 2, count=n,
+                 notes=[f"threads' schedstat over {c.reconcile_seconds} s in {c.reconcile_window} s windows; "
+                        f"resident {rss:.1f} MiB at the end"])
+
+        ms, _ = timed(self.berth_cmd("destroy", "-f", path))
+        self.projects.discard((project, path))
+        ref = per("scale.destroy.net.large")
+        self.add("thousand.destroy", f"Destroy {n} containers on two networks", "ms", stats([ms]),
+                 goal="per container ≤ the 100-container destroy's" if ref else None,
+                 goal_ok=(ms / n <= ref) if ref else None, count=n,
+                 notes=[f"per container {fmt_ms(ms / n)}" + (f"; at the scale row: {fmt_ms(ref)}" if ref else "")])
+
     # 7. validation
     def bench_validate(self):
         c = self.c
@@ -938,7 +1023,8 @@ def markdown(bench, machine, started, seconds, problems):
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     number = {"start": "1", "start.runtime": "1b", "attach": "2", "scale.network-share": "3",
               "plan.noop": "4", "reconciler.cpu": "5", "reconciler.rss": "5", "overhead.per-container": "6",
-              "validate": "7", "validate.rss": "7", "restart": "8"}
+              "validate": "7", "validate.rss": "7", "restart": "8", "version": "9", "thousand.apply": "10",
+              "thousand.plan": "10", "thousand.reconciler.cpu": "10", "thousand.destroy": "10"}
     for rid in ROW_IDS:
         row = bench.rows.get(rid)
         if not row:
@@ -968,7 +1054,7 @@ def main():
     parser.add_argument("--berth-bench", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=f"{REPO}/bench/results")
-    parser.add_argument("--only", help="comma-separated sections: validate,attach,start,scale,steady,version")
+    parser.add_argument("--only", help="comma-separated sections: validate,attach,start,scale,steady,version,thousand")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (cgroups, namespaces, bridges)")
@@ -982,7 +1068,8 @@ def main():
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     t0 = time.monotonic()
     load_start = open("/proc/loadavg").read().split()[:3]
-    sections = args.only.split(",") if args.only else ["validate", "attach", "start", "scale", "steady", "version"]
+    sections = args.only.split(",") if args.only else ["validate", "attach", "start", "scale", "steady", "version",
+                                                       "thousand"]
     failure = None
     problems = []
     try:
@@ -1016,13 +1103,18 @@ def main():
         json.dump(doc, f, indent=1)
     with open(f"{args.out}/latest.md", "w") as f:
         f.write(md)
+    # The scale rows as curves (bench/chart.py, matplotlib): latest.png beside the table.
+    chart = run([sys.executable, f"{REPO}/bench/chart.py", f"{args.out}/latest.json", f"{args.out}/latest.png"],
+                check=False)
+    if chart.returncode != 0:
+        log(f"bench/chart.py failed: {chart.stderr.decode(errors='replace').strip()[-500:]}")
     print(md)
-    print(f"written: {args.out}/latest.md, {args.out}/latest.json")
+    print(f"written: {args.out}/latest.md, {args.out}/latest.json, {args.out}/latest.png")
     if failure is not None:
         if isinstance(failure, SystemExit):
             raise failure
         raise failure
-    if problems:
+    if problems or chart.returncode != 0:
         sys.exit(1)
 
 

@@ -29,6 +29,13 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
 python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 python3 -c 'import jsonschema' 2>/dev/null || need+=(python3-jsonschema)
+# The chart of the scale rows (bench/chart.py) is drawn with matplotlib, from PyPI.
+python3 -c 'import matplotlib' 2>/dev/null || need_pip=1
+if [ "${need_pip:-}" = 1 ] && [ "${BERTH_BENCH_NO_INSTALL:-}" != 1 ]; then
+    echo "bench: installing matplotlib (pip)" >&2
+    # The harness runs on Debian's python3, which refuses pip without this (PEP 668).
+    python3 -m pip install -q --break-system-packages matplotlib >&2
+fi
 if [ ${#need[@]} -gt 0 ]; then
     if [ "${BERTH_BENCH_NO_INSTALL:-}" = 1 ]; then
         echo "bench: missing ${need[*]} (BERTH_BENCH_NO_INSTALL=1: not installing)" >&2

@@ -17,6 +17,7 @@ struct BenchSmokeTests {
         "scale.destroy.net.small", "scale.destroy.net.medium", "scale.destroy.net.large",
         "scale.network-share", "plan.noop", "reconciler.cpu", "reconciler.rss", "restart",
         "overhead.per-container", "validate", "validate.rss", "version",
+        "thousand.apply", "thousand.plan", "thousand.reconciler.cpu", "thousand.destroy",
     ]
     /// Rows measured side by side with a peer (the others are held to a goal only).
     static let rowsWithPeer = Set<String>([
@@ -79,6 +80,9 @@ struct BenchSmokeTests {
         let byID = Dictionary(rows.compactMap { row in (row["id"] as? String).map { ($0, row) } },
                               uniquingKeysWith: { first, _ in first })
         let markdown = try String(contentsOfFile: out + "/latest.md", encoding: .utf8)
+        // The scale rows' chart (bench/chart.py): a PNG beside the table.
+        let png = (try? Data(contentsOf: URL(fileURLWithPath: out + "/latest.png"))) ?? Data()
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "no chart at \(out)/latest.png")
         for id in Self.rows {
             guard let row = byID[id] else {
                 Issue.record("row \(id) is missing from latest.json")

@@ -21,8 +21,9 @@ final class HealthMonitor: @unchecked Sendable {
     }
 
     /// Runs the checks that are due; returns when the next one is (nil: none to run).
-    func runDue(spec: Spec, now: Double) -> Double? {
-        let records = (try? checker.engine.store.records(spec.project)) ?? ProjectRecords()
+    func runDue(spec: Spec, now: Double, records known: ProjectRecords? = nil) -> Double? {
+        // perf: the reconciler hands over its cached records (decoding them all is most of a pass).
+        let records = known ?? (try? checker.engine.store.records(spec.project)) ?? ProjectRecords()
         var due: [(Container, ProcessIdentity, Double)] = []
         var next: Double? = nil
         for c in spec.containers {

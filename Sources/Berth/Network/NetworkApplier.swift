@@ -127,22 +127,7 @@ enum ContainerFiles {
     static func resolvPath(_ dir: String) -> String { dir + "/resolv.conf" }
 
     static func hosts(for c: Container, spec: Spec, addresses: IPAM.Assignment) -> String {
-        var lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-        var seen = Set<String>()
-        for attachment in c.networks {
-            guard let own = addresses.address(of: c.name, on: attachment.network) else { continue }
-            if seen.insert(c.name).inserted {
-                lines.append("\(own)\t\(c.hostname == c.name ? c.name : "\(c.hostname) \(c.name)")")
-            }
-            for other in spec.containers where other.name != c.name && !seen.contains(other.name) {
-                if let ip = addresses.address(of: other.name, on: attachment.network) {
-                    seen.insert(other.name)
-                    lines.append("\(ip)\t\(other.name)")
-                }
-            }
-        }
-        if !seen.contains(c.name) { lines.append("127.0.1.1\t\(c.hostname)") }
-        return lines.joined(separator: "\n") + "\n"
+        HostsTable(spec: spec, addresses: addresses).hosts(for: c)
     }
 
     static func resolv(for c: Container) -> String {
@@ -165,5 +150,51 @@ enum ContainerFiles {
             throw StateError("write \(path)", String(cString: strerror(errno)))
         }
         return true
+    }
+}
+
+/// Every network's neighbour lines for /etc/hosts (`10.88.1.11\tdb`), made once from
+/// the spec and the address assignment, so that the files of N containers cost N files'
+/// text rather than N passes over the spec (each copying every container) per file.
+struct HostsTable {
+    let addresses: IPAM.Assignment
+    /// By network: the containers with an address on it, in the spec's order.
+    private var neighbours: [String: [(name: String, line: String)]] = [:]
+
+    init(spec: Spec, addresses: IPAM.Assignment) {
+        self.addresses = addresses
+        let networks = Set(spec.containers.flatMap { $0.networks.map(\.network) })
+        let names = spec.containers.map(\.name)
+        for network in networks {
+            neighbours[network] = names.compactMap { name in
+                addresses.address(of: name, on: network).map { (name, "\($0)\t\(name)") }
+            }
+        }
+    }
+
+    /// The container's /etc/hosts: loopback, its own name on its first network, then its
+    /// neighbours network by network (each name once).
+    func hosts(for c: Container) -> String {
+        var lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        var named = false
+        // One network (the usual case) cannot list a neighbour twice: no set to keep.
+        let single = c.networks.count == 1
+        var seen = Set<String>()
+        for attachment in c.networks {
+            guard let own = addresses.address(of: c.name, on: attachment.network) else { continue }
+            if !named {
+                named = true
+                seen.insert(c.name)
+                lines.append("\(own)\t\(c.hostname == c.name ? c.name : "\(c.hostname) \(c.name)")")
+            }
+            for (name, line) in neighbours[attachment.network] ?? [] where name != c.name {
+                if !single {
+                    guard seen.insert(name).inserted else { continue }
+                }
+                lines.append(line)
+            }
+        }
+        if !named { lines.append("127.0.1.1\t\(c.hostname)") }
+        return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -7,6 +7,9 @@ struct AttachmentContext {
     var records: [String: NetworkRecord]
     /// Networks whose bridge apply makes anew: their containers must be attached again.
     var rebuilt: Set<String>
+    // perf
+    /// The containers' /etc/hosts, from one table per plan.
+    var hosts: HostsTable
 }
 
 extension Planner {

@@ -39,7 +39,7 @@ public struct Planner: Sendable {
         actions += networks.early
         actions += Self.planVolumes(spec: spec, observed: observed)
         let context = AttachmentContext(spec: spec, addresses: addresses, records: records.networks,
-                                        rebuilt: networks.rebuilt)
+                                        rebuilt: networks.rebuilt, hosts: HostsTable(spec: spec, addresses: addresses))
         // Dependencies first (apply waits for their conditions before it starts a dependent).
         var replaced: Set<String> = []
         for container in DependencyOrder.startOrder(spec.containers) {
@@ -105,7 +105,7 @@ public struct Planner: Sendable {
         changes += portChanges(c, observed: observed, record: record, context: context)
         if c.namespaces.contains(.network), let seen = observed.hosts {
             // Its neighbours changed (one added, removed or re-addressed): apply rewrites the file.
-            let want = ContainerFiles.hosts(for: c, spec: context.spec, addresses: context.addresses)
+            let want = context.hosts.hosts(for: c)
             if seen != want {
                 changes.append(FieldChange(field: ContainerFiles.hostsField, old: ContainerFiles.entries(seen),
                                            new: ContainerFiles.entries(want)))

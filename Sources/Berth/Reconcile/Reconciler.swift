@@ -111,7 +111,10 @@ public final class Reconciler: @unchecked Sendable {
                 notifier.watchdog()
                 pingDue = clock() + ping
             }
-            if clock() >= healthDue { healthDue = health.runDue(spec: spec, now: clock()) ?? .infinity }
+            if clock() >= healthDue {
+                // The records as the pass read them: re-read only when a record file changed.
+                healthDue = health.runDue(spec: spec, now: clock(), records: try? recordCache.read()) ?? .infinity
+            }
             if stopping { break }
             var deadline = min(passDue, healthDue)
             if notifier.watchdogInterval != nil { deadline = min(deadline, pingDue) }
