@@ -300,16 +300,6 @@ public final class SignalPipe: @unchecked Sendable {
 nonisolated(unsafe) private var signalPipeWriteFD: Int32 = -1
 private let pendingSignals = Atomic<UInt64>(0)
 
-extension CgroupDriver {
-    /// The directories of a cgroup in every hierarchy this driver uses (one on cgroup
-    /// v2, one per controller mount on v1), whether they exist or not.
-    public func directories(of path: String) -> [String] {
-        if let v1 = self as? CgroupV1Driver { return v1.hierarchies.map { $0.mountPoint + "/" + path } }
-        if let v2 = self as? CgroupV2Driver { return [v2.root + "/" + path] }
-        return []
-    }
-}
-
 /// The work of the thread that reads hostnames: it may change its own UTS namespace
 /// freely, since it ends when done.
 private final class HostnameJob: @unchecked Sendable {
