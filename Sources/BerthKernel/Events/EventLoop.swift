@@ -243,12 +243,6 @@ public final class SignalPipe: @unchecked Sendable {
         signalPipeWriteFD = fds[1]
     }
 
-    /// Like ``listen(to:)``, without telling when it failed.
-    @available(*, deprecated, renamed: "listen(to:)", message: "install hides a failure; listen(to:) reports it")
-    public func install(_ signals: [Int32]) {
-        try? listen(to: signals)
-    }
-
     /// Routes these signals to the pipe (and no longer to their default action), and
     /// unblocks them: a parent may have started berth with them blocked. A failure
     /// (no pipe, a signal that cannot be caught) is an error naming the step.
