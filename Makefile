@@ -86,7 +86,7 @@ test-v2: deps
 bench: release
 	BERTH=$(BERTH_RELEASE) BERTH_BENCH=$(dir $(BERTH_RELEASE))berth-bench bench/run.sh $(if $(QUICK),--quick)
 
-# libFuzzer targets (Fuzz/): each runs FUZZ_SECONDS, seeded from the spec fixtures;
+# libFuzzer targets (Fuzz/): each runs FUZZ_SECONDS, seeded from the fixtures and Fuzz/seeds/;
 # a crash fails the target and leaves its input in .build/fuzz/crashes/.
 FUZZ_SECONDS ?= 60
 fuzz: deps

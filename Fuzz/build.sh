@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
 # Builds berth's libFuzzer targets into .build/fuzz/ (a fuzz-only build: the sources of
-# the module under test compiled with -sanitize=fuzzer,address, apart from `swift build`).
+# the code under test compiled with -sanitize=fuzzer,address, apart from `swift build`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFTC=${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}
 OUT=.build/fuzz
 mkdir -p "$OUT"
 
-# spec-loader: YAML through validation (BerthSpec and libyaml).
+# build TARGET MODULE "EXTRA SWIFTC FLAGS" SOURCE...: one target, unless it is newer than
+# every source it is made of.
+build() {
+    local target=$1 module=$2 flags=$3
+    shift 3
+    if [ -x "$OUT/$target" ] && [ -z "$(find "$@" -newer "$OUT/$target" -type f)" ]; then
+        echo "$OUT/$target is up to date"
+        return
+    fi
+    # shellcheck disable=SC2086 # the flags are words
+    "$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -g -module-name "$module" $flags \
+        "$@" -o "$OUT/$target" 2>&1 \
+        | { grep -v "Cannot export local symbol '__asan" || true; }  # gold's noise about ASan's own symbols
+    echo "built $OUT/$target"
+}
+
 mapfile -t spec_sources < <(find Sources/BerthSpec -name '*.swift' | sort)
-if [ -x "$OUT/spec-loader" ] && [ -z "$(find Sources/BerthSpec Sources/CYAML Fuzz -newer "$OUT/spec-loader" -type f)" ]; then
-    echo "$OUT/spec-loader is up to date"
-    exit 0
-fi
-"$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -g -module-name BerthSpec \
-    -I Sources/CYAML $(pkg-config --cflags-only-I yaml-0.1 | sed 's/-I/-Xcc -I/g') \
-    "${spec_sources[@]}" Fuzz/SpecLoaderFuzz.swift \
-    $(pkg-config --libs yaml-0.1) -o "$OUT/spec-loader" 2>&1 \
-    | { grep -v "Cannot export local symbol '__asan" || true; }  # gold's noise about ASan's own symbols
-echo "built $OUT/spec-loader"
+yaml="-I Sources/CYAML $(pkg-config --cflags-only-I yaml-0.1 | sed 's/-I/-Xcc -I/g') $(pkg-config --libs yaml-0.1)"
+
+# spec-loader: YAML through validation (BerthSpec and libyaml).
+build spec-loader BerthSpec "$yaml" "${spec_sources[@]}" Fuzz/SpecLoaderFuzz.swift
+# image-decoders: the OCI index, manifest and config documents of layouts and archives.
+build image-decoders BerthImage "$yaml" "${spec_sources[@]}" Sources/Berth/Image/OCI.swift Fuzz/ImageDecodersFuzz.swift
+# tar-entry-path: a layer entry's name, the pure half of extraction.
+build tar-entry-path BerthArchive "" Sources/BerthKernel/Archive/TarEntryPath.swift Fuzz/TarEntryPathFuzz.swift
+# auth-challenge: a registry's WWW-Authenticate header.
+build auth-challenge BerthRegistry "" Sources/BerthRegistry/Auth/Challenge.swift Fuzz/AuthChallengeFuzz.swift

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS each (default 60), seeded from the spec fixtures
-# and from the inputs of earlier crashes (Tests/BerthSpecTests/Fixtures/fuzz). A crash
-# leaves its input in .build/fuzz/crashes/ and fails the run: copy the input into
-# Tests/BerthSpecTests/Fixtures/fuzz/ with the fix, so it stays a regression test.
+# Runs every fuzz target for SECONDS each (default 60). Seeds: the spec fixtures and the
+# inputs of earlier crashes (Tests/BerthSpecTests/Fixtures/fuzz) for the spec loader,
+# Fuzz/seeds/TARGET/ for the others. A crash leaves its input in .build/fuzz/crashes/
+# and fails the run: with the fix, copy the input into the target's seeds (the spec
+# loader's: Tests/BerthSpecTests/Fixtures/fuzz/), so that every later run tries it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
@@ -10,11 +11,15 @@ OUT=.build/fuzz
 Fuzz/build.sh
 mkdir -p "$OUT/crashes"
 status=0
-for target in spec-loader; do
+for target in spec-loader image-decoders tar-entry-path auth-challenge; do
     corpus="$OUT/corpus/$target"
     mkdir -p "$corpus"
-    # Seeds: every fixture spec and every input that once crashed a target.
-    find Tests/BerthSpecTests/Fixtures -type f \( -name '*.yaml' -o -path '*/fuzz/*' \) -exec cp -t "$corpus" {} +
+    if [ "$target" = spec-loader ]; then
+        # Every fixture spec and every input that once crashed the loader.
+        find Tests/BerthSpecTests/Fixtures -type f \( -name '*.yaml' -o -path '*/fuzz/*' \) -exec cp -t "$corpus" {} +
+    else
+        cp -t "$corpus" Fuzz/seeds/"$target"/*
+    fi
     echo "fuzzing $target for ${SECONDS_EACH}s ($(ls "$corpus" | wc -l) inputs in the corpus)"
     if ! "$OUT/$target" "$corpus" -max_total_time="$SECONDS_EACH" -max_len=65536 -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$OUT/crashes/$target-" \

@@ -56,18 +56,6 @@ public enum LayerExtractor {
         let digest = try stream.finish()
         return LayerApplied(diffID: digest, bytes: stream.uncompressedBytes, entries: entries, skippedDevices: applier.skippedDevices)
     }
-
-    /// A tar name as components inside the layer: `./a//b/` is `[a, b]`; nil for an absolute
-    /// name or one with `..` (refused, not cleaned: a layer that writes them is hostile or broken).
-    static func components(_ name: String) -> [Substring]? {
-        if name.hasPrefix("/") { return nil }
-        var parts: [Substring] = []
-        for part in name.split(separator: "/") where part != "." {
-            if part == ".." { return nil }
-            parts.append(part)
-        }
-        return parts
-    }
 }
 
 private struct Applier {
@@ -84,44 +72,43 @@ private struct Applier {
     }
 
     static let resolve = UInt64(CBERTH_RESOLVE_IN_ROOT | CBERTH_RESOLVE_NO_MAGICLINKS | CBERTH_RESOLVE_NO_SYMLINKS)
-    static let opaqueMarker = ".wh..wh..opq"
-    static let whiteoutPrefix = ".wh."
 
     mutating func apply(_ entry: OpaquePointer) throws(ArchiveError) {
         let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
-        guard let parts = LayerExtractor.components(name) else { throw .unsafeName(entry: name) }
+        guard let path = TarEntryPath(name) else { throw .unsafeName(entry: name) }
         let type = archive_entry_filetype(entry)
         let hardlink = archive_entry_hardlink(entry).map { String(cString: $0) }
 
-        guard let last = parts.last else {
+        let parentPath: String, leaf: String
+        switch path {
+        case .root:
             // The layer's root itself: only a directory may stand there (CVE-2021-29136).
             guard type == CARCHIVE_IFDIR, hardlink == nil else { throw .replacesRoot(entry: name) }
             try setMetadata(fd: root, entry, name: name)
             directoryTimes.append((".", times(entry)))
             return
-        }
-        let parentPath = parts.dropLast().joined(separator: "/")
-        let leaf = String(last)
-
-        if leaf == Applier.opaqueMarker {
-            let dir = try openDirectory(parentPath, entry: name, create: true, readable: true)
+        case .opaque(let directory):
+            let dir = try openDirectory(directory, entry: name, create: true, readable: true)
             defer { close(dir) }
-            try check(fsetxattr(dir, "trusted.overlay.opaque", "y", 1, 0), "set trusted.overlay.opaque on", parentPath.isEmpty ? "." : parentPath, entry: name)
+            try check(fsetxattr(dir, "trusted.overlay.opaque", "y", 1, 0), "set trusted.overlay.opaque on", directory.isEmpty ? "." : directory, entry: name)
             return
-        }
-        let parent = try openDirectory(parentPath, entry: name, create: true, readable: false)
-        defer { close(parent) }
-        if leaf.hasPrefix(Applier.whiteoutPrefix) {
-            let hidden = String(leaf.dropFirst(Applier.whiteoutPrefix.count))
-            // `.wh..wh.*` other than the opaque marker is aufs bookkeeping: nothing to apply.
-            guard !hidden.hasPrefix(Applier.whiteoutPrefix), !hidden.isEmpty else { return }
+        case .bookkeeping(let parentPath):
+            close(try openDirectory(parentPath, entry: name, create: true, readable: false))
+            return
+        case .whiteout(let parentPath, let hidden):
+            let parent = try openDirectory(parentPath, entry: name, create: true, readable: false)
+            defer { close(parent) }
             try removeExisting(parent, hidden, keepDirectory: false, entry: name)
             try check(mknodat(parent, hidden, S_IFCHR | 0o000, 0), "mknod whiteout", join(parentPath, hidden), entry: name)
             return
+        case .entry(let p, let l):
+            (parentPath, leaf) = (p, l)
         }
+        let parent = try openDirectory(parentPath, entry: name, create: true, readable: false)
+        defer { close(parent) }
 
         if let target = hardlink {
-            guard let targetParts = LayerExtractor.components(target), let targetLeaf = targetParts.last else {
+            guard let targetParts = TarEntryPath.components(target), let targetLeaf = targetParts.last else {
                 throw .badHardlink(entry: name, target: target)
             }
             let targetParent = try openDirectory(targetParts.dropLast().joined(separator: "/"), entry: name, create: false, readable: false,

@@ -113,6 +113,10 @@ public protocol CgroupDriver: Sendable {
     /// Names of the child cgroups, sorted.
     func children(of path: String) throws -> [String]
 
+    /// The directories of a cgroup in every hierarchy this driver uses (one on cgroup
+    /// v2, one per controller mount on v1), whether they exist or not: what to watch.
+    func directories(of path: String) -> [String]
+
     /// Writes every field: nil resets to unlimited or the default, and io throttles
     /// no longer listed are removed.
     func apply(_ limits: CgroupLimits, to path: String) throws

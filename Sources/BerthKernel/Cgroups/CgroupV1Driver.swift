@@ -92,6 +92,10 @@ public struct CgroupV1Driver: CgroupDriver {
         return hierarchies.contains { CgroupFS.isDirectory($0.mountPoint + "/" + path) }
     }
 
+    public func directories(of path: String) -> [String] {
+        hierarchies.map { $0.mountPoint + "/" + path }
+    }
+
     public func children(of path: String) throws -> [String] {
         try CgroupFS.validate(path)
         var names = Set<String>()

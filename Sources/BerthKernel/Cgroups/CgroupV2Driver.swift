@@ -55,6 +55,8 @@ public struct CgroupV2Driver: CgroupDriver {
         return CgroupFS.isDirectory(dir)
     }
 
+    public func directories(of path: String) -> [String] { [root + "/" + path] }
+
     public func children(of path: String) throws -> [String] {
         try CgroupFS.subdirectories(of: try directory(path))
     }

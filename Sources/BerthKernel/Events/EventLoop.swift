@@ -262,12 +262,6 @@ public final class SignalPipe: @unchecked Sendable {
         signalPipeWriteFD = fds[1]
     }
 
-    /// Like ``listen(to:)``, without telling when it failed.
-    @available(*, deprecated, renamed: "listen(to:)", message: "install hides a failure; listen(to:) reports it")
-    public func install(_ signals: [Int32]) {
-        try? listen(to: signals)
-    }
-
     /// Routes these signals to the pipe (and no longer to their default action), and
     /// unblocks them: a parent may have started berth with them blocked. A failure
     /// (no pipe, a signal that cannot be caught) is an error naming the step.
@@ -318,13 +312,3 @@ public final class SignalPipe: @unchecked Sendable {
 // Read by the signal handler, which may touch nothing but async-signal-safe state.
 nonisolated(unsafe) private var signalPipeWriteFD: Int32 = -1
 private let pendingSignals = Atomic<UInt64>(0)
-
-extension CgroupDriver {
-    /// The directories of a cgroup in every hierarchy this driver uses (one on cgroup
-    /// v2, one per controller mount on v1), whether they exist or not.
-    public func directories(of path: String) -> [String] {
-        if let v1 = self as? CgroupV1Driver { return v1.hierarchies.map { $0.mountPoint + "/" + path } }
-        if let v2 = self as? CgroupV2Driver { return [v2.root + "/" + path] }
-        return []
-    }
-}

@@ -102,12 +102,18 @@ extension InitChannel {
 /// The caller's side of `berth exec -t`: its terminal in raw mode, relayed to and from
 /// the pty master, window size changes passed on; the terminal is restored however it ends.
 enum TerminalRelay {
+    /// Routes the signals the relay passes on (and SIGWINCH) to the signal pipe; called
+    /// before the exec starts, so that a failure is an error before anything runs.
+    static func listen() throws {
+        try SignalPipe.shared.listen(to: [SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+    }
+
     /// Relays until the exec relay `pid` has exited and the master is drained; returns its wait status.
     /// `input`: the caller's stdin when `-i` (nil: nothing is sent). Signals berth exec gets
     /// (SIGINT, SIGTERM, SIGHUP, SIGQUIT) are passed on to the command.
+    /// Call ``listen()`` first, before the command starts.
     static func run(master: FileDescriptor, pid: pid_t, input: Int32?, output: Int32) -> Int32 {
         let signals = SignalPipe.shared
-        signals.install([SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT])
         var saved = termios()
         let terminal: Int32? = input.flatMap { isatty($0) == 1 ? $0 : nil }
         if let terminal, tcgetattr(terminal, &saved) == 0 {

@@ -271,6 +271,7 @@ public enum ContainerRuntime {
         fds[Int(InitRequest.configFD)] = configFD.rawValue
         fds[Int(InitRequest.socketFD)] = childSocket.rawValue
 
+        if terminal != nil { try TerminalRelay.listen() }
         let pid = try Spawn(executable: exe, fds: fds, socketIndex: Int(InitRequest.socketFD)).run()
         for fd in owned { try? fd.close() }
         owned = []
