@@ -58,7 +58,7 @@ import Testing
         // .0 is the subnet's network address, .1 the router: only .2 and .3 are left.
         #expect(Set(assigned.addresses["lan"]!.values.map(\.description)) == ["192.168.50.2", "192.168.50.3"])
         #expect(assigned.problems.count == 1)
-        #expect(assigned.problems.first?.contains("networks.lan.ipRange: 192.168.50.0/30 is full") == true)
+        #expect(assigned.problems.first?.description.contains("networks.lan.ipRange: 192.168.50.0/30 is full") == true)
     }
 
     @Test func recordsWrittenBeforeTheLanFieldsStillDecode() throws {
