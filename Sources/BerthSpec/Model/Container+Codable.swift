@@ -17,6 +17,7 @@ extension Container {
         case ports  // networks
         case pull  // registry
         case security, devices, sysctls, ulimits, noNewPrivileges  // hardening
+        case healthcheckNone  // operations
     }
 
     public init(from decoder: any Decoder) throws {
@@ -54,6 +55,7 @@ extension Container {
         sysctls = try c.decode(.sysctls, or: defaults.sysctls)
         ulimits = try c.decode(.ulimits, or: defaults.ulimits)
         noNewPrivileges = try c.decode(.noNewPrivileges, or: defaults.noNewPrivileges)
+        healthcheckNone = try c.decodeIfPresent(Bool.self, forKey: .healthcheckNone)
     }
 }
 
