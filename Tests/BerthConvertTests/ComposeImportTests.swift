@@ -196,6 +196,29 @@ import Testing
         ])
     }
 
+    @Test func aMacvlanNetworkIsBerthsMacvlan() throws {
+        let text = """
+            services:
+              cam:
+                image: x
+                networks: {cameras: {ipv4_address: 192.168.60.20}}
+            networks:
+              cameras:
+                driver: macvlan
+                driver_opts: {parent: eth2, macvlan_mode: passthru}
+                ipam:
+                  config: [{subnet: 192.168.60.0/24, gateway: 192.168.60.1, ip_range: 192.168.60.16/28}]
+            """
+        let result = try ComposeImporter(environment: [:]).convert(bytes: Array(text.utf8), fileName: "c.yaml", directory: "/")
+        let spec = try SpecLoader.load(text: result.spec, fileName: "converted.yaml", baseDirectory: "/").get()
+        let cameras = try #require(spec.network(named: "cameras"))
+        #expect(cameras.mode == .macvlan && cameras.uplink == "eth2" && !cameras.masquerade)
+        #expect(cameras.ipRange?.description == "192.168.60.16/28" && cameras.gateway.description == "192.168.60.1")
+        #expect(result.warnings.map(\.description) == [
+            "c.yaml:8:47: warning: networks.cameras.driver_opts.macvlan_mode: \"passthru\": berth's macvlan children are in bridge mode",
+        ])
+    }
+
     @Test func theRunLayoutConvertsWithoutAWarning() throws {
         let (result, spec) = try convert("migration-run.yaml", environment: ["PROJECT": "run", "WEB_PORT": "18080", "SUBNET": "10.89.41.0/24"])
         #expect(result.warnings.isEmpty, "\(result.warnings)")

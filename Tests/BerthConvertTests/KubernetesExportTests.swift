@@ -241,6 +241,21 @@ import Testing
         try validate(export)
     }
 
+    @Test func lanAndMacvlanNetworksAreWarningsWithoutAPolicy() throws {
+        let spec = try spec("""
+            version: 1
+            networks:
+              lan: {mode: lan, uplink: eth1, subnet: 192.168.50.0/24, gateway: 192.168.50.1, ipRange: 192.168.50.200/29}
+              cameras: {mode: macvlan, parent: eth2, subnet: 192.168.60.0/24, gateway: 192.168.60.1, ipRange: 192.168.60.16/28}
+            containers:
+              nvr: {image: busybox, networks: {lan: {}, cameras: {}}}
+            """)
+        let export = try KubernetesExporter(imageFacts: { _ in ImageFacts(exposedPorts: []) }).export(spec)
+        #expect(export.warnings.map(\.path) == ["networks.lan.mode", "networks.cameras.mode"])
+        #expect(!export.manifests.contains { $0.kind == "NetworkPolicy" }, "anyone on the LAN reaches them: nothing to mirror")
+        try validate(export)
+    }
+
     @Test("round trip: Compose in, Kubernetes out, strictly valid",
           arguments: ["web-app-db-cache.yaml", "reverse-proxy.yaml", "migration-gate.yaml", "every-key.yaml", "migration-run.yaml"])
     func roundTrip(_ name: String) throws {

@@ -231,6 +231,8 @@ struct Conversion {
             networkNames[composeName] = name
             var subnet: String?
             var fields: [(key: String, value: YAMLOut, comment: String?)] = []
+            // Compose's macvlan driver is berth's macvlan network: the LAN's subnet, addresses of the LAN.
+            let macvlan = entry.value["driver"].flatMap { $0.scalar?.value } == "macvlan"
             for option in entry.value.entries ?? [] {
                 let key = option.key.value, p = "\(path).\(key)"
                 switch key {
@@ -240,10 +242,25 @@ struct Conversion {
                         if let g = config["gateway"], let gateway = text(g, "\(p).config[0].gateway") {
                             fields.append(("gateway", .string(gateway), nil))
                         }
+                        if let r = config["ip_range"], let range = text(r, "\(p).config[0].ip_range") {
+                            fields.append(("ipRange", .string(range), nil))
+                        }
                     }
                 case "driver":
-                    if let d = text(option.value, p), d != "bridge" {
-                        warn(option.value, p, "driver \(d): berth networks are Linux bridges")
+                    if let d = text(option.value, p), d != "bridge", d != "macvlan" {
+                        warn(option.value, p, "driver \(d): berth networks are Linux bridges, or macvlan")
+                    } else if macvlan {
+                        fields.append(("mode", .string("macvlan"), nil))
+                    }
+                case "driver_opts" where macvlan:
+                    for opt in option.value.entries ?? [] {
+                        let op = "\(p).\(opt.key.value)"
+                        switch opt.key.value {
+                        case "parent": if let parent = text(opt.value, op) { fields.append(("parent", .string(parent), nil)) }
+                        case "macvlan_mode":
+                            if let m = text(opt.value, op), m != "bridge" { warn(opt.value, op, "\(quoted(m)): berth's macvlan children are in bridge mode") }
+                        default: warn(key: opt.key, op, "berth's macvlan networks take parent only; left out")
+                        }
                     }
                 case "driver_opts":
                     if let mtu = option.value["com.docker.network.driver.mtu"], let t = text(mtu, "\(p).mtu") {
@@ -265,9 +282,13 @@ struct Conversion {
                 }
             }
             if let subnet { subnetsUsed.insert(subnet) }
+            if macvlan && subnet == nil {
+                warn(entry.value, path, "a macvlan network is on the LAN: write the LAN's subnet (ipam.config[0].subnet); berth chose a placeholder")
+            }
             let chosen = subnet ?? nextSubnet()
             let isInternal = entry.value["internal"]?.scalar?.boolValue ?? false
-            if !isInternal { fields.append(("masquerade", .raw("true"), "Compose networks reach the outside unless internal.")) }
+            // On the LAN the containers have addresses of the LAN: nothing to masquerade.
+            if !isInternal && !macvlan { fields.append(("masquerade", .raw("true"), "Compose networks reach the outside unless internal.")) }
             out.append((name, .map([("subnet", .string(chosen), subnet == nil ? "Chosen by the import: Compose lets the engine pick one." : nil)] + fields), nil))
         }
         return out

@@ -85,6 +85,11 @@ public struct KubernetesExporter: Sendable {
             ]), comment: "berth volumes have no size: \(volumeSize) requested, change it to what the data needs."))
         }
         for network in spec.networks {
+            if network.mode.isOnTheLAN {
+                // Anyone on the LAN reaches these containers: no policy to mirror, and no LAN for pods.
+                warn("networks.\(network.name).mode", "\(network.mode.rawValue): pods get the cluster's addresses, not the LAN's (a CNI such as Multus with macvlan puts pods on a LAN); no NetworkPolicy, left out")
+                continue
+            }
             // Only pods of this network reach each other's pods through it, as berth's bridges isolate.
             let selector: YAMLOut = .map([("matchLabels", .map([(Self.networkLabel(network.name), .string("true"), nil)]), nil)])
             manifests.append(manifest("networking.k8s.io/v1", "NetworkPolicy", network.name, spec.project, nil, spec: .map([
