@@ -8,6 +8,8 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev libarchive-dev libnftables-dev gcc libc6-dev busybox-static iproute2 nftables python3-jsonschema umoci skopeo zstd
 # The registry client's tests: a real registry (and its htpasswd, test certificates), images made by umoci, pushed by skopeo.
 DEB_PACKAGES += openssl docker-registry apache2-utils
+# The LAN tests: berth runs under nsenter in a network namespace that plays the host.
+DEB_PACKAGES += util-linux
 RELEASE_FLAGS := -c release --static-swift-stdlib
 BERTH_RELEASE := .build/release/berth
 DEMO_SPEC := specs/demo.yaml

@@ -39,7 +39,7 @@ ROW_IDS = (["start", "start.runtime", "start.seccomp", "attach"]
            + [f"scale.{verb}.{net}.{size}" for verb in ("apply", "destroy")
               for net in ("plain", "net") for size in SIZES]
            + ["scale.network-share", "plan.noop", "reconciler.cpu", "reconciler.rss", "restart",
-              "overhead.per-container", "validate", "validate.rss"])
+              "overhead.per-container", "validate", "validate.rss", "version"])
 
 
 class Config:
@@ -54,6 +54,7 @@ class Config:
         self.plan_runs = 3 if quick else 20
         self.reconcile_warmup, self.reconcile_seconds, self.reconcile_window = (1, 3, 1) if quick else (3, 30, 5)
         self.restart_kills = 2 if quick else 5
+        self.version_runs = 5 if quick else 50
         self.validate_containers, self.validate_networks = (100, 5) if quick else (1000, 20)
         self.validate_runs, self.validate_warmup, self.validate_peer_runs = (3, 1, 2) if quick else (50, 5, 3)
 
@@ -720,6 +721,26 @@ class Bench:
                  notes=["timed from the SIGKILL to a new `sleep` in the container's cgroup; "
                         "it includes noticing the death (pidfd), a plan and a start"])
 
+    # 9. the bare start of the CLI, against the smallest program a C compiler makes
+    def bench_version(self):
+        log("9. process start: berth --version vs a C hello world")
+        src, exe = f"{self.work}/hello.c", f"{self.work}/hello"
+        with open(src, "w") as f:
+            f.write('#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n')
+        run(["gcc", "-O2", "-o", exe, src])  # Debian's gcc: PIE, dynamically linked, as berth's libc is
+        berth, hello = [], []
+        for r in range(self.c.version_runs):
+            for i in range(2):
+                if (r + i) % 2 == 0:
+                    berth.append(timed([self.berth, "--version"])[0])
+                else:
+                    hello.append(timed([exe])[0])
+        b, h = stats(berth), stats(hello)
+        self.add("version", "Process start: berth --version vs a C hello world", "ms", b, h, "C hello world (gcc -O2)",
+                 goal="≤ 3 × the C program", goal_ok=b["median"] <= 3 * h["median"],
+                 notes=["both timed from spawning to exit, interleaved; the spawn itself (about 0.6 ms) "
+                        "is in both"])
+
     # 7. validation
     def bench_validate(self):
         c = self.c
@@ -947,7 +968,7 @@ def main():
     parser.add_argument("--berth-bench", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=f"{REPO}/bench/results")
-    parser.add_argument("--only", help="comma-separated sections: validate,attach,start,scale,steady")
+    parser.add_argument("--only", help="comma-separated sections: validate,attach,start,scale,steady,version")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (cgroups, namespaces, bridges)")
@@ -961,7 +982,7 @@ def main():
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     t0 = time.monotonic()
     load_start = open("/proc/loadavg").read().split()[:3]
-    sections = args.only.split(",") if args.only else ["validate", "attach", "start", "scale", "steady"]
+    sections = args.only.split(",") if args.only else ["validate", "attach", "start", "scale", "steady", "version"]
     failure = None
     problems = []
     try:

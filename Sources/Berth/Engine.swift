@@ -51,7 +51,7 @@ public struct Engine: Sendable {
     /// Creates the cgroup, writes the limits, starts berth init and records it.
     @discardableResult
     func start(_ c: Container, spec: Spec, addresses: IPAM.Assignment, restarts: Int, lastExit: ExitRecord?,
-               failures: Int = 0, freshRoot: Bool = false) throws -> ProcessIdentity {
+               failures: Int = 0, freshRoot: Bool = false, lastStop: StopRecord? = nil) throws -> ProcessIdentity {
         let project = spec.project
         guard c.identity != nil || c.user.numericIdentity != nil else {
             throw StateError("start \(project)/\(c.name)", "user \(c.user) was not resolved in the container's root")
@@ -60,6 +60,7 @@ public struct Engine: Sendable {
         let dir = store.containerDirectory(project, c.name)
         var record = ContainerRecord(spec: c, limits: mapping.limits(for: c.resources),
                                      restarts: restarts, lastExit: lastExit, failures: failures)
+        record.lastStop = lastStop
         let imageRoot = c.image == nil ? nil : try prepareImageRoot(c, project: project, fresh: freshRoot)  // images
         record.imageDigest = imageRoot?.image.digest
         record.imageRoot = imageRoot?.kind
@@ -69,6 +70,8 @@ public struct Engine: Sendable {
             try cgroups.create(path)
             try Failpoint.startAfterCgroup.hit()
             try cgroups.apply(record.limits, to: path)
+            // operations: the OOM kills counted before this run (a cgroup left by an interrupted apply)
+            record.oomKillsAtStart = try cgroups.usage(of: path).oomKills
             try Failpoint.startAfterLimits.hit()
             var extraMounts: [MountEntry] = []
             if c.namespaces.contains(.network) {
@@ -123,14 +126,15 @@ public struct Engine: Sendable {
 
     /// Stops a container (its stop signal, then SIGKILL after its stop timeout),
     /// kills whatever else is left in its cgroup and removes the cgroup.
-    func stop(project: String, name: String, record: ContainerRecord?) throws {
+    /// Returns how it stopped (nil: it was not running).
+    @discardableResult
+    func stop(project: String, name: String, record: ContainerRecord?, reason: StopRecord.Reason) throws -> StopRecord? {
         let path = Observer.containerCgroup(project, name)
+        var stopped: StopRecord?
         if cgroups.exists(path) {
             let pids = try cgroups.processes(in: path)
             if let id = Observer.initProcess(among: pids, recorded: record?.process) {
-                let signal = record?.spec.stopSignal.number ?? SIGTERM
-                let timeout = Swift.Duration.milliseconds(record?.spec.stopTimeout.milliseconds ?? 10_000)
-                try ContainerRuntime.stop(id, signal: signal, timeout: timeout)
+                stopped = try stopInit(id, project: project, name: name, spec: record?.spec, reason: reason)
             }
         }
         try removeKernelObjects(project: project, name: name, record: record)
@@ -138,6 +142,7 @@ public struct Engine: Sendable {
         if record.map({ !$0.spec.ports.isEmpty }) ?? false {
             try firewall.ensurePorts(project: project, container: name, [])
         }
+        return stopped
     }
 
     /// Kills every process left in the container's cgroup and removes the cgroup.

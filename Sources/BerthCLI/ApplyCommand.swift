@@ -21,6 +21,9 @@ struct ApplyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How long a container waits for the conditions of its dependsOn (started, healthy, completed).",
                                valueName: "duration"))
     var waitTimeout: String = "2m"
+    // operations
+    @Flag(help: ArgumentHelp("Wait until every container runs, or is healthy where it has a healthcheck (a job: has completed), up to --wait-timeout."))
+    var wait = false
 
     func run() throws {
         let spec = try spec.load()
@@ -38,6 +41,7 @@ struct ApplyCommand: ParsableCommand {
             try engine.importImages(spec) { if tty { Console.err($0) } }
             return try engine.plan(spec)
         }
+        for warning in try LanWarnings.check(spec) { Console.err("berth: warning: \(warning)") }
         do {
             let report = try engine.apply(spec, plan: plan, records: records, waitTimeout: waitTimeout) { Console.out($0.line) }
             // A spec that leaves the project nothing leaves no trace of it either.
@@ -45,6 +49,7 @@ struct ApplyCommand: ParsableCommand {
                 try engine.removeProjectIfEmpty(spec.project, holding: [lock])
             }
             Console.out(report.summary)
+            try reportOutcome(engine: engine, spec: spec, report: report, waitTimeout: waitTimeout)
         } catch let error as PreflightError {
             // Like validation errors: each at its field, with the spec's line under it.
             let source = error.source.bytes.isEmpty ? nil : error.source.bytes
@@ -53,5 +58,25 @@ struct ApplyCommand: ParsableCommand {
             Console.err("Nothing was changed.")
             throw ExitCode.failure
         }
+    }
+
+    /// What became of what apply started: a command that already ended is reported with its
+    /// status (exit 1 unless its restart policy expects it); `--wait` waits for every container.
+    func reportOutcome(engine: Engine, spec: Spec, report: ApplyReport, waitTimeout: Double) throws {
+        let exited = try engine.exitedDuringApply(report, spec: spec)
+        for e in exited where e.expected { Console.out(e.description) }
+        if wait {
+            do {
+                try engine.waitUntilReady(spec, timeout: waitTimeout) { Console.out($0) }
+                Console.out("Every container is ready.")
+            } catch let failed as ReadinessFailed {
+                for error in failed.errors { Console.err("berth: error: \(error)") }
+                throw ExitCode.failure
+            }
+            return
+        }
+        let unexpected = exited.filter { !$0.expected }
+        for e in unexpected { Console.err("berth: error: \(e)") }
+        if !unexpected.isEmpty { throw ExitCode.failure }
     }
 }

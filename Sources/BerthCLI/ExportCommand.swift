@@ -1,5 +1,7 @@
 import ArgumentParser
+import Berth
 import BerthConvert
+import BerthSpec
 import Foundation
 
 /// `berth export kubernetes -f FILE [-o DIR|-]`.
@@ -19,16 +21,32 @@ struct ExportKubernetes: ParsableCommand {
         """)
 
     @OptionGroup var spec: SpecFileOption
+    @OptionGroup var engineOptions: EngineOptions
     @Option(name: .shortAndLong, help: ArgumentHelp("A directory for one file per object, or - for one stream on standard output.", valueName: "DIR|-"))
     var output: String = "-"
     @Option(help: ArgumentHelp("The storage each PersistentVolumeClaim requests.", valueName: "size"))
     var volumeSize: String = "1Gi"
 
     func run() throws {
-        let spec = try spec.load()
+        var spec = try spec.load()
+        // The image store, where the images are: users by number, ExposedPorts. Without it
+        // (no state directory) the export still works, and warns for what it could not read.
+        let engine = try? engineOptions.engine()
+        if let engine { spec = Self.resolveUsers(spec, engine: engine) }
+        var facts: [String: ImageFacts] = [:]
+        if let engine {
+            let store = engine.images
+            for source in spec.containers.compactMap(\.image) {
+                guard let digest = engine.resolveImage(source), let image = try? store.image(digest),
+                      let data = try? store.configData(of: image) else { continue }
+                facts[source.description] = Self.imageFacts(config: data)
+            }
+        }
+        let known = facts
+        let exporter = KubernetesExporter(volumeSize: volumeSize, imageFacts: { known[$0.description] })
         let export: KubernetesExport
         do {
-            export = try KubernetesExporter(volumeSize: volumeSize).export(spec)
+            export = try exporter.export(spec)
         } catch {
             Console.err(error.problems.map { "berth: error: \($0.path): \($0.message)" }.joined(separator: "\n"))
             throw ExitCode.failure
@@ -47,5 +65,37 @@ struct ExportKubernetes: ParsableCommand {
             throw CLIError("cannot write into \(output): \(error.localizedDescription)")
         }
         Console.err("wrote \(export.manifests.count) manifests into \(output)")
+    }
+}
+
+extension ExportKubernetes {
+    /// Each container's `user:` resolved to numbers in its image (the image's own User when the
+    /// spec writes none), one container at a time, so that one that cannot be resolved is a
+    /// warning and leaves the others resolved.
+    static func resolveUsers(_ spec: Spec, engine: Engine) -> Spec {
+        var spec = spec
+        for i in spec.containers.indices {
+            let one = Spec(project: spec.project, containers: [spec.containers[i]])
+            do {
+                if let resolved = try engine.resolve(one).containers.first { spec.containers[i] = resolved }
+            } catch {
+                for d in error.diagnostics { Console.err("berth: warning: \(d.path): \(d.message)") }
+            }
+        }
+        return spec
+    }
+
+    /// The part of an image config the export reads.
+    private struct ConfigPorts: Decodable {
+        struct Defaults: Decodable {
+            // The image spec's key; its values are empty objects.
+            var ExposedPorts: [String: [String: String]]?
+        }
+        var config: Defaults?
+    }
+
+    static func imageFacts(config data: Data) -> ImageFacts {
+        let keys = (try? JSONDecoder().decode(ConfigPorts.self, from: data))?.config?.ExposedPorts?.keys
+        return ImageFacts(exposedPorts: (keys.map(Array.init) ?? []).compactMap(ExposedPort.init(configKey:)).sorted())
     }
 }

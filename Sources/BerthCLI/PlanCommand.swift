@@ -32,6 +32,7 @@ struct PlanCommand: ParsableCommand {
             }
         }
         let plan = try SpecInput.reportingSpecErrors(path: self.spec.file) { [engine] in try engine.plan(spec).plan }
+        for warning in try LanWarnings.check(spec) { Console.err("berth: warning: \(warning)") }
         switch output {
         case .text: Console.out(PlanText(color: Console.colorOnStdout).render(plan))
         case .json: Console.out(try PlanJSON.render(plan))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Berth
+import BerthKernel
 import Foundation
 
 struct StatusCommand: ParsableCommand {
@@ -34,7 +35,8 @@ struct StatusCommand: ParsableCommand {
 
     static func table(_ rows: [ContainerStatus]) -> String {
         guard !rows.isEmpty else { return "No containers." }
-        let header = ["PROJECT", "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "MEMORY", "CPU", "IMAGE"]
+        let header = ["PROJECT", "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "MEMORY", "CPU", "NETWORKS",
+                      "HEALTH", "LAST STOP", "IMAGE"]
         let body = rows.map { s -> [String] in
             let memory: String
             if let used = s.usage?.memoryCurrent {
@@ -47,13 +49,18 @@ struct StatusCommand: ParsableCommand {
             if let health = s.health {
                 state += health.stoppedUnhealthyAt != nil && s.state != "running" ? " (stopped: unhealthy)" : " (\(health.status.rawValue))"
             }
+            if s.oomKilled {
+                state += " (OOM killed)"
+            } else if let kills = s.oomKills, kills > 0 {
+                state += " (OOM kills: \(kills))"
+            }
             if let due = s.nextStartAt {
                 let left = due - Date().timeIntervalSince1970
                 state += left > 0 ? " (next start in \(duration(left.rounded(.up))))" : " (start due)"
             }
             return [s.project, s.name, state, s.pid.map(String.init) ?? "-",
                     s.uptimeSeconds.map(duration) ?? "-", String(s.restarts),
-                    s.lastExit?.summary ?? "-", memory, cpu,
+                    s.lastExit?.summary ?? "-", memory, cpu, networks(s), health(s), s.lastStop?.summary ?? "-",
                     s.imageDigest.map { "\(s.image ?? "") \($0.prefix(19)) (\(s.root ?? "overlay"))" } ?? "-"]
         }
         var widths = header.map(\.count)
@@ -63,6 +70,20 @@ struct StatusCommand: ParsableCommand {
                 .joined(separator: "  ")
         }
         return ([line(header)] + body.map(line)).joined(separator: "\n")
+    }
+
+    /// `front=10.88.1.10/24 back=10.88.2.3/24`
+    static func networks(_ s: ContainerStatus) -> String {
+        s.networks.isEmpty ? "-" : s.networks.map { "\($0.network)=\($0.addresses.joined(separator: ","))" }.joined(separator: " ")
+    }
+
+    /// The last check: `12:04:05 exit 0 "ok"`, `12:04:05 timed out`.
+    static func health(_ s: ContainerStatus) -> String {
+        guard let last = s.health?.log.last else { return s.health == nil ? "-" : "no check yet" }
+        let how = last.timedOut ? "timed out" : last.exitCode.map { "exit \($0)" } ?? "killed"
+        var head = last.output.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        if head.count > 40 { head = String(head.prefix(39)) + "…" }
+        return "\(ExitRecord.clock(last.end)) \(how)" + (head.isEmpty ? "" : " \"\(head)\"")
     }
 
     static func roundedToKi(_ bytes: UInt64) -> UInt64 { bytes / 1024 * 1024 }

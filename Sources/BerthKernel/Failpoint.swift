@@ -63,6 +63,22 @@ public enum Failpoint: String, CaseIterable, Sendable {
     /// Every blob and layer is in place; images.json is not written.
     case imageBeforeRecords = "image.before-records"
 
+    // A lan network taking its uplink NIC over (LanTests walk these: they need a spec with one).
+    /// The NIC's addresses and routes are recorded in the network's record; nothing changed yet.
+    case lanAfterRecord = "lan.after-record"
+    /// The bridge exists (the NIC's MAC, STP off), without addresses.
+    case lanAfterBridge = "lan.after-bridge"
+    /// The NIC's addresses are on the bridge too; the NIC is not a port yet.
+    case lanAfterBridgeAddresses = "lan.after-bridge-addresses"
+    /// The NIC is a port of the bridge; its routes still leave by it, its addresses are still on it.
+    case lanAfterEnslave = "lan.after-enslave"
+    /// The routes leave by the bridge; the NIC still has its addresses.
+    case lanAfterRoutes = "lan.after-routes"
+    /// The takeover is done; the router has not been asked yet.
+    case lanBeforeGatewayCheck = "lan.before-gateway-check"
+    /// Giving the NIC back: its addresses are back and it left the bridge, its routes not yet.
+    case lanGiveBackAfterNIC = "lan.give-back-after-nic"
+
     /// Undoing a failed start (killing and removing its cgroup): armed with a step's
     /// `:error`, the undo fails too (or berth dies in it).
     case startRollback = "start.rollback"
@@ -73,6 +89,9 @@ public enum Failpoint: String, CaseIterable, Sendable {
 
     /// Failpoints reached only when another step failed first, with that step.
     public var needs: Failpoint? { self == .startRollback ? .startAfterLimits : nil }
+
+    /// Failpoints reached only by a spec with a lan network.
+    public var needsLanNetwork: Bool { rawValue.hasPrefix("lan.") }
 
     /// Failpoints of reading only: reached before anything is changed.
     public var isObservation: Bool { self == .observeNetlink }

@@ -108,9 +108,11 @@ import Testing
         let service = try #require(export.manifests.first { $0.kind == "Service" }?.yaml)
         #expect(service.contains("clusterIP: None"), "headless, so that names resolve between pods")
         #expect(export.warnings.map(\.path) == [
-            "networks.back.masquerade", "networks.back.mtu", "containers.db.resources.pids", "containers.db.resources.cpuset",
-            "containers.db.resources.memorySwap", "containers.db.mounts[2]", "containers.db.networks.back.ip",
+            "networks.back.masquerade", "networks.back.mtu", "containers.db.image", "containers.db.resources.pids",
+            "containers.db.resources.cpuset", "containers.db.resources.memorySwap", "containers.db.mounts[2]",
+            "containers.db.networks.back.ip", "containers.migrate.image", "containers.probe.image",
         ])
+        #expect(export.warnings[2].message.contains("is not in berth's image store, so its ExposedPorts are not read"))
     }
 
     @Test func localImagesAndRootfsAreErrorsThatSayToPush() throws {
@@ -129,8 +131,105 @@ import Testing
         }
     }
 
+    @Test func probesWaitsPortsAndHardeningValidateStrictly() throws {
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("berth-seccomp-\(UUID().uuidString).json").path
+        try #"{"defaultAction": "SCMP_ACT_ALLOW"}"#.write(toFile: profile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: profile) }
+        let spec = try spec("""
+            version: 1
+            project: shop
+            networks:
+              back: {subnet: 10.88.3.0/24}
+            containers:
+              db:
+                image: postgres:16
+                user: postgres
+                networks: {back: {}}
+                healthcheck:
+                  test: ["CMD", "pg_isready", "-U", "postgres"]
+                  interval: 5s
+                  timeout: 1500ms
+                  retries: 5
+                  startPeriod: 10s
+                  startInterval: 1s
+                sysctls: {net.ipv4.ip_unprivileged_port_start: "0", net.core.somaxconn: "1024"}
+                ulimits: {nofile: 4096}
+                devices: [/dev/fuse]
+                security: {seccomp: unconfined}
+              migrate:
+                image: registry.example.com/shop/app:1.4
+                command: [migrate]
+                restart: never
+                networks: {back: {}}
+                dependsOn: {db: {condition: healthy}}
+                security: {seccomp: \(profile)}
+                noNewPrivileges: false
+              app:
+                image: registry.example.com/shop/app:1.4
+                pull: always
+                networks: {back: {}}
+                ports: ["8080:8000", "127.0.0.1:5353:53/udp"]
+                healthcheck: {test: ["CMD-SHELL", "wget -q -O /dev/null http://localhost:8000/"], onUnhealthy: none}
+                dependsOn:
+                  migrate: {condition: completed}
+                  db: {condition: started, restart: true}
+                stopTimeout: 30s
+            """)
+        // The image store knows the app's image: it exposes 8000 and 9090.
+        let exporter = KubernetesExporter(imageFacts: { source in
+            source.description.contains("shop/app")
+                ? ImageFacts(exposedPorts: [ExposedPort(port: 8000), ExposedPort(port: 9090)]) : nil
+        })
+        let export = try exporter.export(spec)
+        #expect(export.manifests.map { "\($0.kind)/\($0.name)" } == [
+            "ServiceAccount/berth-job-waiter", "Role/berth-job-waiter", "RoleBinding/berth-job-waiter",
+            "NetworkPolicy/back", "Service/db", "Service/migrate", "Service/app", "Deployment/db", "Deployment/app", "Job/migrate",
+        ])
+        try validate(export)
+        func yaml(_ kind: String, _ name: String) throws -> String {
+            try #require(export.manifests.first { $0.kind == kind && $0.name == name }?.yaml)
+        }
+        let db = try yaml("Deployment", "db")
+        #expect(db.contains("""
+                      readinessProbe:
+                        exec:
+                          command: [pg_isready, "-U", postgres]
+                        initialDelaySeconds: 10
+                        periodSeconds: 5
+                        timeoutSeconds: 2
+                        failureThreshold: 5
+            """), "interval, startPeriod, timeout (1.5s rounded up), retries: \(db)")
+        #expect(db.contains("livenessProbe:"), "onUnhealthy restart (the default) is a liveness probe too")
+        #expect(db.contains("type: Unconfined"))
+        #expect(db.contains("name: net.ipv4.ip_unprivileged_port_start") && !db.contains("somaxconn"), "safe sysctls only")
+        #expect(!db.contains("runAsUser"), "a user name berth could not resolve is left to the image")
+        let app = try yaml("Deployment", "app")
+        #expect(app.contains("imagePullPolicy: Always"))
+        #expect(app.contains("readinessProbe:") && !app.contains("livenessProbe:"), "onUnhealthy none: readiness only")
+        #expect(app.contains("command: [/bin/sh, \"-c\", \"wget -q -O /dev/null http://localhost:8000/\"]"), "CMD-SHELL: \(app)")
+        #expect(app.contains("containerPort: 8000\n              hostPort: 8080"), "\(app)")
+        #expect(app.contains("hostIP: \"127.0.0.1\""))
+        #expect(app.contains("containerPort: 9090"), "the image's ExposedPorts")
+        #expect(app.contains("serviceAccountName: berth-job-waiter"))
+        #expect(app.contains("command: [kubectl, wait, \"--for=condition=complete\", job/migrate, \"--timeout=10m\"]"), "\(app)")
+        #expect(app.contains("name: wait-db") && app.contains("value: \"db.$(NAMESPACE).svc.cluster.local\""), "\(app)")
+        #expect(app.contains("terminationGracePeriodSeconds: 30"))
+        let appService = try yaml("Service", "app")
+        #expect(!appService.contains("clusterIP: None"))
+        #expect(appService.contains("name: tcp-8000") && appService.contains("name: udp-53") && appService.contains("name: tcp-9090"), "\(appService)")
+        #expect(try yaml("Service", "db").contains("clusterIP: None"), "no ports known: headless")
+        let migrate = try yaml("Job", "migrate")
+        #expect(!migrate.contains("allowPrivilegeEscalation"), "noNewPrivileges false leaves Kubernetes' default")
+        #expect(migrate.contains("type: Localhost") && migrate.contains("localhostProfile:"))
+        #expect(export.warnings.map(\.path) == [
+            "networks.back.masquerade", "containers.db.image", "containers.db.healthcheck.startInterval", "containers.db.user",
+            "containers.db.sysctls.net.core.somaxconn", "containers.db.ulimits", "containers.db.devices",
+            "containers.migrate.security.seccomp", "containers.app.dependsOn.migrate", "containers.app.dependsOn.db.restart",
+        ], "\(export.warnings.map(\.description).joined(separator: "\n"))")
+    }
+
     @Test("round trip: Compose in, Kubernetes out, strictly valid",
-          arguments: ["web-app-db-cache.yaml", "reverse-proxy.yaml", "migration-gate.yaml"])
+          arguments: ["web-app-db-cache.yaml", "reverse-proxy.yaml", "migration-gate.yaml", "every-key.yaml", "migration-run.yaml"])
     func roundTrip(_ name: String) throws {
         let path = "\(ComposeImportTests.corpus)/\(name)"
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))

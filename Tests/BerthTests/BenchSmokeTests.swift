@@ -16,11 +16,12 @@ struct BenchSmokeTests {
         "scale.destroy.plain.small", "scale.destroy.plain.medium", "scale.destroy.plain.large",
         "scale.destroy.net.small", "scale.destroy.net.medium", "scale.destroy.net.large",
         "scale.network-share", "plan.noop", "reconciler.cpu", "reconciler.rss", "restart",
-        "overhead.per-container", "validate", "validate.rss",
+        "overhead.per-container", "validate", "validate.rss", "version",
     ]
     /// Rows measured side by side with a peer (the others are held to a goal only).
     static let rowsWithPeer = Set<String>([
         "start", "start.runtime", "start.seccomp", "attach", "plan.noop", "overhead.per-container", "validate", "validate.rss",
+        "version",
     ]).union(rows.filter { $0.hasPrefix("scale.apply") || $0.hasPrefix("scale.destroy") })
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

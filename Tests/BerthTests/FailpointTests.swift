@@ -153,8 +153,9 @@ struct FailpointTests {
         #expect(!mounts.contains(box.directory), "\(context): a mount left", sourceLocation: sourceLocation)
     }
 
-    /// The image store's failpoints have their own walk (ImageFailpointTests).
-    static let points = Failpoint.allCases.filter { !$0.isImageImport }
+    /// The image store's failpoints have their own walk (ImageFailpointTests); the lan
+    /// failpoints need a NIC to take over: LanTests walks them.
+    static let points = Failpoint.allCases.filter { !$0.isImageImport && !$0.needsLanNetwork }
 
     @Test(arguments: points)
     func killedAtEveryFailpointTheNextApplyConverges(point: Failpoint) throws {

@@ -15,6 +15,9 @@ final class Sandbox: @unchecked Sendable {
     let berth: String
     private var subnets: [TestSubnet] = []
     private let lock = NSLock()
+    /// A command berth runs under (e.g. `nsenter --net=...`: LanTests run berth in a
+    /// network namespace that plays the host); empty: berth itself.
+    var launcher: [String] = []
 
     init(_ tag: String) throws {
         signal(SIGPIPE, SIG_IGN)
@@ -62,8 +65,8 @@ final class Sandbox: @unchecked Sendable {
 
     func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: berth)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? berth)
+        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [berth] + arguments
         var env = ProcessInfo.processInfo.environment
         env["BERTH_STATE_DIR"] = stateDirectory
         env["NO_COLOR"] = "1"

@@ -85,7 +85,8 @@ public struct Applier: Sendable {
         case .start:
             let c = spec.container(named: name)!
             try waitForDependencies(of: c, spec: spec)
-            let exit = try engine.observer.observeExit(project: project, name: name)
+            var exit = try engine.observer.observeExit(project: project, name: name)
+            if exit != nil, let record { exit?.oomKilled = engine.oomKilledThisRun(project: project, name: name, record: record) }
             try engine.removeKernelObjects(project: project, name: name, record: record)
             // Without an exit record (berth init itself was killed) the run ended no
             // later than now: a container killed after long hours is forgiven its failures.
@@ -93,15 +94,17 @@ public struct Applier: Sendable {
             let failures = RestartBackoff.failures(previous: record?.failures ?? 0, ranFor: ran) + 1
             // No exit record: the run that ended left none; an older one would mislead.
             let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: (record?.restarts ?? 0) + 1,
-                                      lastExit: exit, failures: failures)
+                                      lastExit: exit, failures: failures,
+                                      lastStop: record.flatMap { engine.lastStop(project: project, name: name, record: $0) })
             return "started again, pid \(id.pid)"
         case .replace:
             let c = spec.container(named: name)!
             try waitForDependencies(of: c, spec: spec)
-            try engine.stop(project: project, name: name, record: record)
+            let stopped = try engine.stop(project: project, name: name, record: record, reason: .replace)
             try Failpoint.replaceAfterStop.hit()
-            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil, freshRoot: true)
-            return "replaced, pid \(id.pid)"
+            let id = try engine.start(c, spec: spec, addresses: plan.addresses, restarts: 0, lastExit: nil, freshRoot: true,
+                                      lastStop: stopped)
+            return "replaced, pid \(id.pid)" + (stopped.map { " (old one \($0.summary))" } ?? "")
         case .update:
             let c = spec.container(named: name)!
             guard var record else { return nil }
@@ -138,11 +141,11 @@ public struct Applier: Sendable {
             try engine.store.write(record, project: project)
             return "updated " + action.changes.map(\.field).joined(separator: ", ")
         case .destroy:
-            try engine.stop(project: project, name: name, record: record)
+            let stopped = try engine.stop(project: project, name: name, record: record, reason: .destroy)
             try Failpoint.destroyAfterStop.hit()
             try engine.store.removeContainer(project: project, name: name)
             engine.removeProjectCgroupsIfEmpty(project)
-            return "destroyed"
+            return "destroyed" + (stopped.map { " (\($0.summary))" } ?? "")
         case .noop:
             // Same values written differently (1Gi -> 1024Mi): keep the record in the user's words.
             if var record, let c = spec.container(named: name), record.spec != c {
@@ -163,6 +166,9 @@ extension Applier {
         let project = spec.project
         let name = action.object.name
         let net = NetworkApplier(project: project, firewall: engine.firewall)
+        if try isOnTheLan(action, spec: spec, records: records) {
+            return try runLanNetwork(action, spec: spec, records: records)
+        }
         switch action.kind {
         case .create, .update, .replace:
             let network = spec.network(named: name)!

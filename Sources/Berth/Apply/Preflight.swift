@@ -14,6 +14,7 @@ public enum Preflight {
         var out = plan.addresses.problems
         out += networkProblems(spec: spec, records: records, neighbours: neighbours)
         out += portProblems(spec: spec, addresses: plan.addresses, firewall: firewall)
+        out += lanProblems(spec: spec, plan: plan, records: records)
         let fm = FileManager.default
         let starting = Set(plan.actions.filter { [.create, .replace, .start].contains($0.kind) }.map(\.object.name))
         for c in spec.containers {
@@ -73,6 +74,8 @@ public enum Preflight {
                     guard destination.overlaps(subnet) else { continue }
                     let device = route.outputIndex.flatMap { i in links.first { $0.index == i }?.name }
                     if let device, ours.contains(device) || device == network.bridge { continue }
+                    // lan, macvlan: the LAN's own route, by the NIC the network is built on.
+                    if let device, network.mode.isOnTheLAN, device == network.uplink { continue }
                     if let device, let other = neighbours.first(where: { $0.record.spec.bridge == device }) {
                         out.append(PreflightProblem("\(at).subnet", "\(subnet) overlaps \(other), subnet \(other.record.spec.subnet) (dev \(device))"))
                         continue

@@ -88,9 +88,15 @@ final class HealthMonitor: @unchecked Sendable {
         guard check.onUnhealthy == .restart else { return }
         do {
             try checker.markStopped(project: spec.project, name: c.name, health)
-            let outcome = try ContainerRuntime.stop(run, signal: c.stopSignal.number,
-                                                    timeout: .milliseconds(c.stopTimeout.milliseconds))
-            logger.warning("container \(c.name) stopped for being unhealthy (\(outcome == .killed ? "killed after stopTimeout" : "stopped in time")); restart: \(c.restart.rawValue)",
+            let engine = checker.engine
+            let stopped = try engine.stopInit(run, project: spec.project, name: c.name, spec: c, reason: .unhealthy)
+            if let stopped {
+                // In the health record (the monitor's own file; the container record is apply's, under its lock).
+                var marked = health
+                marked.stop = stopped
+                try checker.markStopped(project: spec.project, name: c.name, marked)
+            }
+            logger.warning("container \(c.name) stopped for being unhealthy (\(stopped?.summary ?? "it had exited")); restart: \(c.restart.rawValue)",
                            metadata: ["container": "\(c.name)"])
         } catch {
             logger.error("container \(c.name): stop after failed healthchecks failed: \(error)")

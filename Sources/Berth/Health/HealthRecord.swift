@@ -21,6 +21,8 @@ public struct HealthRecord: Codable, Sendable, Equatable {
     public var log: [HealthResult]
     /// When berth stopped the container for being unhealthy (seconds since the epoch).
     public var stoppedUnhealthyAt: Double?
+    /// How that stop went (stop signal in time, or SIGKILL after stopTimeout).
+    public var stop: StopRecord?
 
     public static let keep = 5
     static let fileName = "health.json"

@@ -40,18 +40,35 @@ public enum IPAM {
             let recorded = records[network.name]?.allocations ?? [:]
             var waiting: [String] = []
             for (name, ip) in attached where ip == nil {
-                if let old = recorded[name], usable(old, in: network), !taken.contains(old) {
+                if let old = recorded[name], usable(old, in: network), inRange(old, of: network), !taken.contains(old) {
                     table[name] = old
                     taken.insert(old)
                 } else {
                     waiting.append(name)
                 }
             }
-            var candidate = network.subnet.firstHost.value
-            let last = network.subnet.lastHost.value
+            // lan, macvlan: only ipRange is berth's to hand out (validation requires it, or static addresses).
+            let range = network.handOutRange
+            var candidate = range?.lowerBound ?? 1
+            let last = range?.upperBound ?? 0
             for name in waiting {
-                while candidate <= last, taken.contains(IPv4Address(candidate)) { candidate += 1 }
+                while candidate <= last, taken.contains(IPv4Address(candidate)) || !usable(IPv4Address(candidate), in: network) {
+                    candidate += 1
+                }
                 guard candidate <= last else {
+                    guard range != nil else {
+                        out.problems.append(PreflightProblem(
+                            "networks.\(network.name)", "a \(network.mode.rawValue) network without ipRange "
+                                + "hands out no addresses: container \(name) needs a static one"))
+                        break
+                    }
+                    if let ipRange = network.ipRange {
+                        out.problems.append(PreflightProblem(
+                            "networks.\(network.name).ipRange", "\(ipRange) is full: \(waiting.count) containers without a static "
+                                + "address for the free addresses of the range (the router and the subnet's network and broadcast "
+                                + "addresses are never handed out)"))
+                        break
+                    }
                     let capacity = Int(last - network.subnet.firstHost.value)  // hosts minus the gateway
                     out.problems.append(PreflightProblem(
                         "networks.\(network.name).subnet", "\(network.subnet) is full: \(attached.count) containers "
@@ -64,6 +81,10 @@ public enum IPAM {
             out.addresses[network.name] = table
         }
         return out
+    }
+
+    static func inRange(_ a: IPv4Address, of network: Network) -> Bool {
+        network.handOutRange?.contains(a.value) ?? false
     }
 
     static func usable(_ a: IPv4Address, in network: Network) -> Bool {

@@ -57,6 +57,10 @@ struct NetworkApplier {
         for (i, attachment) in c.networks.enumerated() {
             guard let network = networks[attachment.network],
                   let ip = addresses.address(of: c.name, on: network.name) else { continue }
+            if network.mode == .macvlan {
+                try attachMacvlan(c, index: i, network: network, ip: ip, namespace: namespace, inside: inside)
+                continue
+            }
             let vethName = NetworkNames.hostVeth(project: project, container: c.name, network: network.name)
             let ifName = NetworkNames.containerInterface(i)
             let veth = try host.link(.name(vethName))
@@ -91,6 +95,8 @@ struct NetworkApplier {
             }
             if !present.contains(where: { $0.prefix == want }) {
                 try inside.addAddress(want, to: .index(iface.index), broadcast: want.broadcast)
+                // lan: the LAN's caches learn the container's MAC now, not at its first packet.
+                if network.mode == .lan { try announce(ip, mac: mac, interface: iface.index, namespace: namespace) }
             }
             if i == 0 {
                 let gateway = network.gateway.kernel

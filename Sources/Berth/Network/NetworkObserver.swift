@@ -29,12 +29,17 @@ public struct ObservedNetwork: Sendable, Equatable {
     public var bridge: ObservedBridge?
     public var masquerade: Bool
     public var isolated: Bool
+    // lan
+    /// A lan network's NIC against its recorded state (nil on other networks).
+    public var uplink: ObservedUplink?
 
-    public init(name: String, bridge: ObservedBridge?, masquerade: Bool = false, isolated: Bool = true) {
+    public init(name: String, bridge: ObservedBridge?, masquerade: Bool = false, isolated: Bool = true,
+                uplink: ObservedUplink? = nil) {
         self.name = name
         self.bridge = bridge
         self.masquerade = masquerade
         self.isolated = isolated
+        self.uplink = uplink
     }
 }
 
@@ -68,16 +73,43 @@ public struct ObservedAttachment: Sendable, Equatable {
     }
 }
 
+/// The host's side of an observation: one rtnetlink socket in the host's namespace and
+/// one dump of its links and of its addresses, shared by the bridges and every
+/// container's veth, so that an observation costs a dump per project rather than per
+/// container.
+struct HostNetworkView {
+    let netlink: RouteNetlink
+    let links: [Link]
+    let addresses: [LinkAddress]
+
+    init() throws {
+        netlink = try RouteNetlink()
+        links = try netlink.links()
+        addresses = try netlink.addresses()
+    }
+
+    func link(named name: String) -> Link? { links.first { $0.name == name } }
+    func link(index: Int32) -> Link? { links.first { $0.index == index } }
+}
+
+/// A running container's side of its networks, read from the host.
+struct ContainerNetworkObservation {
+    /// By network name.
+    var attachments: [String: ObservedAttachment]
+    /// The id the host's namespace gives the container's network namespace (its
+    /// rtnetlink events carry it).
+    var namespaceID: Int32
+}
+
 /// Reads networks and attachments back from the kernel over rtnetlink.
 struct NetworkObserver {
     var firewall: Firewall
 
     /// Bridges of the networks berth records or the spec names, by network name.
-    func observe(project: String, networks: [String: String], listing: Firewall.Listing) throws -> [String: ObservedNetwork] {
+    func observe(project: String, networks: [String: String], listing: Firewall.Listing,
+                 host: HostNetworkView? = nil) throws -> [String: ObservedNetwork] {
         guard !networks.isEmpty else { return [:] }
-        let host = try RouteNetlink()
-        let links = try host.links()
-        let addresses = try host.addresses()
+        let host = try host ?? HostNetworkView()
         let rules = Set(listing.tags)
         var out: [String: ObservedNetwork] = [:]
         for (network, bridgeName) in networks {
@@ -85,11 +117,11 @@ struct NetworkObserver {
                 name: network, bridge: nil,
                 masquerade: rules.contains(Firewall.masqueradeTag(project: project, network: network)),
                 isolated: rules.contains(Firewall.isolationTag(project: project, network: network)))
-            if let link = links.first(where: { $0.name == bridgeName }) {
+            if let link = host.link(named: bridgeName) {
                 seen.bridge = ObservedBridge(
                     isBridge: link.kind == "bridge", index: link.index, mtu: link.mtu, mac: link.mac?.description,
                     up: link.isUp,
-                    addresses: addresses.filter { $0.linkIndex == link.index }.map(\.prefix.description).sorted())
+                    addresses: host.addresses.filter { $0.linkIndex == link.index }.map(\.prefix.description).sorted())
             }
             out[network] = seen
         }
@@ -97,30 +129,42 @@ struct NetworkObserver {
     }
 
     /// The attachments of a running container, by network name, in the order it lists them.
-    func attachments(project: String, container: Container, pid: Int32) throws -> [String: ObservedAttachment] {
+    func attachments(project: String, container: Container, pid: Int32,
+                     host: HostNetworkView? = nil) throws -> [String: ObservedAttachment] {
         guard !container.networks.isEmpty else { return [:] }
+        return try containerSide(project: project, container: container, pid: pid, host: host ?? HostNetworkView())
+            .attachments
+    }
+
+    /// Both sides of a running container's veths, read from the host's namespace: the
+    /// host ends from the host's dump, the container's ends with requests that name its
+    /// namespace by id (no thread, setns or socket per container), its default route
+    /// from /proc (route dumps take no namespace id).
+    func containerSide(project: String, container: Container, pid: Int32,
+                       host: HostNetworkView) throws -> ContainerNetworkObservation {
         try Failpoint.observeNetlink.hit()
-        let host = try RouteNetlink()
-        let hostLinks = try host.links()
-        let inside = try RouteNetlink(namespacePath: "/proc/\(pid)/ns/net")
-        let links = try inside.links()
-        let addresses = try inside.addresses()
-        let gateway = try inside.routes().first { $0.isDefault }?.gateway?.description
+        let namespaceID = try host.netlink.namespaceID(of: .process(pid))
+        let links = try host.netlink.links(inNamespace: namespaceID)
+        let addresses = try host.netlink.addresses(inNamespace: namespaceID)
+        let gateway = try ProcFS.defaultGateway(pid: pid)?.description
         var out: [String: ObservedAttachment] = [:]
         for (i, attachment) in container.networks.enumerated() {
             let vethName = NetworkNames.hostVeth(project: project, container: container.name, network: attachment.network)
-            let veth = hostLinks.first { $0.name == vethName }
+            let veth = host.link(named: vethName)
             let iface = links.first { $0.name == NetworkNames.containerInterface(i) }
+            // macvlan: no host end; the child's link is its parent (lan). Link reports no peer
+            // when IFLA_LINK equals the child's own index, which a parent's index in the host can.
+            let macvlan = iface?.kind == "macvlan"
             out[attachment.network] = ObservedAttachment(
-                hostVeth: veth != nil,
-                master: veth?.masterIndex.flatMap { m in hostLinks.first { $0.index == m }?.name },
-                hostUp: veth?.isUp ?? false,
+                hostVeth: veth != nil || macvlan,
+                master: (macvlan ? iface.map { $0.peerIndex ?? $0.index } : veth?.masterIndex).flatMap { host.link(index: $0)?.name },
+                hostUp: macvlan || veth?.isUp == true,
                 interface: iface != nil,
                 interfaceUp: iface?.isUp ?? false,
                 mtu: iface?.mtu,
                 addresses: iface.map { l in addresses.filter { $0.linkIndex == l.index }.map(\.prefix.description).sorted() } ?? [],
                 defaultGateway: gateway)
         }
-        return out
+        return ContainerNetworkObservation(attachments: out, namespaceID: namespaceID)
     }
 }

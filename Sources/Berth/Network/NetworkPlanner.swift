@@ -33,6 +33,7 @@ extension Planner {
             if old.bridge != network.bridge {
                 forcing.append(FieldChange(field: "bridge", old: old.bridge, new: network.bridge, forcesReplacement: true))
             }
+            forcing += Self.modeChanges(old, network)
             if !forcing.isEmpty {
                 rebuilt.insert(network.name)
                 early.append(PlannedAction(
@@ -42,6 +43,15 @@ extension Planner {
                 continue
             }
             var changes: [FieldChange] = []
+            if network.mode.isOnTheLAN {
+                changes = network.mode == .lan ? lanNetworkChanges(network, record: record, seen: seen)
+                    : macvlanNetworkChanges(network, record: record, seen: seen)
+                let drifted = changes.contains { $0.drift != nil }
+                early.append(changes.isEmpty ? PlannedAction(object: ref, kind: .noop, reason: "matches the spec")
+                    : PlannedAction(object: ref, kind: .update, reason: drifted ? "changed outside berth" : "changed in the spec",
+                                    changes: changes))
+                continue
+            }
             func field(_ name: String, _ applied: String?, _ wanted: String?, _ now: String?) {
                 guard now != wanted else { return }
                 if applied == now {
@@ -94,7 +104,7 @@ extension Planner {
         for (i, attachment) in c.networks.enumerated() {
             guard let network = context.spec.network(named: attachment.network),
                   let ip = context.addresses.address(of: c.name, on: network.name) else { continue }
-            let want = Self.describe(index: i, address: "\(ip)/\(network.subnet.prefix)", bridge: network.bridge,
+            let want = Self.describe(index: i, address: "\(ip)/\(network.subnet.prefix)", bridge: network.attachedTo,
                                      gateway: i == 0 ? network.gateway.description : nil)
             let field = "networks.\(network.name)"
             if context.rebuilt.contains(network.name) {
@@ -105,7 +115,7 @@ extension Planner {
             guard seen != want else { continue }
             let recorded = context.records[network.name]?.allocations[c.name]
             if let recorded, recorded != ip {
-                let old = Self.describe(index: i, address: "\(recorded)/\(network.subnet.prefix)", bridge: network.bridge,
+                let old = Self.describe(index: i, address: "\(recorded)/\(network.subnet.prefix)", bridge: network.attachedTo,
                                         gateway: i == 0 ? network.gateway.description : nil)
                 changes.append(FieldChange(field: field, old: old, new: want))
             } else {

@@ -10,11 +10,16 @@ public struct NetworkRecord: Sendable, Equatable, Codable {
     public var mac: String
     /// Container name -> address, for every container attached (static or chosen by berth).
     public var allocations: [String: IPv4Address]
+    // lan
+    /// A lan network's NIC as it was before the takeover, written before the first change
+    /// to it; nil until then, and on other networks.
+    public var uplink: UplinkState?
 
-    public init(spec: Network, mac: String, allocations: [String: IPv4Address] = [:]) {
+    public init(spec: Network, mac: String, allocations: [String: IPv4Address] = [:], uplink: UplinkState? = nil) {
         self.spec = spec
         self.mac = mac
         self.allocations = allocations
+        self.uplink = uplink
     }
 }
 

@@ -16,12 +16,14 @@ extension ExitRecord {
         let how: String
         switch status {
         case .exited(let code): how = "exited with code \(code)"
+        case .signaled(let s) where oomKilled == true && s == SIGKILL: how = "killed by the OOM killer (SIGKILL)"
         case .signaled(let s): how = "killed by \(Signal.table.first { $0.1 == s }?.0 ?? "signal \(s)")"
         }
         return "\(how) at \(Self.clock(finishedAt))"
     }
 
-    static func clock(_ epoch: Double) -> String {
+    /// hh:mm:ss in local time.
+    public static func clock(_ epoch: Double) -> String {
         var t = time_t(epoch)
         var tm = tm()
         localtime_r(&t, &tm)

@@ -41,6 +41,10 @@ public struct ObservedContainer: Sendable, Equatable {
     /// berth's /etc/hosts of the container, as it is now (read when it runs in a network
     /// namespace of its own; nil when there is no such file).
     public var hosts: String?
+    // perf
+    /// The id the host's network namespace gives the container's (read with its
+    /// attachments): the container's rtnetlink events carry it.
+    public var networkNamespaceID: Int32?
 
     public init(name: String, process: ProcessIdentity? = nil, limits: CgroupLimits? = nil,
                 hostname: String? = nil, lastExit: ExitRecord? = nil, attachments: [String: ObservedAttachment] = [:]) {

@@ -28,37 +28,59 @@ public struct Observer: Sendable {
         let inKernel = cgroups.exists(Self.projectCgroup(project))
             ? try cgroups.children(of: Self.projectCgroup(project)) : []
         for name in Set(inKernel).union(records.containers.keys) {
-            state.containers[name] = try observe(project: project, name: name, record: records.containers[name])
+            state.containers[name] = try observe(project: project, name: name, record: records.containers[name],
+                                                 hostname: false)
         }
-        let bridges = records.networks.mapValues(\.spec.bridge)
-        if !bridges.isEmpty {
-            // One listing of berth's table for the networks' rules and the containers' ports.
-            let listing = try firewall.listing()
-            for name in state.containers.keys {
-                let (forwards, edited) = listing.ports(project: project, container: name)
-                state.containers[name]?.ports = ObservedPorts(forwards: forwards, edited: edited)
-            }
-            let networks = NetworkObserver(firewall: firewall)
-            state.networks = try networks.observe(project: project, networks: bridges, listing: listing)
-            for (name, seen) in state.containers {
-                guard let process = seen.process, let spec = records.containers[name]?.spec,
-                      spec.namespaces.contains(.network), !spec.networks.isEmpty else { continue }
-                do {
-                    state.containers[name]?.attachments =
-                        try networks.attachments(project: project, container: spec, pid: process.pid)
-                } catch where !process.isAlive {
-                    // It exited while we looked: it has no attachments to read, and is not running.
-                    state.containers[name]?.process = nil
-                    state.containers[name]?.lastExit = try ContainerRuntime.exitRecord(
-                        stateDir: store.containerDirectory(project, name))
-                }
-                // Any other failure to read is an error of the observation, never "the veth is missing".
-            }
+        // Every hostname by one thread that joins each UTS namespace in turn.
+        let uts = state.containers.values.compactMap { seen -> ProcessIdentity? in
+            guard let process = seen.process,
+                  records.containers[seen.name]?.spec.namespaces.contains(.uts) ?? true else { return nil }
+            return process
         }
+        let hostnames = ProcFS.hostnames(of: uts)
+        for (name, seen) in state.containers {
+            if let process = seen.process { state.containers[name]?.hostname = hostnames[process] }
+        }
+        try observeNetworks(project: project, records: records, into: &state, containers: Set(state.containers.keys))
         return state
     }
 
-    func observe(project: String, name: String, record: ContainerRecord?) throws -> ObservedContainer {
+    /// The project's networks (bridges, firewall rules, every container's ports) and the
+    /// attachments of the running containers named in `containers`, into `state`.
+    func observeNetworks(project: String, records: ProjectRecords, into state: inout ObservedState,
+                         containers: Set<String>) throws {
+        let bridges = records.networks.mapValues(\.spec.bridge)
+        guard !bridges.isEmpty else { return }
+        // One listing of berth's table for the networks' rules and the containers' ports.
+        let listing = try firewall.listing()
+        for name in state.containers.keys {
+            let (forwards, edited) = listing.ports(project: project, container: name)
+            state.containers[name]?.ports = ObservedPorts(forwards: forwards, edited: edited)
+        }
+        let networks = NetworkObserver(firewall: firewall)
+        let host = try HostNetworkView()
+        state.networks = try networks.observe(project: project, networks: bridges, listing: listing, host: host)
+        try LanObserver.observe(project: project, records: records.networks, into: &state.networks)
+        for name in containers {
+            guard let seen = state.containers[name], let process = seen.process,
+                  let spec = records.containers[name]?.spec,
+                  spec.namespaces.contains(.network), !spec.networks.isEmpty else { continue }
+            do {
+                let side = try networks.containerSide(project: project, container: spec, pid: process.pid, host: host)
+                state.containers[name]?.attachments = side.attachments
+                state.containers[name]?.networkNamespaceID = side.namespaceID
+            } catch where !process.isAlive {
+                // It exited while we looked: it has no attachments to read, and is not running.
+                state.containers[name]?.process = nil
+                state.containers[name]?.lastExit = try ContainerRuntime.exitRecord(
+                    stateDir: store.containerDirectory(project, name))
+            }
+            // Any other failure to read is an error of the observation, never "the veth is missing".
+        }
+    }
+
+    /// One container; its hostname too unless `hostname` is false (the caller reads many at once).
+    func observe(project: String, name: String, record: ContainerRecord?, hostname: Bool = true) throws -> ObservedContainer {
         let path = Self.containerCgroup(project, name)
         var seen = ObservedContainer(name: name)
         let stateDir = store.containerDirectory(project, name)
@@ -78,7 +100,7 @@ public struct Observer: Sendable {
         seen.process = Self.initProcess(among: pids, recorded: record?.process)
         if let process = seen.process {
             seen.lastExit = nil
-            if record?.spec.namespaces.contains(.uts) ?? true {
+            if hostname, record?.spec.namespaces.contains(.uts) ?? true {
                 seen.hostname = try? ProcFS.hostname(of: process)
             }
             if record?.spec.namespaces.contains(.network) ?? false {

@@ -6,10 +6,13 @@ import BerthKernel
 /// The kernel tells the reconciler when a container's init exits (its pidfd), when
 /// anyone writes a file of a container's cgroup or creates or removes a cgroup of the
 /// project (inotify on the cgroup directories). Nothing tells when a hostname changes:
-/// those are read again on every pass, through each init's pidfd. Everything is read
-/// afresh at least every ``resyncEvery`` seconds, after lost events, and on every pass of
-/// a project with networks (links, addresses and rules have no events here) or when a
-/// directory could not be watched.
+/// those are read again on every pass, through each init's pidfd. A project with
+/// networks also hears rtnetlink (links, addresses, routes, in the host's namespace and
+/// in the containers', by the id the host gives each) and nftables: a change to a
+/// container's veth or interface makes that container stale, one to a bridge or to the
+/// rules makes the networks stale. Everything is read afresh at least every
+/// ``resyncEvery`` seconds, after lost events, and on every pass when a directory or
+/// the network events could not be watched.
 final class ObservationCache {
     let engine: Engine
     let project: String
@@ -26,6 +29,20 @@ final class ObservationCache {
     /// trusted to tell every change, so every pass observes everything.
     private(set) var watchFailed = false
     private var lastComplete = -Double.infinity
+    /// The last observation of the project's networks (bridges and their rules).
+    private(set) var networks: [String: ObservedNetwork] = [:]
+    /// Events said a bridge or the firewall rules changed since.
+    private(set) var networksStale = true
+    /// Host ends of the containers' veths, by link name: whose they are.
+    private var vethOwners: [String: String] = [:]
+    /// The bridges' names.
+    private var bridgeNames: Set<String> = []
+    /// Running containers by the id the host gives their network namespace.
+    private var namespaceOwners: [Int32: String] = [:]
+    /// How many complete observations were made, and how many times each container was
+    /// read afresh outside them, over the cache's life: what the events saved.
+    private(set) var completeObservations = 0
+    private(set) var freshReads: [String: Int] = [:]
 
     /// Called before each complete observation (to forget what depends on the host).
     let onComplete: () -> Void
@@ -50,17 +67,26 @@ final class ObservationCache {
     /// Observes the project: completely when due, otherwise each container from memory
     /// unless it is stale, with its hostname read again.
     func observe(records: ProjectRecords, now: Double) throws -> ObservedState {
+        let networked = !records.networks.isEmpty
+        if networked, !events.watchesNetworks {
+            // Without the events, every pass observes everything, as it must.
+            try? events.watchNetworks()
+        }
         let state: ObservedState
-        if allStale || watchFailed || !records.networks.isEmpty || now - lastComplete >= resyncEvery {
+        if allStale || watchFailed || (networked && !events.watchesNetworks) || now - lastComplete >= resyncEvery {
             onComplete()
             state = try engine.observer.observe(project: project, records: records)
             lastComplete = now
             containers = state.containers
+            networks = state.networks
+            networksStale = false
             stale = []
             allStale = false
             watch(state, fresh: Set(state.containers.keys))
+            completeObservations += 1
         } else {
-            var partial = ObservedState(project: project, volumes: Set(VolumeStore(store: engine.store).names(project)))
+            var partial = ObservedState(project: project, networks: networks,
+                                        volumes: Set(VolumeStore(store: engine.store).names(project)))
             var fresh: Set<String> = []
             var remembered: [String: ObservedContainer] = [:]
             for name in Set(containers.keys).union(records.containers.keys).union(stale) {
@@ -84,12 +110,81 @@ final class ObservationCache {
                 if uts.contains(name), let id = seen.process { seen.hostname = hostnames[id] }
                 partial.containers[name] = seen
             }
+            // The containers observed afresh need their ports and attachments; a change to
+            // a bridge or to the rules, everything the listing and the bridges tell.
+            if networked, networksStale || !fresh.isEmpty {
+                try engine.observer.observeNetworks(project: project, records: records, into: &partial,
+                                                    containers: fresh)
+                networks = partial.networks
+                networksStale = false
+            }
             containers = partial.containers
             stale = []
             watch(partial, fresh: fresh)
+            for name in fresh { freshReads[name, default: 0] += 1 }
             state = partial
         }
+        index(records: records)
         return state
+    }
+
+    /// What the network events are matched against: the veths' host ends, the bridges,
+    /// the containers' namespace ids.
+    private func index(records: ProjectRecords) {
+        guard !records.networks.isEmpty else {
+            vethOwners = [:]
+            bridgeNames = []
+            namespaceOwners = [:]
+            return
+        }
+        var owners: [String: String] = [:]
+        for (name, record) in records.containers {
+            for attachment in record.spec.networks {
+                owners[NetworkNames.hostVeth(project: project, container: name, network: attachment.network)] = name
+            }
+        }
+        vethOwners = owners
+        bridgeNames = Set(records.networks.values.map(\.spec.bridge))
+        var byID: [Int32: String] = [:]
+        for (name, seen) in containers {
+            if let id = seen.networkNamespaceID, seen.process != nil { byID[id] = name }
+        }
+        namespaceOwners = byID
+    }
+
+    /// Marks what a network event concerns stale; false when it is none of this project's
+    /// (another project's veth, a namespace the project has no container in).
+    func networkChanged(_ change: NetworkChange) -> Bool {
+        switch change {
+        case .firewall:
+            networksStale = true
+            return true
+        case .link(.none, let index, let name):
+            if let name, let owner = vethOwners[name] {
+                stale.insert(owner)
+                return true
+            }
+            if name.map(bridgeNames.contains) ?? false || isBridge(index) {
+                networksStale = true
+                return true
+            }
+            return false
+        case .address(.none, let index):
+            guard isBridge(index) else { return false }
+            networksStale = true
+            return true
+        case .route(.none):
+            // No host route is observed.
+            return false
+        case .link(let id?, _, _), .address(let id?, _), .route(let id?):
+            guard let owner = namespaceOwners[id] else { return false }
+            stale.insert(owner)
+            return true
+        }
+    }
+
+    private func isBridge(_ index: Int32) -> Bool {
+        networks.values.contains { $0.bridge?.index == index }
     }
 
     /// A remembered observation holds while its init runs (its pidfd has not fired) and
@@ -125,5 +220,5 @@ final class ObservationCache {
     }
 
     /// True when something is known to need observing again.
-    var hasStale: Bool { allStale || !stale.isEmpty }
+    var hasStale: Bool { allStale || !stale.isEmpty || (networksStale && !networks.isEmpty) }
 }

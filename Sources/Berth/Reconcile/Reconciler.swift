@@ -150,6 +150,8 @@ public final class Reconciler: @unchecked Sendable {
             case .eventsLost:
                 cache.markAllStale()
                 now = true
+            case .networkChanged(let change):
+                if cache.networkChanged(change) { now = true }
             case .timeout:
                 break
             }

@@ -27,6 +27,12 @@ public struct ContainerRecord: Sendable, Equatable, Codable {
     /// Whether its root is overlayfs over the image's layers, or the private copy berth made
     /// because overlayfs was refused (see ``ImageRootKind``).
     public var imageRoot: ImageRootKind?
+    // operations
+    /// The cgroup's OOM kill count when this run started: more now means the OOM killer
+    /// struck during the run (memory.oom_control on v1, memory.events on v2).
+    public var oomKillsAtStart: Int? = nil
+    /// How berth last stopped the container (a replace or an unhealthy restart).
+    public var lastStop: StopRecord? = nil
 
     public init(spec: Container, limits: CgroupLimits, process: ProcessIdentity? = nil,
                 startedAt: Double? = nil, restarts: Int = 0, lastExit: ExitRecord? = nil,

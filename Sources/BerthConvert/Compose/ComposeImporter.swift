@@ -89,6 +89,8 @@ struct Conversion {
     var volumeNames: [String: String] = [:]
     var extraVolumes: [String] = []
     var usesDefaultNetwork = false
+    /// Compose service name -> what its dependents need to know of it.
+    var facts: [String: ServiceFacts] = [:]
 
     init(file: String, directory: String, interpolation: Interpolation) {
         self.file = file
@@ -188,6 +190,7 @@ struct Conversion {
         let volumes = top.first { $0.key.value == "volumes" }?.value
         let declaredVolumes = declareVolumes(volumes)
 
+        facts = Self.facts(of: services, interpolation: interpolation)
         var containers: [(key: String, value: YAMLOut, comment: String?)] = []
         for entry in services.entries ?? [] where !entry.key.value.hasPrefix("x-") {
             let name = berthName(entry.key.value)

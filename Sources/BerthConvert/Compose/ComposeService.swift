@@ -3,38 +3,32 @@ import BerthSpec
 
 extension Conversion {
     /// Keys whose berth counterpart is not on this version yet, with what to say.
-    static let notYet: [String: String] = [
-        "ports": "berth does not publish ports yet; reach the container at its address on the network",
-        "expose": "not needed: containers on a network reach each other's ports",
-        "depends_on": "berth starts containers in file order and does not wait for one another yet",
-        "healthcheck": "berth has no healthchecks yet",
-        "sysctls": "berth does not set sysctls yet",
-        "ulimits": "berth does not set ulimits yet",
-        "devices": "berth does not pass devices into containers yet",
+    /// Keys berth has no counterpart for, with what berth does instead.
+    static let unmapped: [String: String] = [
+        "expose": "not needed: containers on a network reach each other's ports (export reads the image's ExposedPorts)",
         "extra_hosts": "berth writes /etc/hosts itself (the project's containers); extra entries are not added",
         "labels": "berth has no labels; the project and container names identify everything",
         "container_name": "the key under containers: is the container's name",
         "profiles": "berth has no profiles: the service is imported and runs with the others",
-        "privileged": "berth does not run privileged containers; add the capabilities it needs instead",
-        "security_opt": "not mapped",
+        "privileged": "berth does not run privileged containers; add the capabilities (and devices) it needs instead",
         "init": "not needed: berth init is always the container's PID 1",
-        "stdin_open": "not mapped: use `berth exec` for an interactive process",
-        "tty": "not mapped: use `berth exec` for an interactive process",
+        "stdin_open": "not mapped: use `berth exec -it` for an interactive process",
+        "tty": "not mapped: use `berth exec -it` for an interactive process",
         "pid": "not mapped: the container gets its own PID namespace",
         "ipc": "not mapped: the container gets its own IPC namespace",
         "links": "not needed: containers of a network find each other by name",
         "secrets": "berth has no secrets; bind-mount the file read-only instead",
         "configs": "berth has no configs; bind-mount the file read-only instead",
         "platform": "berth runs images of the host's platform",
-        "pull_policy": "not mapped",
         "scale": "berth runs one container per name",
         "cgroup_parent": "berth's containers live under its own cgroup",
-        "oom_score_adj": "not mapped",
-        "shm_size": "not mapped: mount a tmpfs at /dev/shm instead",
+        "oom_score_adj": "not mapped: the kernel's default applies",
+        "shm_size": "not mapped: mount a tmpfs at /dev/shm instead (mounts: [{type: tmpfs, target: /dev/shm, size: ...}])",
         "mac_address": "berth derives MAC addresses itself",
         "domainname": "not mapped",
-        "network_mode": "",
-        "build": "",
+        "userns_mode": "not mapped: give the container `user` in namespaces and a userns mapping",
+        "group_add": "not mapped: supplementary groups come from the container's /etc/group",
+        "develop": "berth does not watch files: apply again after a change",
     ]
 
     mutating func service(_ entry: YAMLNode.Entry, name: String) -> YAMLOut {
@@ -47,6 +41,9 @@ extension Conversion {
         var namespaces: [String]?
         var hasImage = false
         var capAdd: [String] = [], capDrop: [String] = []
+        var ports: [(String, YAMLNode)] = []
+        var sysctlsNode: (YAMLNode, String)?
+        var hasRestart = false
         guard let entries = entry.value.entries else {
             warn(entry.value, path, "a service is a mapping; found \(entry.value.kindDescription)")
             return .map([("image", .string(name), "Not converted: see the warnings.")])
@@ -65,12 +62,6 @@ extension Conversion {
                     }
                     fields.append(("image", .string(image), nil)); hasImage = true
                 }
-            case "build":
-                if node("image") == nil {
-                    fields.append(("image", .string("\(name):latest"), "Built by Compose from `build:`; build and push it elsewhere."))
-                    hasImage = true
-                }
-                warn(key: field.key, p, "berth does not build images: build it elsewhere and name it in image:")
             case "command":
                 if let argv = words(v, p) { fields.append(("command", .flow(argv), nil)) }
             case "entrypoint":
@@ -122,6 +113,7 @@ extension Conversion {
                 if v4.count < servers.count { warn(v, p, "berth writes IPv4 name servers only; others left out") }
                 if !v4.isEmpty { fields.append(("dns", .flow(Array(v4.prefix(3))), nil)) }
             case "restart":
+                hasRestart = true
                 if let t = text(v, p) {
                     switch t {
                     case "no": fields.append(("restart", .string("never"), nil))
@@ -193,13 +185,58 @@ extension Conversion {
                 }
             case "logging":
                 logging(v, p, into: &fields)
+            case "ports":
+                for (i, item) in (v.items ?? []).enumerated() {
+                    if let port = port(item, "\(p)[\(i)]") { ports.append((port, item)) }
+                }
+                if v.items == nil { warn(v, p, "expected a list, found \(v.kindDescription); left out") }
+            case "depends_on":
+                if let deps = dependsOn(v, p, service: entry.key.value, facts: facts) { fields.append(("dependsOn", deps, nil)) }
+            case "healthcheck":
+                if let check = healthcheck(v, p) {
+                    fields.append(("healthcheck", check, "berth restarts a container that turns unhealthy (Compose only reports it); onUnhealthy: none reports only."))
+                }
+            case "sysctls":
+                sysctlsNode = (v, p)
+            case "ulimits":
+                if let limits = ulimits(v, p) { fields.append(("ulimits", limits, nil)) }
+            case "devices":
+                let list = devices(v, p)
+                if !list.isEmpty { fields.append(("devices", .list(list), nil)) }
+            case "security_opt":
+                securityOptions(v, p, into: &fields)
+            case "pull_policy":
+                if let pull = pullPolicy(v, p) { fields.append(("pull", .string(pull), nil)) }
+            case "build":
+                if node("image") == nil {
+                    fields.append(("image", .string("\(name):latest"), "Built by Compose from `build:`; build and push it elsewhere."))
+                    hasImage = true
+                }
+                warn(key: field.key, p, "berth does not build images: build it elsewhere and name it in image:")
             default:
-                if let why = Self.notYet[key] {
-                    warn(key: field.key, p, why.isEmpty ? "not mapped" : why)
+                if let why = Self.unmapped[key] {
+                    warn(key: field.key, p, why)
                 } else {
                     warn(key: field.key, p, "unknown key, left out")
                 }
             }
+        }
+        if let node = sysctlsNode, let settings = sysctls(node.0, node.1, hostNetwork: namespaces != nil) {
+            fields.append(("sysctls", settings, nil))
+        }
+        if !ports.isEmpty {
+            var noNetwork = namespaces != nil
+            if case .map(let attached)? = networks, attached.isEmpty { noNetwork = true }
+            if noNetwork {
+                for (_, item) in ports {
+                    warn(item, "\(path).ports", "the container has no network of its own (network_mode), so nothing is published; left out")
+                }
+            } else {
+                fields.append(("ports", .flow(ports.map(\.0)), nil))
+            }
+        }
+        if !hasRestart, let waiters = facts[entry.key.value]?.completionWaiters, !waiters.isEmpty {
+            fields.append(("restart", .string("never"), "Compose's default (no): \(waiters.joined(separator: ", ")) wait\(waiters.count == 1 ? "s" : "") for it to complete."))
         }
         if !hasImage {
             warn(entry.value, path, "neither image nor build: berth needs an image (or a rootfs directory)")
@@ -231,8 +268,9 @@ extension Conversion {
 
     /// berth's own order of container keys, so that every converted container reads alike.
     func orderedForBerth(_ fields: [(key: String, value: YAMLOut, comment: String?)]) -> [(key: String, value: YAMLOut, comment: String?)] {
-        let order = ["image", "entrypoint", "command", "env", "workdir", "user", "hostname", "namespaces", "networks",
-                     "dns", "resources", "restart", "stopSignal", "stopTimeout", "readOnlyRootfs", "capabilities",
+        let order = ["image", "pull", "entrypoint", "command", "env", "workdir", "user", "hostname", "namespaces", "networks",
+                     "ports", "dns", "dependsOn", "healthcheck", "resources", "restart", "stopSignal", "stopTimeout",
+                     "readOnlyRootfs", "capabilities", "security", "noNewPrivileges", "devices", "sysctls", "ulimits",
                      "mounts", "logging"]
         return fields.enumerated().sorted { a, b in
             let ia = order.firstIndex(of: a.element.key) ?? order.count, ib = order.firstIndex(of: b.element.key) ?? order.count

@@ -34,13 +34,28 @@ public struct KubernetesExportError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Turns a validated ``Spec`` into Kubernetes objects (apps/v1 Deployments, batch/v1 Jobs,
-/// v1 Services and PersistentVolumeClaims, networking.k8s.io/v1 NetworkPolicies).
+/// v1 Services and PersistentVolumeClaims, networking.k8s.io/v1 NetworkPolicies, and the
+/// RBAC objects of the initContainers that wait for a Job).
 public struct KubernetesExporter: Sendable {
     /// The storage each PersistentVolumeClaim requests (berth volumes have no size).
     public var volumeSize: String
+    /// What berth's image store knows of a container's image (its ExposedPorts); nil when
+    /// the image is not in the store.
+    public var imageFacts: @Sendable (ImageSource) -> ImageFacts?
+    /// The image of the initContainers that wait for a dependency's Service name.
+    public var waitImage: String
+    /// The image of the initContainers that wait for a Job (`kubectl wait`).
+    public var kubectlImage: String
+    /// The cluster's DNS domain, for the names the waits resolve.
+    public var clusterDomain: String
 
-    public init(volumeSize: String = "1Gi") {
+    public init(volumeSize: String = "1Gi", waitImage: String = "busybox:1.36", kubectlImage: String = "bitnami/kubectl:1.30",
+                clusterDomain: String = "cluster.local", imageFacts: @escaping @Sendable (ImageSource) -> ImageFacts? = { _ in nil }) {
         self.volumeSize = volumeSize
+        self.waitImage = waitImage
+        self.kubectlImage = kubectlImage
+        self.clusterDomain = clusterDomain
+        self.imageFacts = imageFacts
     }
 
     /// The labels every object of a project carries, and that selectors match on.
@@ -60,6 +75,7 @@ public struct KubernetesExporter: Sendable {
         var warnings: [ExportWarning] = []
         var errors: [ExportWarning] = []
         var manifests: [KubernetesExport.Manifest] = []
+        var needsWaiter = false
         func warn(_ path: String, _ message: String) { warnings.append(ExportWarning(path: path, message: message)) }
 
         for volume in spec.volumes {
@@ -92,7 +108,13 @@ public struct KubernetesExporter: Sendable {
                 errors.append(ExportWarning(path: "\(path).image", message: "\(image) is a local image: push it to a registry (e.g. skopeo copy \(image) docker://REGISTRY/NAME:TAG) and use that reference"))
                 continue
             }
-            var pod = podSpec(c, image: reference.description, path: path, warn: warn)
+            let facts = imageFacts(image)
+            if facts == nil {
+                warn("\(path).image", "\(reference) is not in berth's image store, so its ExposedPorts are not read (berth image pull \(reference), then export again)")
+            }
+            let listening = listeningPorts(c, facts: facts)
+            var pod = podSpec(c, spec: spec, image: reference.description, listening: listening, path: path, warn: warn)
+            if c.dependsOn.contains(where: { $0.condition == .completed }) { needsWaiter = true }
             let isJob = c.restart != .always
             let labels = Self.labels(project: spec.project, container: c.name)
                 + c.networks.map { (Self.networkLabel($0.network), YAMLOut.string("true"), nil) }
@@ -116,14 +138,27 @@ public struct KubernetesExporter: Sendable {
                                                      ("spec", .map(pod), nil)]), nil))
                 manifests.append(manifest("apps/v1", "Deployment", c.name, spec.project, c.name, spec: .map(deployment)))
             }
-            // Headless: berth has no published ports yet, and names must resolve between pods as in berth's /etc/hosts.
-            manifests.append(manifest("v1", "Service", c.name, spec.project, c.name, spec: .map([
-                ("clusterIP", .string("None"), nil),
-                ("selector", .map(Self.labels(project: spec.project, container: c.name)), nil),
-            ]), comment: "Headless: the name \(c.name) resolves to the pod, as in berth's /etc/hosts."))
+            let selector: YAMLOut = .map(Self.labels(project: spec.project, container: c.name))
+            if listening.isEmpty {
+                // Names must resolve between pods as in berth's /etc/hosts, ports or not.
+                manifests.append(manifest("v1", "Service", c.name, spec.project, c.name, spec: .map([
+                    ("clusterIP", .string("None"), nil),
+                    ("selector", selector, nil),
+                ]), comment: "Headless: no ports are known; the name \(c.name) resolves to the pod, as in berth's /etc/hosts."))
+            } else {
+                let ports: [YAMLOut] = listening.map { port in
+                    .map([("name", .string(port.name), nil), ("port", .raw(String(port.port)), nil),
+                          ("targetPort", .raw(String(port.port)), nil), ("protocol", .string(port.kubernetesProtocol), nil)])
+                }
+                manifests.append(manifest("v1", "Service", c.name, spec.project, c.name, spec: .map([
+                    ("selector", selector, nil),
+                    ("ports", .list(ports), nil),
+                ]), comment: "The ports \(c.name) listens on (published and the image's ExposedPorts), by its name, as on berth's networks."))
+            }
         }
+        if needsWaiter { manifests.append(contentsOf: waiterObjects(project: spec.project)) }
         guard errors.isEmpty else { throw KubernetesExportError(problems: errors) }
-        let order = ["PersistentVolumeClaim", "NetworkPolicy", "Service", "Deployment", "Job"]
+        let order = ["ServiceAccount", "Role", "RoleBinding", "PersistentVolumeClaim", "NetworkPolicy", "Service", "Deployment", "Job"]
         manifests = manifests.enumerated().sorted { a, b in
             let ia = order.firstIndex(of: a.element.kind)!, ib = order.firstIndex(of: b.element.kind)!
             return ia != ib ? ia < ib : a.offset < b.offset
@@ -131,14 +166,18 @@ public struct KubernetesExporter: Sendable {
         return KubernetesExport(manifests: manifests, warnings: warnings)
     }
 
+    /// One object; `spec` nil for kinds without one (ServiceAccount, Role), whose other
+    /// top-level fields come in `extra`.
     func manifest(_ apiVersion: String, _ kind: String, _ name: String, _ project: String, _ container: String?,
-                  spec: YAMLOut, comment: String? = nil) -> KubernetesExport.Manifest {
-        let doc: YAMLOut = .map([
+                  spec: YAMLOut?, comment: String? = nil,
+                  extra: [(key: String, value: YAMLOut, comment: String?)] = []) -> KubernetesExport.Manifest {
+        var fields: [(key: String, value: YAMLOut, comment: String?)] = [
             ("apiVersion", .string(apiVersion), comment),
             ("kind", .string(kind), nil),
             ("metadata", .map([("name", .string(name), nil), ("labels", .map(Self.labels(project: project, container: container)), nil)]), nil),
-            ("spec", spec, nil),
-        ])
+        ]
+        if let spec { fields.append(("spec", spec, nil)) }
+        let doc: YAMLOut = .map(fields + extra)
         return KubernetesExport.Manifest(kind: kind, name: name, yaml: doc.render())
     }
 }

@@ -10,11 +10,15 @@ extension KubernetesExporter {
         return String(bytes)
     }
 
-    /// The pod of one container: its container, volumes, security context, DNS and grace period.
-    func podSpec(_ c: Container, image: String, path: String, warn: (String, String) -> Void) -> [(key: String, value: YAMLOut, comment: String?)] {
+    /// The pod of one container: its container, volumes, security context, probes, ports,
+    /// the waits for its dependencies, DNS and grace period.
+    func podSpec(_ c: Container, spec: Spec, image: String, listening: [ExposedPort], path: String,
+                 warn: (String, String) -> Void) -> [(key: String, value: YAMLOut, comment: String?)] {
         var container: [(key: String, value: YAMLOut, comment: String?)] = [
             ("name", .string(c.name), nil), ("image", .string(image), nil),
         ]
+        let pullPolicy: [PullPolicy: String] = [.missing: "IfNotPresent", .always: "Always", .never: "Never"]
+        container.append(("imagePullPolicy", .string(pullPolicy[c.pull]!), nil))
         // Kubernetes' command replaces the Entrypoint and args the Cmd, as berth's entrypoint and command do.
         if let entrypoint = c.entrypoint { container.append(("command", .flow(entrypoint), nil)) }
         if !c.command.isEmpty { container.append(("args", .flow(c.command), nil)) }
@@ -48,24 +52,11 @@ extension KubernetesExporter {
             container.append(("resources", .map(resources), nil))
         }
 
-        var security: [(key: String, value: YAMLOut, comment: String?)] = [("allowPrivilegeEscalation", .raw("false"), nil)]
-        if let identity = c.identity ?? c.user.numericIdentity {
-            security.append(("runAsUser", .raw(String(identity.uid)), nil))
-            security.append(("runAsGroup", .raw(String(identity.gid)), nil))
-        } else {
-            warn("\(path).user", "\(c.user): Kubernetes wants numbers; the image's own user applies (set runAsUser by hand)")
-        }
-        var caps: [(key: String, value: YAMLOut, comment: String?)] = []
-        let strip = { (n: String) in n.hasPrefix("CAP_") ? String(n.dropFirst(4)) : n }
-        if !c.capabilities.add.isEmpty { caps.append(("add", .flow(c.capabilities.add.map(strip)), nil)) }
-        // berth expands ALL; Kubernetes reads it as the runtime's whole set, which is what was meant.
-        let dropsAll = Set(c.capabilities.drop + c.capabilities.add) == Set(Capability.names)
-        if dropsAll { caps.append(("drop", .flow(["ALL"]), nil)) }
-        else if !c.capabilities.drop.isEmpty { caps.append(("drop", .flow(c.capabilities.drop.map(strip)), nil)) }
-        if !caps.isEmpty { security.append(("capabilities", .map(caps), nil)) }
-        if c.readOnlyRootfs { security.append(("readOnlyRootFilesystem", .raw("true"), nil)) }
-        security.append(("seccompProfile", .map([("type", .string("RuntimeDefault"), nil)]), nil))
-        container.append(("securityContext", .map(security), nil))
+        let ports = containerPorts(c, listening: listening)
+        if !ports.isEmpty { container.append(("ports", .list(ports), nil)) }
+        if let check = c.healthcheck { container.append(contentsOf: probes(check, path: path, warn: warn)) }
+        let (security, podSecurity) = securityContexts(c, path: path, warn: warn)
+        if !security.isEmpty { container.append(("securityContext", .map(security), nil)) }
 
         var volumes: [YAMLOut] = []
         var volumeMounts: [YAMLOut] = []
@@ -115,7 +106,13 @@ extension KubernetesExporter {
         if c.logging != .standard {
             warn("\(path).logging", "the kubelet rotates container logs by its own settings; left out")
         }
+        if !podSecurity.isEmpty { pod.append(("securityContext", .map(podSecurity), nil)) }
         pod.append(("terminationGracePeriodSeconds", .raw(String((c.stopTimeout.milliseconds + 999) / 1000)), nil))
+        let initContainers = waits(c, spec: spec, path: path, warn: warn)
+        if c.dependsOn.contains(where: { $0.condition == .completed }) {
+            pod.append(("serviceAccountName", .string(Self.waiterAccount), nil))
+        }
+        if !initContainers.isEmpty { pod.append(("initContainers", .list(initContainers), "berth's dependsOn: each waits for one dependency.")) }
         pod.append(("containers", .list([.map(container)]), nil))
         if !volumes.isEmpty { pod.append(("volumes", .list(volumes), nil)) }
         return pod

@@ -17,6 +17,8 @@ public enum WakeReason: Sendable, Equatable {
     case eventsLost
     /// A signal arrived (SIGTERM, SIGINT, SIGHUP, ...).
     case signal(Int32)
+    /// rtnetlink or nftables said something changed (after ``EventWaiter/watchNetworks()``).
+    case networkChanged(NetworkChange)
     /// The timeout passed with nothing else happening.
     case timeout
 }
@@ -33,6 +35,8 @@ public final class EventWaiter: @unchecked Sendable {
     private var watchedName: String?
     /// Watch descriptor -> (tag, path) of watched directories.
     private var directories: [Int32: (tag: String, path: String)] = [:]
+    /// rtnetlink and nftables notifications, once ``watchNetworks()`` was called.
+    private var network: NetworkEventSockets?
 
     public init() {}
 
@@ -74,23 +78,10 @@ public final class EventWaiter: @unchecked Sendable {
     /// (older kernels), are read through /proc. Gone processes are left out.
     public func hostnames(of ids: [ProcessIdentity]) -> [ProcessIdentity: String] {
         let watched = ids.filter { pidfds[$0] != nil }
-        let job = HostnameJob(fds: watched.map { pidfds[$0]! })
-        if !watched.isEmpty {
-            var thread = pthread_t()
-            let context = Unmanaged.passRetained(job).toOpaque()
-            if pthread_create(&thread, nil, { raw in
-                let job = Unmanaged<HostnameJob>.fromOpaque(raw!).takeRetainedValue()
-                job.run()
-                return nil
-            }, context) == 0 {
-                pthread_join(thread, nil)
-            } else {
-                Unmanaged<HostnameJob>.fromOpaque(context).release()
-            }
-        }
+        let names = ProcFS.hostnames(inNamespaces: watched.map { pidfds[$0]! })
         var out: [ProcessIdentity: String] = [:]
         for (i, id) in watched.enumerated() {
-            if let name = job.names[i] { out[id] = name }
+            if let name = names[i] { out[id] = name }
         }
         for id in ids where out[id] == nil {
             if let name = try? ProcFS.hostname(of: id) { out[id] = name }
@@ -147,6 +138,19 @@ public final class EventWaiter: @unchecked Sendable {
     /// Paths of the directories watched now.
     public var watchedDirectories: [String] { directories.values.map(\.path).sorted() }
 
+    // MARK: - networks
+
+    /// Listens to the kernel's notifications of links, IPv4 addresses and routes (in the
+    /// host's namespace and in every namespace the host has an id for) and of nftables
+    /// changes, so that a networked project needs no full observation to notice drift.
+    public func watchNetworks() throws {
+        guard network == nil else { return }
+        network = try NetworkEventSockets()
+    }
+
+    /// True once ``watchNetworks()`` succeeded.
+    public var watchesNetworks: Bool { network != nil }
+
     // MARK: - waiting
 
     /// Waits until something happens or `timeout` seconds pass. With a timeout of 0,
@@ -154,6 +158,10 @@ public final class EventWaiter: @unchecked Sendable {
     public func wait(timeout: Double) -> [WakeReason] {
         var fds: [pollfd] = [pollfd(fd: SignalPipe.shared.readFD, events: Int16(POLLIN), revents: 0)]
         if inotify >= 0 { fds.append(pollfd(fd: inotify, events: Int16(POLLIN), revents: 0)) }
+        if let network {
+            fds.append(pollfd(fd: network.route, events: Int16(POLLIN), revents: 0))
+            fds.append(pollfd(fd: network.netfilter, events: Int16(POLLIN), revents: 0))
+        }
         let pids = Array(pidfds)
         for (_, fd) in pids { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
         var ms = Int32((max(0, min(timeout, 86_400)) * 1000).rounded(.up))
@@ -172,6 +180,17 @@ public final class EventWaiter: @unchecked Sendable {
         if inotify >= 0 {
             if fds[1].revents != 0 { out += drainInotify() }
             next = 2
+        }
+        if let network {
+            if fds[next].revents != 0 {
+                if let changes = network.drainRoute() {
+                    out += changes.map(WakeReason.networkChanged)
+                } else {
+                    out.append(.eventsLost)
+                }
+            }
+            if fds[next + 1].revents != 0, network.drainNetfilter() { out.append(.networkChanged(.firewall)) }
+            next += 2
         }
         for (i, (id, fd)) in pids.enumerated() where fds[next + i].revents != 0 {
             close(fd)
@@ -293,25 +312,3 @@ public final class SignalPipe: @unchecked Sendable {
 // Read by the signal handler, which may touch nothing but async-signal-safe state.
 nonisolated(unsafe) private var signalPipeWriteFD: Int32 = -1
 private let pendingSignals = Atomic<UInt64>(0)
-
-/// The work of the thread that reads hostnames: it may change its own UTS namespace
-/// freely, since it ends when done.
-private final class HostnameJob: @unchecked Sendable {
-    let fds: [Int32]
-    var names: [String?]
-
-    init(fds: [Int32]) {
-        self.fds = fds
-        names = Array(repeating: nil, count: fds.count)
-    }
-
-    func run() {
-        var buffer = [CChar](repeating: 0, count: 256)
-        for (i, fd) in fds.enumerated() {
-            guard cberth_setns(fd, Int32(CBERTH_CLONE_NEWUTS)) == 0 else { continue }
-            guard gethostname(&buffer, buffer.count - 1) == 0 else { continue }
-            buffer[buffer.count - 1] = 0
-            names[i] = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-    }
-}

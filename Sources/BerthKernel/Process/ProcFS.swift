@@ -22,7 +22,8 @@ public struct ProcessIdentity: Codable, Sendable, Equatable, Hashable, CustomStr
 
     /// True while this very process exists and has not exited (a zombie has exited).
     public var isAlive: Bool {
-        guard let now = try? ProcFS.snapshot(pid: pid) else { return false }
+        // /proc/PID/stat alone: the NSpid line of status is not needed to tell.
+        guard let now = try? ProcFS.statLine(pid: pid) else { return false }
         return now.identity == self && now.state != .zombie && now.state != .dead
     }
 
@@ -65,6 +66,18 @@ public struct ProcessSnapshot: Sendable, Equatable {
 public enum ProcFS {
     /// State, parent, name and pids of a process.
     public static func snapshot(pid: Int32) throws -> ProcessSnapshot {
+        let (identity, state, ppid, name) = try statLine(pid: pid)
+        var nspids = [pid]
+        if let status = try? readText("/proc/\(pid)/status") {
+            for line in status.split(separator: "\n") where line.hasPrefix("NSpid:") {
+                nspids = line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int32($0) }
+            }
+        }
+        return ProcessSnapshot(identity: identity, state: state, parentPID: ppid, name: name, namespacePIDs: nspids)
+    }
+
+    /// Identity, state, parent and name of a process: `/proc/PID/stat` alone.
+    static func statLine(pid: Int32) throws -> (identity: ProcessIdentity, state: ProcessState, parentPID: Int32, name: String) {
         let stat = try readText("/proc/\(pid)/stat")
         // The name is in parentheses and may itself hold spaces and parentheses.
         guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else {
@@ -78,15 +91,7 @@ public enum ProcFS {
         else {
             throw KernelError("parse", "/proc/\(pid)/stat", detail: "too few fields")
         }
-        var nspids = [pid]
-        if let status = try? readText("/proc/\(pid)/status") {
-            for line in status.split(separator: "\n") where line.hasPrefix("NSpid:") {
-                nspids = line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int32($0) }
-            }
-        }
-        return ProcessSnapshot(
-            identity: ProcessIdentity(pid: pid, startTime: start), state: ProcessState(letter),
-            parentPID: ppid, name: name, namespacePIDs: nspids)
+        return (ProcessIdentity(pid: pid, startTime: start), ProcessState(letter), ppid, name)
     }
 
     /// The arguments of a process (empty for a zombie or a kernel thread).
@@ -134,7 +139,7 @@ public enum ProcFS {
 
     /// Throws unless `id` is still the process with that pid.
     static func verify(_ id: ProcessIdentity) throws {
-        let now = try? ProcessIdentity.read(pid: id.pid)
+        let now = try? statLine(pid: id.pid).identity
         guard now == id else {
             throw KernelError("find process", String(id.pid), errno: .noSuchProcess, detail: "it has exited")
         }

@@ -23,6 +23,8 @@ struct CommandLauncher {
     /// With ``newSession``: fd 0 (a pty slave) becomes the session's controlling terminal.
     var controllingTerminal = false
     var rlimits: [ResourceLimit]
+    /// A directory fd of the host's /proc: the command puts back its OOM score (see ``OOMScore``).
+    var hostProc: Int32 = -1
 
     init(_ process: ExecConfig, seccomp: SeccompFilter? = nil) throws {
         guard let first = process.argv.first, !first.isEmpty else {
@@ -92,6 +94,7 @@ struct CommandLauncher {
             throw KernelError("ioctl(TIOCSCTTY)", "pty", errno: Errno(rawValue: errno))
         }
 
+        if hostProc >= 0 { try OOMScore.reset(proc: hostProc) }
         // While init's capabilities are still ours: lowering needs none, raising CAP_SYS_RESOURCE.
         try ResourceLimit.apply(rlimits)
         try Capabilities.limitBoundingSet(to: capabilities)

@@ -79,7 +79,11 @@ public enum ContainerInit {
     }
 
     private static func setUpAndLaunch(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) throws -> (pid_t, LogRelay) {
-        let launcher = try CommandLauncher(ExecConfig(argv: config.argv, like: config), seccomp: filter)
+        var launcher = try CommandLauncher(ExecConfig(argv: config.argv, like: config), seccomp: filter)
+        // The host's /proc, before the root changes: see OOMScore.
+        let proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if proc >= 0 { close(proc) } }
+        launcher.hostProc = proc
         umask(0)
         if !config.namespaces.contains(.pid) {
             // Not PID 1: still be the one that reaps the command's orphans.

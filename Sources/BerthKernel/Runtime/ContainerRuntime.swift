@@ -119,6 +119,7 @@ public enum ContainerRuntime {
         do {
             if config.namespaces.contains(.user) { try writeIDMaps(pid: pid, config) }
             try prepare(pid)
+            try OOMScore.protect(pid: pid)
             try channel.sendGo()
             let answer = try channel.receive(until: deadline)
             guard answer == .ok else { throw KernelError("start", config.id, detail: describe(answer)) }
@@ -284,6 +285,7 @@ public enum ContainerRuntime {
         defer { try? master?.close() }
         do {
             try prepare(pid)
+            try OOMScore.protect(pid: pid)
             try channel.sendGo()
             let answer: InitChannel.Message
             (answer, master, command) = try channel.receiveWithFD(until: .now + startTimeout)

@@ -15,10 +15,15 @@ public struct ExitRecord: Codable, Sendable, Equatable {
     public var status: ProcessExitStatus
     /// Seconds after the Unix epoch (CLOCK_REALTIME).
     public var finishedAt: Double
+    // operations
+    /// The kernel's OOM killer ended the run (the cgroup's oom_kill count rose during it).
+    /// berth init never knows this: berth sets it when it keeps the record of a run that ended.
+    public var oomKilled: Bool? = nil
 
-    public init(status: ProcessExitStatus, finishedAt: Double) {
+    public init(status: ProcessExitStatus, finishedAt: Double, oomKilled: Bool? = nil) {
         self.status = status
         self.finishedAt = finishedAt
+        self.oomKilled = oomKilled
     }
 
     static let fileName = "exit.json"
@@ -29,7 +34,7 @@ public struct ExitRecord: Codable, Sendable, Equatable {
         return Double(ts.tv_sec) + Double(ts.tv_nsec / 1_000_000) / 1000
     }
 
-    private enum CodingKeys: String, CodingKey { case exitCode, signal, finishedAt }
+    private enum CodingKeys: String, CodingKey { case exitCode, signal, finishedAt, oomKilled }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -39,6 +44,7 @@ public struct ExitRecord: Codable, Sendable, Equatable {
         } else {
             status = .exited(try c.decode(Int32.self, forKey: .exitCode))
         }
+        oomKilled = try c.decodeIfPresent(Bool.self, forKey: .oomKilled)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -48,5 +54,6 @@ public struct ExitRecord: Codable, Sendable, Equatable {
         case .signaled(let signal): try c.encode(signal, forKey: .signal)
         }
         try c.encode(finishedAt, forKey: .finishedAt)
+        try c.encodeIfPresent(oomKilled, forKey: .oomKilled)
     }
 }

@@ -40,7 +40,7 @@ public struct Spec: Sendable, Equatable, Codable {
     }
 }
 
-/// A bridge network.
+/// A network: a private bridge, a bridge onto the host's LAN, or macvlan children of a NIC.
 public struct Network: Sendable, Equatable, Codable {
     /// `[a-z0-9][a-z0-9-]*`, at most 63 characters.
     public var name: String
@@ -55,14 +55,49 @@ public struct Network: Sendable, Equatable, Codable {
     public var mtu: Int?
     /// NAT for traffic that leaves the subnet.
     public var masquerade: Bool
+    // lan
+    /// What the network is; default `.bridge`. On `.lan` and `.macvlan`, `subnet` and
+    /// `gateway` are the LAN's own (the gateway is its router, not an address of berth's).
+    public var mode: NetworkMode
+    /// The host NIC the network is built on: `uplink:` of a lan network (it joins the
+    /// bridge), `parent:` of a macvlan network; nil on a bridge network.
+    public var uplink: String?
+    /// The part of the subnet berth hands out to containers without a static address;
+    /// nil: the whole subnet (bridge), none (lan and macvlan: every address is static).
+    public var ipRange: IPv4CIDR?
+    /// macvlan only: a macvlan interface of the host's own on the parent, with a /32 route
+    /// to each container, so that the host reaches its containers.
+    public var hostAccess: Bool
 
-    public init(name: String, subnet: IPv4CIDR, gateway: IPv4Address, bridge: String, mtu: Int? = nil, masquerade: Bool = false) {
+    public init(name: String, subnet: IPv4CIDR, gateway: IPv4Address, bridge: String, mtu: Int? = nil, masquerade: Bool = false,
+                mode: NetworkMode = .bridge, uplink: String? = nil, ipRange: IPv4CIDR? = nil, hostAccess: Bool = false  // lan
+    ) {
         self.name = name
         self.subnet = subnet
         self.gateway = gateway
         self.bridge = bridge
         self.mtu = mtu
         self.masquerade = masquerade
+        self.mode = mode
+        self.uplink = uplink
+        self.ipRange = ipRange
+        self.hostAccess = hostAccess
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, subnet, gateway, bridge, mtu, masquerade, mode, uplink, ipRange, hostAccess
+    }
+
+    // Records written before the lan fields existed decode as bridge networks.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name), subnet: try c.decode(IPv4CIDR.self, forKey: .subnet),
+                  gateway: try c.decode(IPv4Address.self, forKey: .gateway), bridge: try c.decode(String.self, forKey: .bridge),
+                  mtu: try c.decodeIfPresent(Int.self, forKey: .mtu), masquerade: try c.decode(Bool.self, forKey: .masquerade),
+                  mode: try c.decodeIfPresent(NetworkMode.self, forKey: .mode) ?? .bridge,
+                  uplink: try c.decodeIfPresent(String.self, forKey: .uplink),
+                  ipRange: try c.decodeIfPresent(IPv4CIDR.self, forKey: .ipRange),
+                  hostAccess: try c.decodeIfPresent(Bool.self, forKey: .hostAccess) ?? false)
     }
 }
 

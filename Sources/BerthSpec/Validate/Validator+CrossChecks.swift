@@ -6,6 +6,8 @@ extension Validator {
         checkBridgesAreUnique()
         checkAttachments()
         checkPortsAreUnique()
+        checkUplinksAreUnique()
+        checkLanAttachments(Dictionary(networkFacts.map { ($0.network.name, $0.network) }, uniquingKeysWith: { a, _ in a }))
     }
 
     private func checkSubnetsDoNotOverlap() {

@@ -1,5 +1,6 @@
 extension Validator {
-    static let networkKeys = ["subnet", "gateway", "bridge", "mtu", "masquerade"]
+    static let networkKeys = ["subnet", "gateway", "bridge", "mtu", "masquerade",
+                              "mode", "uplink", "parent", "ipRange", "hostAccess"]  // lan
 
     func checkNetworks(_ node: YAMLNode, project: String) -> [Network] {
         guard let entries = namedEntries(of: node, path: "networks", what: "a mapping of network names to networks") else {
@@ -71,8 +72,12 @@ extension Validator {
         var masquerade: Bool? = false
         if let m = fields["masquerade"] { masquerade = bool(m.value, join(path, "masquerade")) }
 
-        guard let subnet, let gateway, let bridge, let masquerade, mtuOK else { return nil }
-        let network = Network(name: name, subnet: subnet, gateway: gateway, bridge: bridge, mtu: mtu, masquerade: masquerade)
+        let modeFields = checkModeFields(fields, path: path, keyLocation: entry.key.location, subnet: subnet, gateway: gateway)
+
+        guard let subnet, let gateway, let bridge, let masquerade, mtuOK, let modeFields else { return nil }
+        let network = Network(name: name, subnet: subnet, gateway: gateway, bridge: bridge, mtu: mtu, masquerade: masquerade,
+                              mode: modeFields.mode, uplink: modeFields.uplink, ipRange: modeFields.ipRange,
+                              hostAccess: modeFields.hostAccess)
         networkFacts.append(NetworkFacts(network: network, keyLocation: entry.key.location,
                                          subnetLocation: subnetEntry.value.location, bridgeLocation: bridgeLocation))
         return network

@@ -27,6 +27,9 @@ extension Validator {
                 error(item.location, p, problem)
             }
         }
+        if !out.isEmpty, let first = networks.first {
+            firstNetworkOfPorts.append(PortNetworkFacts(network: first.network, location: keyLocation, path: path))
+        }
         if !out.isEmpty, networks.isEmpty {
             error(keyLocation, path, "published ports need a network to reach the container on",
                   hint: "attach the container to a network: the traffic goes to its address on the first one")

@@ -19,6 +19,11 @@ final class Validator {
     var volumeMountFacts: [VolumeMountFacts] = []
     /// Published ports as written (networks).
     var portFacts: [PortFacts] = []
+    // lan
+    /// Every NIC named by `uplink:` or `parent:`.
+    var uplinkFacts: [UplinkFacts] = []
+    /// The first network of each container with published ports.
+    var firstNetworkOfPorts: [PortNetworkFacts] = []
 
     struct NetworkFacts {
         var network: Network

@@ -1,0 +1,87 @@
+@testable import Berth
+import BerthKernel
+import Foundation
+import Logging
+import Testing
+
+/// The reconciler of a networked project, in-process so that the test sees what each
+/// pass observed: rtnetlink and pidfd events make only the container they concern
+/// stale, and a pass reads that one afresh and takes the others from memory.
+@Suite(.serialized, .enabled(if: geteuid() == 0, "needs root: containers, bridges, veths"))
+struct ReconcileNetworkEventsTests {
+    /// Takes the reconciler's events until `condition` holds, or `timeout` passes.
+    func take(_ reconciler: Reconciler, timeout: Double = 5, until condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !condition(), Date() < deadline {
+            _ = reconciler.handle(reconciler.events.wait(timeout: deadline.timeIntervalSinceNow))
+        }
+        return condition()
+    }
+
+    @Test func aKilledContainerAndADeletedVethAreEachObservedAloneAndRepaired() throws {
+        let box = try Sandbox("rc-netev")
+        defer { box.close() }
+        let net = try box.subnet()
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(net.subnet)}
+            containers:
+              a:
+                rootfs: ./rootfs
+                command: [/bin/sleep, "1000"]
+                stopTimeout: 1s
+                networks: {front: {}}
+              b:
+                rootfs: ./rootfs
+                command: [/bin/sleep, "1000"]
+                stopTimeout: 1s
+                networks: {front: {}}
+            """)
+        try box.apply()
+        let spec = try SpecLoader.load(path: box.specPath).get()
+        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berth)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let reconciler = Reconciler(engine: engine, specPath: box.specPath, spec: spec, interval: 1, logger: logger)
+
+        let cache = reconciler.cache
+        reconciler.pass()
+        #expect(cache.completeObservations == 1)
+        #expect(reconciler.events.watchesNetworks)
+        let a = try #require(try box.runningPID("a"))
+        let b = try #require(try box.runningPID("b"))
+
+        // Nothing happened: the next pass reads nothing afresh.
+        reconciler.pass()
+        #expect(cache.completeObservations == 1)
+        #expect(cache.freshReads.isEmpty, "\(cache.freshReads)")
+
+        // a's init dies: its pidfd says so, and a alone is observed and started again.
+        kill(a, SIGKILL)
+        #expect(take(reconciler) { cache.stale.contains("a") })
+        #expect(!cache.stale.contains("b"))
+        reconciler.pass()
+        #expect(cache.completeObservations == 1)
+        #expect(cache.freshReads["a", default: 0] >= 1)
+        #expect(cache.freshReads["b"] == nil, "\(cache.freshReads)")
+        let again = try #require(try box.runningPID("a"))
+        #expect(again != a)
+        #expect(try box.runningPID("b") == b)
+
+        // b's veth is deleted on the host: the link event names it, b alone is stale and repaired.
+        let veth = NetworkNames.hostVeth(project: box.project, container: "b", network: "front")
+        let host = try RouteNetlink()
+        _ = take(reconciler, timeout: 0.5) { false }  // what the restart raised
+        reconciler.pass()
+        try host.deleteLink(.name(veth))
+        #expect(take(reconciler) { cache.stale.contains("b") })
+        #expect(!cache.stale.contains("a"))
+        reconciler.pass()
+        #expect(cache.completeObservations == 1)
+        #expect(cache.freshReads["b", default: 0] >= 1)
+        #expect(try host.link(.name(veth)) != nil)
+        #expect(try box.runningPID("b") == b)
+        #expect(try box.plan("--detailed-exitcode").status == 0)
+    }
+}
