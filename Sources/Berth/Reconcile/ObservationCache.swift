@@ -35,8 +35,11 @@ final class ObservationCache {
     private(set) var networksStale = true
     /// Host ends of the containers' veths, by link name: whose they are.
     private var vethOwners: [String: String] = [:]
-    /// The bridges' names.
+    /// The bridges' names, and the uplinks of LAN and macvlan networks.
     private var bridgeNames: Set<String> = []
+    /// The project has a LAN or macvlan network: berth observes the host's NIC, its
+    /// addresses and routes too, so any change on the host may concern it.
+    private var onTheLAN = false
     /// Running containers by the id the host gives their network namespace.
     private var namespaceOwners: [Int32: String] = [:]
     /// How many complete observations were made, and how many times each container was
@@ -134,6 +137,7 @@ final class ObservationCache {
         guard !records.networks.isEmpty else {
             vethOwners = [:]
             bridgeNames = []
+            onTheLAN = false
             namespaceOwners = [:]
             return
         }
@@ -144,7 +148,8 @@ final class ObservationCache {
             }
         }
         vethOwners = owners
-        bridgeNames = Set(records.networks.values.map(\.spec.bridge))
+        bridgeNames = Set(records.networks.values.flatMap { [$0.spec.bridge] + ($0.spec.uplink.map { [$0] } ?? []) })
+        onTheLAN = records.networks.values.contains { $0.spec.mode.isOnTheLAN }
         var byID: [Int32: String] = [:]
         for (name, seen) in containers {
             if let id = seen.networkNamespaceID, seen.process != nil { byID[id] = name }
@@ -164,18 +169,20 @@ final class ObservationCache {
                 stale.insert(owner)
                 return true
             }
-            if name.map(bridgeNames.contains) ?? false || isBridge(index) {
+            if name.map(bridgeNames.contains) ?? false || isBridge(index) || onTheLAN {
                 networksStale = true
                 return true
             }
             return false
         case .address(.none, let index):
-            guard isBridge(index) else { return false }
+            guard isBridge(index) || onTheLAN else { return false }
             networksStale = true
             return true
         case .route(.none):
-            // No host route is observed.
-            return false
+            // Only a LAN network's routes (moved between the NIC and the bridge) are observed.
+            guard onTheLAN else { return false }
+            networksStale = true
+            return true
         case .link(let id?, _, _), .address(let id?, _), .route(let id?):
             guard let owner = namespaceOwners[id] else { return false }
             stale.insert(owner)
