@@ -91,9 +91,11 @@ public struct Observer: Sendable {
         do {
             seen.limits = try cgroups.limits(of: path)
             pids = try cgroups.processes(in: path)
-        } catch let error as KernelError where error.errno == .noSuchFileOrDirectory || !cgroups.exists(path) {
+        } catch let error as KernelError
+                    where error.errno == .noSuchFileOrDirectory || error.errno == .operationNotSupportedByDevice || !cgroups.exists(path) {
             // Removed (or made) while we looked, hierarchy by hierarchy, by another berth
-            // restarting or destroying it: for this look it is missing.
+            // restarting or destroying it: for this look it is missing (a v1 file of a cgroup
+            // removed under us reads ENODEV).
             seen.limits = nil
             return seen
         }
