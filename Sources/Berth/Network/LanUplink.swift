@@ -74,8 +74,6 @@ public enum LanError: Error, CustomStringConvertible, Sendable {
     case parentMissing(network: String, parent: String)
     /// A macvlan child cannot have a larger MTU than its parent.
     case mtuAboveParent(network: String, parent: String, mtu: Int, parentMTU: Int)
-    /// Another machine on the LAN answers ARP for an address berth would hand out.
-    case addressInUse(network: String, container: String, address: String, mac: String)
     /// The router did not answer and putting the NIC back failed too.
     case rollbackFailed(network: String, uplink: String, gateway: String, undo: String)
 
@@ -92,8 +90,6 @@ public enum LanError: Error, CustomStringConvertible, Sendable {
             "networks.\(network).parent: there is no interface \(parent) on this host"
         case .mtuAboveParent(let network, let parent, let mtu, let parentMTU):
             "networks.\(network).mtu: \(mtu) is larger than the MTU of the parent \(parent) (\(parentMTU))"
-        case .addressInUse(let network, let container, let address, let mac):
-            "containers.\(container).networks.\(network): \(address) is in use on the LAN: \(mac) answers ARP for it"
         case .rollbackFailed(let network, let uplink, let gateway, let undo):
             "networks.\(network).gateway: the router \(gateway) did not answer ARP through the bridge that took \(uplink) "
                 + "over, and giving \(uplink) its addresses back failed: \(undo); the record keeps \(uplink)'s state, "

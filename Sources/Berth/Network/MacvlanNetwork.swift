@@ -91,35 +91,8 @@ extension NetworkApplier {
             iface = try inside.link(.name(ifName))
         }
         guard let iface else { throw KernelError("find", ifName, detail: "missing after creating it") }
-        try configureOnTheLan(iface, index: i, network: network, ip: ip, mac: mac, namespace: namespace, inside: inside)
+        try configureInterface(iface, index: i, network: network, ip: ip, mac: mac, namespace: namespace, inside: inside)
         try MacvlanNetwork(project: project).routeToContainer(network, address: ip)
-    }
-
-    /// MTU, MAC, up, the one address, the router as default route (first network only);
-    /// then a gratuitous ARP so that the LAN's caches learn the address's MAC at once.
-    func configureOnTheLan(_ iface: Link, index i: Int, network: Network, ip: IPv4Address, mac: MACAddress,
-                           namespace: NetworkNamespace, inside: RouteNetlink) throws {
-        var change = LinkChange()
-        if let mtu = network.mtu, iface.mtu != mtu { change.mtu = mtu }
-        if iface.mac != mac { change.mac = mac }
-        if !iface.isUp { change.up = true }
-        if change != LinkChange() { try inside.setLink(.index(iface.index), change) }
-        let want = network.subnet.host(ip)
-        let present = try inside.addresses(on: .index(iface.index))
-        for address in present where address.prefix != want {
-            try inside.deleteAddress(address.prefix, from: .index(iface.index))
-        }
-        let added = !present.contains { $0.prefix == want }
-        if added { try inside.addAddress(want, to: .index(iface.index), broadcast: want.broadcast) }
-        if i == 0 {
-            let gateway = network.gateway.kernel
-            let current = try inside.routes().first { $0.isDefault }
-            if current?.gateway != gateway {
-                if let current { try inside.deleteRoute(current.destination, via: current.gateway) }
-                try inside.addDefaultRoute(via: gateway, device: .index(iface.index))
-            }
-        }
-        if added || change.up != nil { try announce(ip, mac: mac, interface: iface.index, namespace: namespace) }
     }
 
     /// Gratuitous ARP from inside the container's namespace.

@@ -82,30 +82,39 @@ struct NetworkApplier {
                 if change != LinkChange() { try host.setLink(.name(vethName), change) }
             }
             guard let iface else { throw KernelError("find", ifName, detail: "missing after creating it") }
-            var change = LinkChange()
-            if let mtu = network.mtu, iface.mtu != mtu { change.mtu = mtu }
             let mac = NetworkNames.interfaceMAC(project: project, container: c.name, network: network.name)
-            if iface.mac != mac { change.mac = mac }
-            if !iface.isUp { change.up = true }
-            if change != LinkChange() { try inside.setLink(.index(iface.index), change) }
-            let want = network.subnet.host(ip)
-            let present = try inside.addresses(on: .index(iface.index))
-            for address in present where address.prefix != want {
-                try inside.deleteAddress(address.prefix, from: .index(iface.index))
+            try configureInterface(iface, index: i, network: network, ip: ip, mac: mac, namespace: namespace, inside: inside)
+        }
+    }
+
+    /// A container's interface on a network (a veth's end or a macvlan child): MTU, MAC,
+    /// up, the one address, the network's gateway as default route (first network only).
+    /// On the LAN (lan, macvlan), a gratuitous ARP when the address is new or the link
+    /// came up, so that the LAN's caches learn the container's MAC now, not at its first packet.
+    func configureInterface(_ iface: Link, index i: Int, network: Network, ip: IPv4Address, mac: MACAddress,
+                            namespace: NetworkNamespace, inside: RouteNetlink) throws {
+        var change = LinkChange()
+        if let mtu = network.mtu, iface.mtu != mtu { change.mtu = mtu }
+        if iface.mac != mac { change.mac = mac }
+        if !iface.isUp { change.up = true }
+        if change != LinkChange() { try inside.setLink(.index(iface.index), change) }
+        let want = network.subnet.host(ip)
+        let present = try inside.addresses(on: .index(iface.index))
+        for address in present where address.prefix != want {
+            try inside.deleteAddress(address.prefix, from: .index(iface.index))
+        }
+        let added = !present.contains { $0.prefix == want }
+        if added { try inside.addAddress(want, to: .index(iface.index), broadcast: want.broadcast) }
+        if i == 0 {
+            let gateway = network.gateway.kernel
+            let current = try inside.routes().first { $0.isDefault }
+            if current?.gateway != gateway {
+                if let current { try inside.deleteRoute(current.destination, via: current.gateway) }
+                try inside.addDefaultRoute(via: gateway, device: .index(iface.index))
             }
-            if !present.contains(where: { $0.prefix == want }) {
-                try inside.addAddress(want, to: .index(iface.index), broadcast: want.broadcast)
-                // lan: the LAN's caches learn the container's MAC now, not at its first packet.
-                if network.mode == .lan { try announce(ip, mac: mac, interface: iface.index, namespace: namespace) }
-            }
-            if i == 0 {
-                let gateway = network.gateway.kernel
-                let current = try inside.routes().first { $0.isDefault }
-                if current?.gateway != gateway {
-                    if let current { try inside.deleteRoute(current.destination, via: current.gateway) }
-                    try inside.addDefaultRoute(via: gateway, device: .index(iface.index))
-                }
-            }
+        }
+        if network.mode.isOnTheLAN, added || change.up != nil {
+            try announce(ip, mac: mac, interface: iface.index, namespace: namespace)
         }
     }
 }
