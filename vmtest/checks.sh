@@ -478,6 +478,98 @@ c_net_isolation() {
     [ "$out" != hello-from-right ] || fail "apply did not restore the isolation between networks"
 }
 
+# A "LAN host" for the port check: a network namespace held by a sleeping
+# process, joined to the VM by the veth vmport0 (VM 10.79.0.1, namespace 10.79.0.2).
+ports_lan_up() {
+    unshare -n sleep 100000 &
+    echo $! >"$STATE/ports-lan-pid"
+    poll 5 sh -c "[ \"\$(readlink /proc/$!/ns/net)\" != \"\$(readlink /proc/1/ns/net)\" ]" || fail "unshare -n made no namespace"
+    ip link add vmport0 type veth peer name vmport1 || fail "cannot make the veth vmport0"
+    ip link set vmport1 netns "$!" || fail "cannot move vmport1 into the LAN namespace"
+    ip addr add 10.79.0.1/24 dev vmport0 && ip link set vmport0 up || fail "cannot address vmport0"
+    nsenter -t "$!" -n sh -c 'ip link set lo up && ip addr add 10.79.0.2/24 dev vmport1 && ip link set vmport1 up' ||
+        fail "cannot address vmport1 in the LAN namespace"
+}
+ports_lan_down() {
+    kill "$(cat "$STATE/ports-lan-pid" 2>/dev/null)" 2>/dev/null
+    ip link del vmport0 2>/dev/null
+}
+from_ports_lan() { nsenter -t "$(cat "$STATE/ports-lan-pid")" -n timeout 5 wget -q -O - "$1" 2>&1; }
+
+c_net_ports() {
+    trap 'destroy_quietly v2ports.yaml; ports_lan_down' EXIT
+    ports_lan_up
+    apply_ok v2ports.yaml
+    poll 30 sh -c 'timeout 5 wget -q -O - http://127.0.0.1:18080/ >/dev/null 2>&1' ||
+        { run nft list table ip berth; fail "the VM cannot fetch its published port http://127.0.0.1:18080/"; }
+    out=$(timeout 5 wget -q -O - http://127.0.0.1:18080/ 2>&1); echo "127.0.0.1:18080: $out"
+    [ "$out" = hello-from-web ] || fail "127.0.0.1:18080 answered \"$out\", want hello-from-web"
+    out=$(from_ports_lan http://10.79.0.1:18080/); echo "LAN host -> 10.79.0.1:18080: $out"
+    [ "$out" = hello-from-web ] || { run nft list table ip berth; fail "the LAN namespace fetched \"$out\" from the VM's address, want hello-from-web"; }
+    client=$(init_pid v2ports client)
+    out=$(nsenter -t "$client" -n timeout 5 wget -q -O - http://10.79.0.1:18080/ 2>&1); echo "client -> 10.79.0.1:18080 (hairpin): $out"
+    [ "$out" = hello-from-web ] || fail "client fetched \"$out\" through the VM's address, want hello-from-web (hairpin)"
+    run berth plan -f "$WORK/v2ports.yaml" --detailed-exitcode
+    [ "$rc" -eq 0 ] || fail "berth plan exited $rc after the apply with ports, want 0"
+    run berth destroy -f "$WORK/v2ports.yaml" || fail "berth destroy exited $rc"
+    ! nft list table ip berth 2>/dev/null | grep -q 18080 || fail "a rule for port 18080 is left after destroy"
+    out=$(timeout 3 wget -q -O - http://127.0.0.1:18080/ 2>&1) && fail "127.0.0.1:18080 still answers after destroy: $out"
+    true
+}
+
+# The "LAN" for the lan check: a namespace holding the router 10.78.0.1,
+# joined to the VM by the veth vmnic0 (10.78.0.5), which plays the VM's NIC.
+lan_up() {
+    unshare -n sleep 100000 &
+    echo $! >"$STATE/lan-pid"
+    poll 5 sh -c "[ \"\$(readlink /proc/$!/ns/net)\" != \"\$(readlink /proc/1/ns/net)\" ]" || fail "unshare -n made no namespace"
+    ip link add vmnic0 type veth peer name vmlan0 || fail "cannot make the veth vmnic0"
+    ip link set vmlan0 netns "$!" || fail "cannot move vmlan0 into the LAN namespace"
+    ip addr add 10.78.0.5/24 dev vmnic0 && ip link set vmnic0 up || fail "cannot address vmnic0"
+    nsenter -t "$!" -n sh -c 'ip link set lo up && ip addr add 10.78.0.1/24 dev vmlan0 && ip link set vmlan0 up' ||
+        fail "cannot address the router in the LAN namespace"
+}
+lan_down() {
+    kill "$(cat "$STATE/lan-pid" 2>/dev/null)" 2>/dev/null
+    ip link del vmnic0 2>/dev/null
+}
+in_lan() { nsenter -t "$(cat "$STATE/lan-pid")" -n "$@"; }
+nic_master() { basename "$(readlink /sys/class/net/vmnic0/master 2>/dev/null)" 2>/dev/null; }
+
+c_net_lan() {
+    trap 'destroy_quietly v2lan.yaml; lan_down' EXIT
+    lan_up
+    before_addr=$(ip -4 -o addr show dev vmnic0 | awk '{ print $4 }')
+    before_route=$(ip -4 route show dev vmnic0 | sort)
+    apply_ok v2lan.yaml
+    bridge=$(nic_master)
+    [ -n "$bridge" ] || { run ip link; fail "vmnic0 is not a port of a bridge after apply"; }
+    run ip -4 addr show dev "$bridge"
+    ip -4 -o addr show dev "$bridge" | grep -q 'inet 10.78.0.5/24' || fail "the bridge $bridge does not hold vmnic0's 10.78.0.5/24"
+    [ -z "$(ip -4 -o addr show dev vmnic0)" ] || fail "vmnic0 still has an IPv4 address after the takeover"
+    [ "$(cat /sys/class/net/$bridge/address)" = "$(cat /sys/class/net/vmnic0/address)" ] ||
+        fail "the bridge's MAC is not vmnic0's"
+    web=$(init_pid v2lan web)
+    run nsenter -t "$web" -n ip -4 addr show dev eth0
+    nsenter -t "$web" -n ip -4 addr show dev eth0 | grep -q 'inet 10.78.0.20/24' || fail "web's eth0 does not have 10.78.0.20/24"
+    nsenter -t "$web" -n ip route | grep -q 'default via 10.78.0.1' || fail "web's default route is not the LAN's router 10.78.0.1"
+    poll 30 sh -c "nsenter -t $(cat "$STATE/lan-pid") -n timeout 5 wget -q -O - http://10.78.0.20:8080/ >/dev/null 2>&1" ||
+        fail "the LAN namespace cannot fetch http://10.78.0.20:8080/ from web"
+    out=$(in_lan timeout 5 wget -q -O - http://10.78.0.20:8080/ 2>&1); echo "LAN -> web: $out"
+    [ "$out" = hello-from-web ] || fail "the LAN fetched \"$out\" from web, want hello-from-web"
+    run in_lan ip neigh show 10.78.0.20
+    run berth plan -f "$WORK/v2lan.yaml" --detailed-exitcode
+    [ "$rc" -eq 0 ] || fail "berth plan exited $rc after the lan apply, want 0"
+    run berth destroy -f "$WORK/v2lan.yaml" || fail "berth destroy exited $rc"
+    [ -z "$(nic_master)" ] || fail "vmnic0 is still a port of $(nic_master) after destroy"
+    after_addr=$(ip -4 -o addr show dev vmnic0 | awk '{ print $4 }')
+    after_route=$(ip -4 route show dev vmnic0 | sort)
+    echo "vmnic0 before: $before_addr / $before_route; after: $after_addr / $after_route"
+    [ "$after_addr" = "$before_addr" ] || fail "vmnic0 has \"$after_addr\" after destroy, had \"$before_addr\""
+    [ "$after_route" = "$before_route" ] || fail "the routes by vmnic0 are \"$after_route\" after destroy, were \"$before_route\""
+    ! ip link show dev "$bridge" >/dev/null 2>&1 || fail "the bridge $bridge is still there after destroy"
+}
+
 c_memory_page_rounding() {
     trap 'destroy_quietly v2round.yaml' EXIT
     apply_ok v2round.yaml
@@ -591,6 +683,7 @@ cgroup_memory_max cgroup_memory_swap_max cgroup_pids_max cgroup_io_max plan_no_c
 drift_reported drift_repaired update_in_place user_namespace cgroup_namespace memory_page_rounding
 seccomp_default devices_bpf init_privileges
 limit_memory_oom limit_pids_fork_loop limit_cpu_throttled net_apply net_addresses net_reach net_destroy net_reapply net_isolation
+net_ports net_lan
 destroy no_leftovers"
 
 # Only the checks named on the kernel command line (berth.checks=a,b), if any.

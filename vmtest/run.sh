@@ -38,8 +38,9 @@ SCRATCH=${VMTEST_SCRATCH:-$ROOT/.build-v2vm}
 SWIFT=${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}
 # The modules the checks need; their dependencies come from modules.dep. nf_tables
 # and the nat chain carry berth's network rules; masquerade needs nft_masq, published
-# ports nft_nat (dnat), nft_ct (ct status) and nft_fib_ipv4 (fib daddr type local).
-MODULES="virtio_pci virtio_blk bridge veth nf_tables nft_chain_nat nft_masq nft_nat nft_ct nft_fib_ipv4"
+# ports nft_nat (dnat), nft_ct (ct status) and nft_fib_ipv4 (fib daddr type local); lan
+# networks af_packet (berth's ARP probes) and macvlan.
+MODULES="virtio_pci virtio_blk bridge veth nf_tables nft_chain_nat nft_masq nft_nat nft_ct nft_fib_ipv4 af_packet macvlan"
 
 say() { echo "test-v2: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -181,6 +182,11 @@ install_program() {
 install_program "$BERTH" /usr/local/bin/berth
 # berth keeps networks apart (and masquerades) with nft, from Debian's nftables.
 install_program "$(command -v nft || echo /usr/sbin/nft)" /usr/sbin/nft
+# The lan and port checks make veths and move them between namespaces: iproute2's ip
+# (busybox's cannot), in place of the busybox applet.
+ip_tool=$(command -v ip || echo /usr/sbin/ip)
+rm -f "$STAGE/sbin/ip" "$STAGE/bin/ip"
+install_program "$ip_tool" /sbin/ip
 
 module_order >"$STAGE/vmtest/modules.list"
 while read -r m; do

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthKernel
 import BerthSpec
 
 /// `--output text|json`, shared by the commands that print for people or for programs.
@@ -9,26 +10,7 @@ public enum OutputFormat: String, CaseIterable, Sendable, ExpressibleByArgument 
 /// A few lines of JSON writing, so that output has a stable key order and needs no Foundation.
 enum JSON {
     /// A JSON string literal.
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if ch.value < 0x20 {
-                    let hex = String(ch.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(ch)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func string(_ s: String) -> String { JSONString.literal(s) }
 
     /// `{"file": ..., "line": ..., "column": ..., "path": ..., "message": ..., "hint": ...}`;
     /// `hint` only when there is one.
