@@ -478,21 +478,25 @@ c_net_isolation() {
     [ "$out" != hello-from-right ] || fail "apply did not restore the isolation between networks"
 }
 
+# iproute2's ip (vmtest/run.sh puts it at /sbin/ip): busybox's sh runs its own
+# applets before PATH, and the busybox ip cannot name a veth's peer or move it.
+IPR=/sbin/ip
+
 # A "LAN host" for the port check: a network namespace held by a sleeping
 # process, joined to the VM by the veth vmport0 (VM 10.79.0.1, namespace 10.79.0.2).
 ports_lan_up() {
     unshare -n sleep 100000 &
     echo $! >"$STATE/ports-lan-pid"
     poll 5 sh -c "[ \"\$(readlink /proc/$!/ns/net)\" != \"\$(readlink /proc/1/ns/net)\" ]" || fail "unshare -n made no namespace"
-    ip link add vmport0 type veth peer name vmport1 || fail "cannot make the veth vmport0"
-    ip link set vmport1 netns "$!" || fail "cannot move vmport1 into the LAN namespace"
-    ip addr add 10.79.0.1/24 dev vmport0 && ip link set vmport0 up || fail "cannot address vmport0"
-    nsenter -t "$!" -n sh -c 'ip link set lo up && ip addr add 10.79.0.2/24 dev vmport1 && ip link set vmport1 up' ||
+    $IPR link add vmport0 type veth peer name vmport1 || fail "cannot make the veth vmport0"
+    $IPR link set vmport1 netns "$!" || fail "cannot move vmport1 into the LAN namespace"
+    $IPR addr add 10.79.0.1/24 dev vmport0 && $IPR link set vmport0 up || fail "cannot address vmport0"
+    nsenter -t "$!" -n sh -c "$IPR link set lo up && $IPR addr add 10.79.0.2/24 dev vmport1 && $IPR link set vmport1 up" ||
         fail "cannot address vmport1 in the LAN namespace"
 }
 ports_lan_down() {
     kill "$(cat "$STATE/ports-lan-pid" 2>/dev/null)" 2>/dev/null
-    ip link del vmport0 2>/dev/null
+    $IPR link del vmport0 2>/dev/null
 }
 from_ports_lan() { nsenter -t "$(cat "$STATE/ports-lan-pid")" -n timeout 5 wget -q -O - "$1" 2>&1; }
 
@@ -523,15 +527,15 @@ lan_up() {
     unshare -n sleep 100000 &
     echo $! >"$STATE/lan-pid"
     poll 5 sh -c "[ \"\$(readlink /proc/$!/ns/net)\" != \"\$(readlink /proc/1/ns/net)\" ]" || fail "unshare -n made no namespace"
-    ip link add vmnic0 type veth peer name vmlan0 || fail "cannot make the veth vmnic0"
-    ip link set vmlan0 netns "$!" || fail "cannot move vmlan0 into the LAN namespace"
-    ip addr add 10.78.0.5/24 dev vmnic0 && ip link set vmnic0 up || fail "cannot address vmnic0"
-    nsenter -t "$!" -n sh -c 'ip link set lo up && ip addr add 10.78.0.1/24 dev vmlan0 && ip link set vmlan0 up' ||
+    $IPR link add vmnic0 type veth peer name vmlan0 || fail "cannot make the veth vmnic0"
+    $IPR link set vmlan0 netns "$!" || fail "cannot move vmlan0 into the LAN namespace"
+    $IPR addr add 10.78.0.5/24 dev vmnic0 && $IPR link set vmnic0 up || fail "cannot address vmnic0"
+    nsenter -t "$!" -n sh -c "$IPR link set lo up && $IPR addr add 10.78.0.1/24 dev vmlan0 && $IPR link set vmlan0 up" ||
         fail "cannot address the router in the LAN namespace"
 }
 lan_down() {
     kill "$(cat "$STATE/lan-pid" 2>/dev/null)" 2>/dev/null
-    ip link del vmnic0 2>/dev/null
+    $IPR link del vmnic0 2>/dev/null
 }
 in_lan() { nsenter -t "$(cat "$STATE/lan-pid")" -n "$@"; }
 nic_master() { basename "$(readlink /sys/class/net/vmnic0/master 2>/dev/null)" 2>/dev/null; }
@@ -539,35 +543,35 @@ nic_master() { basename "$(readlink /sys/class/net/vmnic0/master 2>/dev/null)" 2
 c_net_lan() {
     trap 'destroy_quietly v2lan.yaml; lan_down' EXIT
     lan_up
-    before_addr=$(ip -4 -o addr show dev vmnic0 | awk '{ print $4 }')
-    before_route=$(ip -4 route show dev vmnic0 | sort)
+    before_addr=$($IPR -4 -o addr show dev vmnic0 | awk '{ print $4 }')
+    before_route=$($IPR -4 route show dev vmnic0 | sort)
     apply_ok v2lan.yaml
     bridge=$(nic_master)
-    [ -n "$bridge" ] || { run ip link; fail "vmnic0 is not a port of a bridge after apply"; }
-    run ip -4 addr show dev "$bridge"
-    ip -4 -o addr show dev "$bridge" | grep -q 'inet 10.78.0.5/24' || fail "the bridge $bridge does not hold vmnic0's 10.78.0.5/24"
-    [ -z "$(ip -4 -o addr show dev vmnic0)" ] || fail "vmnic0 still has an IPv4 address after the takeover"
+    [ -n "$bridge" ] || { run $IPR link; fail "vmnic0 is not a port of a bridge after apply"; }
+    run $IPR -4 addr show dev "$bridge"
+    $IPR -4 -o addr show dev "$bridge" | grep -q 'inet 10.78.0.5/24' || fail "the bridge $bridge does not hold vmnic0's 10.78.0.5/24"
+    [ -z "$($IPR -4 -o addr show dev vmnic0)" ] || fail "vmnic0 still has an IPv4 address after the takeover"
     [ "$(cat /sys/class/net/$bridge/address)" = "$(cat /sys/class/net/vmnic0/address)" ] ||
         fail "the bridge's MAC is not vmnic0's"
     web=$(init_pid v2lan web)
-    run nsenter -t "$web" -n ip -4 addr show dev eth0
-    nsenter -t "$web" -n ip -4 addr show dev eth0 | grep -q 'inet 10.78.0.20/24' || fail "web's eth0 does not have 10.78.0.20/24"
-    nsenter -t "$web" -n ip route | grep -q 'default via 10.78.0.1' || fail "web's default route is not the LAN's router 10.78.0.1"
+    run nsenter -t "$web" -n $IPR -4 addr show dev eth0
+    nsenter -t "$web" -n $IPR -4 addr show dev eth0 | grep -q 'inet 10.78.0.20/24' || fail "web's eth0 does not have 10.78.0.20/24"
+    nsenter -t "$web" -n $IPR route | grep -q 'default via 10.78.0.1' || fail "web's default route is not the LAN's router 10.78.0.1"
     poll 30 sh -c "nsenter -t $(cat "$STATE/lan-pid") -n timeout 5 wget -q -O - http://10.78.0.20:8080/ >/dev/null 2>&1" ||
         fail "the LAN namespace cannot fetch http://10.78.0.20:8080/ from web"
     out=$(in_lan timeout 5 wget -q -O - http://10.78.0.20:8080/ 2>&1); echo "LAN -> web: $out"
     [ "$out" = hello-from-web ] || fail "the LAN fetched \"$out\" from web, want hello-from-web"
-    run in_lan ip neigh show 10.78.0.20
+    run in_lan $IPR neigh show 10.78.0.20
     run berth plan -f "$WORK/v2lan.yaml" --detailed-exitcode
     [ "$rc" -eq 0 ] || fail "berth plan exited $rc after the lan apply, want 0"
     run berth destroy -f "$WORK/v2lan.yaml" || fail "berth destroy exited $rc"
     [ -z "$(nic_master)" ] || fail "vmnic0 is still a port of $(nic_master) after destroy"
-    after_addr=$(ip -4 -o addr show dev vmnic0 | awk '{ print $4 }')
-    after_route=$(ip -4 route show dev vmnic0 | sort)
+    after_addr=$($IPR -4 -o addr show dev vmnic0 | awk '{ print $4 }')
+    after_route=$($IPR -4 route show dev vmnic0 | sort)
     echo "vmnic0 before: $before_addr / $before_route; after: $after_addr / $after_route"
     [ "$after_addr" = "$before_addr" ] || fail "vmnic0 has \"$after_addr\" after destroy, had \"$before_addr\""
     [ "$after_route" = "$before_route" ] || fail "the routes by vmnic0 are \"$after_route\" after destroy, were \"$before_route\""
-    ! ip link show dev "$bridge" >/dev/null 2>&1 || fail "the bridge $bridge is still there after destroy"
+    ! $IPR link show dev "$bridge" >/dev/null 2>&1 || fail "the bridge $bridge is still there after destroy"
 }
 
 c_memory_page_rounding() {
