@@ -482,33 +482,35 @@ c_net_isolation() {
 # applets before PATH, and the busybox ip cannot name a veth's peer or move it.
 IPR=/sbin/ip
 
-# A "LAN host" for the port check: a network namespace held by a sleeping
-# process, joined to the VM by the veth vmport0 (VM 10.79.0.1, namespace 10.79.0.2).
-ports_lan_up() {
+# A "LAN" for the port and lan checks: a network namespace held by a sleeping
+# process (its pid in $STATE/lan-pid), joined to the VM by a veth.
+#   lan_up VM_END VM_ADDRESS LAN_END LAN_ADDRESS
+lan_up() {
     unshare -n sleep 100000 &
-    echo $! >"$STATE/ports-lan-pid"
+    echo $! >"$STATE/lan-pid"
     poll 5 sh -c "[ \"\$(readlink /proc/$!/ns/net)\" != \"\$(readlink /proc/1/ns/net)\" ]" || fail "unshare -n made no namespace"
-    $IPR link add vmport0 type veth peer name vmport1 || fail "cannot make the veth vmport0"
-    $IPR link set vmport1 netns "$!" || fail "cannot move vmport1 into the LAN namespace"
-    $IPR addr add 10.79.0.1/24 dev vmport0 && $IPR link set vmport0 up || fail "cannot address vmport0"
-    nsenter -t "$!" -n sh -c "$IPR link set lo up && $IPR addr add 10.79.0.2/24 dev vmport1 && $IPR link set vmport1 up" ||
-        fail "cannot address vmport1 in the LAN namespace"
+    $IPR link add "$1" type veth peer name "$3" || fail "cannot make the veth $1"
+    $IPR link set "$3" netns "$!" || fail "cannot move $3 into the LAN namespace"
+    $IPR addr add "$2" dev "$1" && $IPR link set "$1" up || fail "cannot address $1"
+    nsenter -t "$!" -n sh -c "$IPR link set lo up && $IPR addr add $4 dev $3 && $IPR link set $3 up" ||
+        fail "cannot address $3 in the LAN namespace"
 }
-ports_lan_down() {
-    kill "$(cat "$STATE/ports-lan-pid" 2>/dev/null)" 2>/dev/null
-    $IPR link del vmport0 2>/dev/null
+#   lan_down VM_END
+lan_down() {
+    kill "$(cat "$STATE/lan-pid" 2>/dev/null)" 2>/dev/null
+    $IPR link del "$1" 2>/dev/null
 }
-from_ports_lan() { nsenter -t "$(cat "$STATE/ports-lan-pid")" -n timeout 5 wget -q -O - "$1" 2>&1; }
+in_lan() { nsenter -t "$(cat "$STATE/lan-pid")" -n "$@"; }
 
 c_net_ports() {
-    trap 'destroy_quietly v2ports.yaml; ports_lan_down' EXIT
-    ports_lan_up
+    trap 'destroy_quietly v2ports.yaml; lan_down vmport0' EXIT
+    lan_up vmport0 10.79.0.1/24 vmport1 10.79.0.2/24
     apply_ok v2ports.yaml
     poll 30 sh -c 'timeout 5 wget -q -O - http://127.0.0.1:18080/ >/dev/null 2>&1' ||
         { run nft list table ip berth; fail "the VM cannot fetch its published port http://127.0.0.1:18080/"; }
     out=$(timeout 5 wget -q -O - http://127.0.0.1:18080/ 2>&1); echo "127.0.0.1:18080: $out"
     [ "$out" = hello-from-web ] || fail "127.0.0.1:18080 answered \"$out\", want hello-from-web"
-    out=$(from_ports_lan http://10.79.0.1:18080/); echo "LAN host -> 10.79.0.1:18080: $out"
+    out=$(in_lan timeout 5 wget -q -O - http://10.79.0.1:18080/ 2>&1); echo "LAN host -> 10.79.0.1:18080: $out"
     [ "$out" = hello-from-web ] || { run nft list table ip berth; fail "the LAN namespace fetched \"$out\" from the VM's address, want hello-from-web"; }
     client=$(init_pid v2ports client)
     out=$(nsenter -t "$client" -n timeout 5 wget -q -O - http://10.79.0.1:18080/ 2>&1); echo "client -> 10.79.0.1:18080 (hairpin): $out"
@@ -521,28 +523,12 @@ c_net_ports() {
     true
 }
 
-# The "LAN" for the lan check: a namespace holding the router 10.78.0.1,
-# joined to the VM by the veth vmnic0 (10.78.0.5), which plays the VM's NIC.
-lan_up() {
-    unshare -n sleep 100000 &
-    echo $! >"$STATE/lan-pid"
-    poll 5 sh -c "[ \"\$(readlink /proc/$!/ns/net)\" != \"\$(readlink /proc/1/ns/net)\" ]" || fail "unshare -n made no namespace"
-    $IPR link add vmnic0 type veth peer name vmlan0 || fail "cannot make the veth vmnic0"
-    $IPR link set vmlan0 netns "$!" || fail "cannot move vmlan0 into the LAN namespace"
-    $IPR addr add 10.78.0.5/24 dev vmnic0 && $IPR link set vmnic0 up || fail "cannot address vmnic0"
-    nsenter -t "$!" -n sh -c "$IPR link set lo up && $IPR addr add 10.78.0.1/24 dev vmlan0 && $IPR link set vmlan0 up" ||
-        fail "cannot address the router in the LAN namespace"
-}
-lan_down() {
-    kill "$(cat "$STATE/lan-pid" 2>/dev/null)" 2>/dev/null
-    $IPR link del vmnic0 2>/dev/null
-}
-in_lan() { nsenter -t "$(cat "$STATE/lan-pid")" -n "$@"; }
+# The lan check's LAN holds the router 10.78.0.1; vmnic0 (10.78.0.5) plays the VM's NIC.
 nic_master() { basename "$(readlink /sys/class/net/vmnic0/master 2>/dev/null)" 2>/dev/null; }
 
 c_net_lan() {
-    trap 'destroy_quietly v2lan.yaml; lan_down' EXIT
-    lan_up
+    trap 'destroy_quietly v2lan.yaml; lan_down vmnic0' EXIT
+    lan_up vmnic0 10.78.0.5/24 vmlan0 10.78.0.1/24
     before_addr=$($IPR -4 -o addr show dev vmnic0 | awk '{ print $4 }')
     before_route=$($IPR -4 route show dev vmnic0 | sort)
     apply_ok v2lan.yaml
