@@ -52,9 +52,20 @@ public struct ContainerStatus: Sendable, Codable, Equatable {
 extension Engine {
     /// Every container of a project as observed now. Reads only; takes no lock.
     public func status(project: String) throws -> [ContainerStatus] {
-        let records = try store.records(project)
+        try status(project: project, records: try store.records(project))
+    }
+
+    /// The status from `records` read just before (tidy: issue 14). Without a lock a destroy
+    /// may run between reading them and looking at the kernel: a container it removed meanwhile
+    /// has neither a record nor a cgroup any more, and is left out rather than listed as
+    /// exited or missing from the record read before.
+    func status(project: String, records: ProjectRecords) throws -> [ContainerStatus] {
         let observed = try observer.observe(project: project, records: records)
-        return observed.containers.keys.sorted().map { name in
+        let gone = Set(observed.containers.keys.filter { name in
+            observed.containers[name]?.process == nil && !cgroups.exists(Observer.containerCgroup(project, name))
+                && !FileManager.default.fileExists(atPath: store.containerDirectory(project, name) + "/record.json")
+        })
+        return observed.containers.keys.filter { !gone.contains($0) }.sorted().map { name in
             let seen = observed.containers[name]!
             let record = records.containers[name]
             let path = Observer.containerCgroup(project, name)
