@@ -7,6 +7,15 @@ public enum OutputFormat: String, CaseIterable, Sendable, ExpressibleByArgument 
     case text, json
 }
 
+/// `-p PROJECT` and `--output`, alike in the commands that list what berth has
+/// (status, volume ls, volume prune).
+struct ListingOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Only this project (default: every project).")
+    var project: String?
+    @Option(help: "text or json.")
+    var output: OutputFormat = .text
+}
+
 /// A few lines of JSON writing, so that output has a stable key order and needs no Foundation.
 enum JSON {
     /// A JSON string literal.

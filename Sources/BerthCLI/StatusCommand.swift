@@ -8,10 +8,9 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show every container as observed: state, PID, uptime, restarts, last exit, limits and usage.")
 
-    @Option(name: .shortAndLong, help: "Only this project (default: every project).")
-    var project: String?
-    @Option(help: "text or json.")
-    var output: OutputFormat = .text
+    @OptionGroup var listing: ListingOptions
+    var project: String? { listing.project }
+    var output: OutputFormat { listing.output }
     @OptionGroup var options: EngineOptions
 
     func run() throws {
@@ -63,13 +62,7 @@ struct StatusCommand: ParsableCommand {
                     s.lastExit?.summary ?? "-", memory, cpu, networks(s), health(s), s.lastStop?.summary ?? "-",
                     s.imageDigest.map { "\(s.image ?? "") \($0.prefix(19)) (\(s.root ?? "overlay"))" } ?? "-"]
         }
-        var widths = header.map(\.count)
-        for row in body { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
-        }
-        return ([line(header)] + body.map(line)).joined(separator: "\n")
+        return Table.render(header: header, rows: body)
     }
 
     /// `front=10.88.1.10/24 back=10.88.2.3/24`

@@ -32,10 +32,9 @@ extension Engine {
 struct VolumeList: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ls", abstract: "List volumes: project, name, size, path, used by.")
 
-    @Option(name: .shortAndLong, help: "Only this project (default: every project).")
-    var project: String?
-    @Option(help: "text or json.")
-    var output: OutputFormat = .text
+    @OptionGroup var listing: ListingOptions
+    var project: String? { listing.project }
+    var output: OutputFormat { listing.output }
     @OptionGroup var options: EngineOptions
 
     func run() throws {
@@ -89,10 +88,9 @@ struct VolumePrune: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune", abstract: "Remove every volume that no container (running or stopped) mounts.")
 
-    @Option(name: .shortAndLong, help: "Only this project (default: every project).")
-    var project: String?
-    @Option(help: "text or json.")
-    var output: OutputFormat = .text
+    @OptionGroup var listing: ListingOptions
+    var project: String? { listing.project }
+    var output: OutputFormat { listing.output }
     @OptionGroup var options: EngineOptions
 
     func run() throws {
