@@ -72,10 +72,8 @@ struct ImageCommand: ParsableCommand {
             }
             switch output {
             case .json:
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 struct Document: Encodable { var formatVersion = 1; var images: [Row] }
-                Console.out(String(decoding: try encoder.encode(Document(images: rows)), as: UTF8.self))
+                Console.out(try JSON.document(Document(images: rows)))
             case .text:
                 guard !rows.isEmpty else { return Console.out("No images.") }
                 let header = ["NAME", "DIGEST", "SIZE", "LAYERS", "CREATED", "USED BY"]
@@ -130,9 +128,7 @@ struct ImageCommand: ParsableCommand {
             switch output {
             case .json:
                 struct Document: Encodable { var blobs: [String]; var layers: [String]; var bytes: Int64 }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                Console.out(String(decoding: try encoder.encode(Document(blobs: pruned.blobs, layers: pruned.layers, bytes: pruned.bytes)), as: UTF8.self))
+                Console.out(try JSON.document(Document(blobs: pruned.blobs, layers: pruned.layers, bytes: pruned.bytes)))
             case .text:
                 for blob in pruned.blobs { Console.out("deleted blob \(blob)") }
                 for layer in pruned.layers { Console.out("deleted layer \(layer)") }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BerthKernel
 import BerthSpec
+import Foundation
 
 /// `--output text|json`, shared by the commands that print for people or for programs.
 public enum OutputFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
@@ -18,6 +19,13 @@ struct ListingOptions: ParsableArguments {
 
 /// A few lines of JSON writing, so that output has a stable key order and needs no Foundation.
 enum JSON {
+    /// A `--output json` document (status, volumes, images): pretty, keys sorted, slashes as they are.
+    static func document(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
     /// A JSON string literal.
     static func string(_ s: String) -> String { JSONString.literal(s) }
 

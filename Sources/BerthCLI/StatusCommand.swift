@@ -19,9 +19,7 @@ struct StatusCommand: ParsableCommand {
         let all = try projects.flatMap { try engine.status(project: $0) }
         switch output {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            Console.out(String(decoding: try encoder.encode(StatusDocument(containers: all)), as: UTF8.self))
+            Console.out(try JSON.document(StatusDocument(containers: all)))
         case .text:
             Console.out(Self.table(all))
         }

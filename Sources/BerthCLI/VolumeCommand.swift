@@ -41,10 +41,8 @@ struct VolumeList: ParsableCommand {
         let rows = try options.engine().volumeRows(project: project)
         switch output {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             struct Document: Encodable { var formatVersion = 1; var volumes: [VolumeRow] }
-            Console.out(String(decoding: try encoder.encode(Document(volumes: rows)), as: UTF8.self))
+            Console.out(try JSON.document(Document(volumes: rows)))
         case .text:
             guard !rows.isEmpty else { return Console.out("No volumes.") }
             Console.out(Table.render(
@@ -107,11 +105,8 @@ struct VolumePrune: ParsableCommand {
         }
         switch output {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             struct Document: Encodable { var formatVersion = 1; var removed: [VolumeRow]; var freedBytes: UInt64 }
-            Console.out(String(decoding: try encoder.encode(
-                Document(removed: removed, freedBytes: removed.reduce(0) { $0 + $1.sizeBytes })), as: UTF8.self))
+            Console.out(try JSON.document(Document(removed: removed, freedBytes: removed.reduce(0) { $0 + $1.sizeBytes })))
         case .text:
             for row in removed { Console.out("removed volume \(row.project)/\(row.name) (\(ByteSize.format(row.sizeBytes)))") }
             Console.out("Freed \(ByteSize.format(removed.reduce(0) { $0 + $1.sizeBytes })) in \(removed.count) volume\(removed.count == 1 ? "" : "s").")
