@@ -55,7 +55,7 @@ extension Engine {
         try status(project: project, records: try store.records(project))
     }
 
-    /// The status from `records` read just before (tidy: issue 14). Without a lock a destroy
+    /// The status from `records` read just before. Without a lock, a destroy
     /// may run between reading them and looking at the kernel: a container it removed meanwhile
     /// has neither a record nor a cgroup any more, and is left out rather than listed as
     /// exited or missing from the record read before.
