@@ -30,7 +30,7 @@ struct ApplyOutcomeTests {
             """
         try box.write(text)
         let spec = try SpecLoader.load(text: text, fileName: "\(box.project).yaml", baseDirectory: box.directory).get()
-        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berth)
+        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berthInit)
         let lock = try engine.lock(project: spec.project, command: "apply", timeout: 10)
         defer { lock.release() }
         let (plan, _, records) = try engine.plan(spec)
