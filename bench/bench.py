@@ -1182,7 +1182,7 @@ class Bench:
                  "ms", lat, rx, "runc exec, same command and root", goal="faster than runc exec",
                  goal_ok=lat["median"] < rx["median"],
                  notes=["berth: HealthChecker.check, the reconciler's own path, timed in-process (berth-bench "
-                        "health: the relay spawned into the container's namespaces and cgroup, the output read, "
+                        "health: berth-init spawned as the relay into the container's namespaces and cgroup, the output read, "
                         "the record written); runc exec timed from spawn to exit",
                         f"the same through the CLI, `berth exec c0 -- /bin/true`: median {fmt_ms(cl['median'])} "
                         f"({fmt_ms(cl['min'])}–{fmt_ms(cl['max'])})"])

@@ -7,7 +7,7 @@ import Foundation
 import Glibc
 
 /// One healthcheck, as `berth reconcile` runs it: `HealthChecker.check`, the engine's own
-/// function (the container's exec config from its record, berth's relay spawned into the
+/// function (the container's exec config from its record, berth-init spawned as the relay into the
 /// container's namespaces and cgroup, the check's output read, the relay reaped, the result
 /// written to the container's health.json), timed from the call to its return. Each check
 /// must pass; the container must be running already (applied by the harness).
@@ -18,7 +18,9 @@ func healthProbe(_ o: [String: String]) throws {
     guard let c = spec.containers.first(where: { $0.name == name }), c.healthcheck != nil else {
         throw Usage(description: "the spec has no container \(name) with a healthcheck")
     }
-    let engine = try Engine.host(stateDirectory: try required(o, "state"), executable: try required(o, "berth"))
+    // The relay is berth-init, beside berth, as for the reconciler.
+    let engine = try Engine.host(stateDirectory: try required(o, "state"),
+                                 executable: InitExecutable.beside(executable: try required(o, "berth")))
     guard let record = try engine.store.records(spec.project).containers[name], let run = record.process,
           let started = record.startedAt, run.isAlive else {
         throw Usage(description: "\(spec.project)/\(name) is not running")
