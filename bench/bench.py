@@ -15,9 +15,12 @@ bridges bb?PID, runc ids bench-PID-*, netns bench-PID) and is removed at the end
 also after an error or a signal.
 """
 import argparse
+import contextlib
+import ctypes
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -40,7 +43,10 @@ ROW_IDS = (["start", "start.runtime", "start.seccomp", "attach"]
               for net in ("plain", "net") for size in SIZES]
            + ["scale.network-share", "plan.noop", "reconciler.cpu", "reconciler.rss", "restart",
               "overhead.per-container", "validate", "validate.rss", "version",
-              "thousand.apply", "thousand.plan", "thousand.reconciler.cpu", "thousand.destroy"])
+              "thousand.apply", "thousand.plan", "thousand.reconciler.cpu", "thousand.destroy",
+              # issue 13: LAN attach and published ports; issue 14: healthchecks and log throughput
+              "lan.attach", "lan.attach.probed", "ports.publish", "health.cpu", "health.latency",
+              "logs.throughput", "logs.lines"])
 
 
 class Config:
@@ -60,6 +66,11 @@ class Config:
         self.thousand_plans = 2 if quick else 5
         self.validate_containers, self.validate_networks = (100, 5) if quick else (1000, 20)
         self.validate_runs, self.validate_warmup, self.validate_peer_runs = (3, 1, 2) if quick else (50, 5, 3)
+        self.lan_rounds, self.lan_per_round = (1, 2) if quick else (5, 10)  # lan attach, ports
+        self.health_containers = 3 if quick else 100
+        self.health_rounds, self.health_per_round = (1, 3) if quick else (5, 10)
+        self.health_warmup, self.health_seconds, self.health_window = (2, 3, 1) if quick else (5, 30, 5)
+        self.log_bytes, self.log_rounds = (4 << 20, 1) if quick else (256 << 20, 5)
 
 
 # ---------------------------------------------------------------- measuring
@@ -175,11 +186,12 @@ class Bench:
         self.rootfs = f"{self.work}/rootfs"
         self.netns = f"bench-{PID}"
         self.octet = 10 + PID % 240  # third octet of every subnet: two runs at once rarely meet
-        self.bridges = {k: f"bb{k}{PID}"[:15] for k in ("a", "c", "n", "s", "t", "u")}
+        self.bridges = {k: f"bb{k}{PID}"[:15] for k in ("a", "c", "n", "s", "t", "u", "l", "p", "q")}
         self.projects = set()       # berth projects to destroy at the end
         self.project_names = set()  # every project the run made, for the record
         self.runc_ids = set()       # runc/crun containers to delete at the end
         self.netns_made = False
+        self.namespaces = set()     # named network namespaces of the LAN rows, deleted at the end
         self.reconciler = None
         self.rows = {}
         self.findings = []          # problems of berth's seen on the way (not timings)
@@ -208,6 +220,8 @@ class Bench:
                 os.symlink("busybox", f"{self.rootfs}/bin/{a}")
         with open(f"{self.rootfs}/etc/passwd", "w") as f:
             f.write("root:x:0:0:root:/root:/bin/sh\n")
+        # The log rows' writer (busybox's dd cannot time itself): static, in the same root.
+        run(["gcc", "-O2", "-static", "-o", f"{self.rootfs}/bin/bench-write", f"{REPO}/bench/bench-write.c"])
 
     def make_bundle(self, name, args, seccomp=False):
         """An OCI bundle from `runc spec`, edited to match what berth does for the same spec:
@@ -252,7 +266,7 @@ class Bench:
     # -------------------------------------------------------- berth helpers
 
     def spec(self, project, containers, network=False, command=("/bin/sleep", "3600"), restart=None,
-             subnet_octet=None):
+             subnet_octet=None, extra=()):
         lines = ["version: 1", f"project: {project}"]
         if network:
             lines += ["networks:",
@@ -267,6 +281,7 @@ class Bench:
                 lines.append(f"    restart: {restart}")
             if network:
                 lines.append("    networks: {n: {}}")
+            lines += extra
         path = f"{self.work}/{project}.yaml"
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -871,6 +886,373 @@ class Bench:
                  peer_one, pname, peer_error=peer_error, goal="< 50 MiB (issue 2)", goal_ok=rss_kib < 50 * 1024,
                  count=c.validate_containers, notes=["maximum resident set size (/usr/bin/time -v), one run"])
 
+    # -------------------------------------------------------- issue 13: the LAN rows
+
+    def make_lan(self):
+        """The LAN of rows 11 and 12, on no interface of the machine's: a namespace that plays
+        the host (`bench-PID-h`) and one that plays the LAN (`bench-PID-l`, the router at .1),
+        joined by a veth whose host end (`nic0`) plays the NIC, already taken into the lan
+        network's bridge as berth's takeover leaves it (NIC's MAC, STP off, forward delay 0,
+        the host's address on the bridge). Everything of it goes with the namespaces."""
+        host, lan = f"bench-{PID}-h", f"bench-{PID}-l"
+        for name in (host, lan, f"bench-{PID}-c", f"bench-{PID}-d"):
+            run(["ip", "netns", "add", name])
+            self.namespaces.add(name)
+        subnet = f"10.238.{self.octet}"
+        bridge = self.bridges["l"]
+        mac = None
+        cmds = [["ip", "-n", host, "link", "add", "nic0", "type", "veth", "peer", "name", "lan0", "netns", lan],
+                ["ip", "-n", lan, "link", "set", "lo", "up"],
+                ["ip", "-n", lan, "address", "add", f"{subnet}.1/24", "dev", "lan0"],
+                ["ip", "-n", lan, "link", "set", "lan0", "up"],
+                ["ip", "-n", host, "link", "set", "lo", "up"]]
+        for cmd in cmds:
+            run(cmd)
+        mac = json.loads(run(["ip", "-n", host, "-j", "link", "show", "nic0"]).stdout)[0]["address"]
+        for cmd in (["ip", "-n", host, "link", "add", bridge, "address", mac, "type", "bridge", "stp_state", "0",
+                     "forward_delay", "0"],
+                    ["ip", "-n", host, "link", "set", "nic0", "master", bridge],
+                    ["ip", "-n", host, "address", "add", f"{subnet}.2/24", "dev", bridge],
+                    ["ip", "-n", host, "link", "set", "nic0", "up"],
+                    ["ip", "-n", host, "link", "set", bridge, "up"]):
+            run(cmd)
+        return host, subnet, bridge
+
+    @contextlib.contextmanager
+    def entered(self, name):
+        """The harness's own thread in the namespace `name` while the block runs (the CNI
+        plugins it spawns start there, as they would in the host's), then back."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        here = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        there = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if libc.setns(there, 0x40000000) != 0:  # CLONE_NEWNET
+                raise OSError(ctypes.get_errno(), f"setns into {name}")
+            yield
+        finally:
+            if libc.setns(here, 0x40000000) != 0:
+                raise SystemExit(f"bench: cannot return to the host's network namespace (errno {ctypes.get_errno()})")
+            os.close(here)
+            os.close(there)
+
+    def bench_lan(self):
+        log("11-12. LAN attach and a published port (in-process, through the engine's functions) vs the CNI "
+            "bridge and portmap plugins, in a namespace that plays the host")
+        if not os.path.exists(f"{CNI_DIR}/portmap"):
+            raise RuntimeError(f"{CNI_DIR}/portmap is missing (Debian containernetworking-plugins)")
+        c = self.c
+        host, subnet, bridge = self.make_lan()
+        per = c.lan_per_round
+        # The lan network as docs/lan.md writes it; berth hands out .64-.127, the plugin .128-.191.
+        project = f"bench-lan-{PID}"
+        lines = ["version: 1", f"project: {project}", "networks:",
+                 f"  lan: {{mode: lan, uplink: nic0, bridge: {bridge}, subnet: {subnet}.0/24, "
+                 f"gateway: {subnet}.1, ipRange: {subnet}.64/26}}", "containers:"]
+        for i in range(per + 1):
+            lines += [f"  c{i}:", f"    rootfs: {self.rootfs}", '    command: ["/bin/sleep", "3600"]',
+                      "    networks: {lan: {}}"]
+        lan_spec = f"{self.work}/{project}.yaml"
+        with open(lan_spec, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.project_names.add(project)
+        cni_lan = json.dumps({
+            "cniVersion": "1.0.0", "name": f"berth-bench-{PID}-lan", "type": "bridge", "bridge": bridge,
+            "isGateway": False, "ipMasq": False,
+            "ipam": {"type": "host-local", "dataDir": f"{self.work}/cni-lan",
+                     "ranges": [[{"subnet": f"{subnet}.0/24", "rangeStart": f"{subnet}.128",
+                                  "rangeEnd": f"{subnet}.191", "gateway": f"{subnet}.1"}]],
+                     "routes": [{"dst": "0.0.0.0/0", "gw": f"{subnet}.1"}]}}).encode()
+        cni_ns = f"/run/netns/bench-{PID}-c"
+
+        # 12: one ports: entry, "8080:80", on a bridge network of berth's, and the same mapping
+        # through portmap chained after bridge (prevResult) on a bridge of the plugin's.
+        pproject = f"bench-ports-{PID}"
+        ports_spec = f"{self.work}/{pproject}.yaml"
+        with open(ports_spec, "w") as f:
+            f.write("\n".join(["version: 1", f"project: {pproject}", "networks:",
+                               f"  p: {{subnet: 10.239.{self.octet}.0/24, bridge: {self.bridges['p']}}}",
+                               "containers:", "  c0:", f"    rootfs: {self.rootfs}",
+                               '    command: ["/bin/sleep", "3600"]', "    networks: {p: {}}",
+                               '    ports: ["8080:80"]']) + "\n")
+        self.project_names.add(pproject)
+        os.makedirs(f"{self.work}/ports", exist_ok=True)
+        cni_bridge = json.dumps({
+            "cniVersion": "1.0.0", "name": f"berth-bench-{PID}-ports", "type": "bridge", "bridge": self.bridges["q"],
+            "isGateway": True, "ipMasq": False,
+            "ipam": {"type": "host-local", "subnet": f"10.240.{self.octet}.0/24", "dataDir": f"{self.work}/cni-ports"}})
+        pcid = f"bench-{PID}-ports"
+        ports_ns = f"/run/netns/bench-{PID}-d"
+
+        attach, probe, cni_add, cni_del, pub, unpub, pm_add, pm_del = [], [], [], [], [], [], [], []
+        with self.entered(host):
+            p = run([f"{CNI_DIR}/bridge"], input=cni_bridge.encode(), env=self.cni_env("ADD", pcid, ports_ns))
+            prev = json.loads(p.stdout)
+            portmap = json.dumps({
+                "cniVersion": "1.0.0", "name": f"berth-bench-{PID}-ports", "type": "portmap",
+                "capabilities": {"portMappings": True}, "snat": True,
+                "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]},
+                "prevResult": prev}).encode()
+        for r in range(c.lan_rounds):
+            out = json.loads(run([self.tool, "lan", "--spec", lan_spec, "--network", "lan", "--runs", str(per + 1),
+                                  "--netns", f"/run/netns/{host}"]).stdout)
+            attach += out["samples_ms"][1:]  # the first run warms the caches up
+            probe += out["probe_ms"][1:]
+            out = json.loads(run([self.tool, "ports", "--spec", ports_spec, "--runs", str(per + 1),
+                                  "--netns", f"/run/netns/{host}", "--work", f"{self.work}/ports"]).stdout)
+            pub += out["samples_ms"][1:]
+            unpub += out["remove_ms"][1:]
+            with self.entered(host):
+                for i in range(per + 1):
+                    cid = f"bench-{PID}-lan-{r}-{i}"
+                    ms, p = timed([f"{CNI_DIR}/bridge"], input=cni_lan, env=self.cni_env("ADD", cid, cni_ns),
+                                  stdout=subprocess.PIPE)
+                    result = json.loads(p.stdout) if p.stdout else {}
+                    del_ms, _ = timed([f"{CNI_DIR}/bridge"], input=cni_lan, env=self.cni_env("DEL", cid, cni_ns))
+                    if not result.get("ips"):
+                        raise RuntimeError(f"CNI ADD on the LAN bridge returned no address: {result}")
+                    if i > 0:
+                        cni_add.append(ms)
+                        cni_del.append(del_ms)
+                for i in range(per + 1):
+                    ms, _ = timed([f"{CNI_DIR}/portmap"], input=portmap, env=self.cni_env("ADD", pcid, ports_ns))
+                    if r == 0 and i == 0:
+                        nat = run(["iptables", "-t", "nat", "-S"]).stdout.decode()
+                        if "--dport 8080" not in nat:
+                            raise RuntimeError(f"portmap ADD left no DNAT for 8080: {nat[-1000:]}")
+                    del_ms, _ = timed([f"{CNI_DIR}/portmap"], input=portmap, env=self.cni_env("DEL", pcid, ports_ns))
+                    if i > 0:
+                        pm_add.append(ms)
+                        pm_del.append(del_ms)
+        with self.entered(host):
+            run([f"{CNI_DIR}/bridge"], input=cni_bridge.encode(), env=self.cni_env("DEL", pcid, ports_ns), check=False)
+
+        b, pr, a, d = stats(attach), stats(probe), stats(cni_add), stats(cni_del)
+        probed = stats([x + y for x, y in zip(attach, probe)])
+        self.add("lan.attach", "LAN attach: veth on the LAN bridge, address from ipRange, route via the router, "
+                 "gratuitous ARP (without the probe's wait)", "ms", b, a, "CNI bridge ADD on the same bridge",
+                 goal="≤ 0.33 × plugin", goal_ok=b["median"] <= 0.33 * a["median"],
+                 notes=["berth: NetworkApplier.ensureAttached (the engine's function) in-process, in the namespace "
+                        "that plays the host, for a fresh container namespace; plugin: one exec of bridge "
+                        "(host-local IPAM in the LAN's subnet, the router as gateway; it sends a gratuitous ARP "
+                        "too, and probes nothing), timed from spawn to exit",
+                        f"the plugin's DEL: median {fmt_ms(d['median'])} ({fmt_ms(d['min'])}–{fmt_ms(d['max'])})"])
+        share = 100 * pr["median"] / probed["median"]
+        self.add("lan.attach.probed", "LAN attach with the RFC 5227 probe for the address (apply's preflight)", "ms",
+                 probed, a, "CNI bridge ADD on the same bridge",
+                 notes=[f"the probe: median {fmt_ms(pr['median'])} ({fmt_ms(pr['min'])}–{fmt_ms(pr['max'])}), "
+                        f"{share:.1f} % of the total: ARP.whoHas waits its whole timeout "
+                        "(Preflight.probeTimeout) when nobody answers, which is the protocol's cost, not code's; "
+                        "apply probes every fresh address of a network at once, so it pays it once per apply, "
+                        "not per container; the plugin has no probe"])
+        pb, pm, ub, ud = stats(pub), stats(pm_add), stats(unpub), stats(pm_del)
+        self.add("ports.publish", "Published port \"8080:80\": DNAT, hairpin and localhost rules", "ms", pb, pm,
+                 "CNI portmap ADD (after bridge, prevResult)", goal="≤ 0.33 × plugin",
+                 goal_ok=pb["median"] <= 0.33 * pm["median"],
+                 notes=["berth: Firewall.ensurePorts with KernelMapping.portForwards (the calls apply makes), one "
+                        "libnftables transaction in berth's table after listing it, in the namespace that plays "
+                        "the host; plugin: one exec of portmap (iptables-nft, snat on), timed from spawn to exit",
+                        f"removal: berth {fmt_ms(ub['median'])} ({fmt_ms(ub['min'])}–{fmt_ms(ub['max'])}), "
+                        f"portmap DEL {fmt_ms(ud['median'])} ({fmt_ms(ud['min'])}–{fmt_ms(ud['max'])})"])
+        self.rows["lan.attach.probed"]["probe"] = pr
+        self.rows["ports.publish"]["remove"] = ub
+        self.rows["ports.publish"]["peer_remove"] = ud
+
+    # -------------------------------------------------------- issue 14: healthchecks
+
+    def bench_health(self):
+        c = self.c
+        n = c.health_containers
+        project = f"bench-health-{PID}"
+        log(f"13. healthchecks: {n} containers checked every 1 s under berth reconcile; one check vs runc exec")
+        path = self.spec(project, n, extra=("    healthcheck: {test: [CMD, /bin/true], interval: 1s}",))
+        run(self.berth_cmd("apply", "-f", path, "--wait"))
+        self.expect_running(project, n)
+
+        # Latency: the reconciler's check path in-process against runc exec of the same
+        # command into a runc container of the same root, interleaved.
+        cid = f"bench-{PID}-health"
+        self.runc_ids.add(("runc", cid))
+        ms, p = self.timed_detached(self.runc("runc", "run", "-d", "--bundle", self.bundle_sleep, cid))
+        if p.returncode != 0:
+            raise RuntimeError(f"runc run failed: {p.stderr.decode(errors='replace').strip()}")
+        berth, runc_exec, cli = [], [], []
+        per = c.health_per_round
+        for r in range(c.health_rounds):
+            out = json.loads(run([self.tool, "health", "--spec", path, "--state", self.state, "--container", "c0",
+                                  "--berth", self.berth, "--runs", str(per + 1)]).stdout)
+            berth += out["samples_ms"][1:]
+            for i in range(per + 1):
+                ms, _ = timed(self.runc("runc", "exec", cid, "/bin/true"))
+                if i > 0:
+                    runc_exec.append(ms)
+            # (--state-dir before the command: berth_cmd puts it last, which would be the command's)
+            ms, _ = timed([self.berth, "exec", "--state-dir", self.state, "-p", project, "c0", "--", "/bin/true"])
+            cli.append(ms)
+        run(self.runc("runc", "delete", "-f", cid))
+        self.runc_ids.discard(("runc", cid))
+
+        # CPU: the reconciler's threads and the children it reaps (every check's relay and
+        # command: they run in the containers' cgroups but are the reconciler's children).
+        logpath = f"{self.work}/reconcile-health.log"
+        logfile = open(logpath, "wb")
+        self.reconciler = subprocess.Popen(self.berth_cmd("reconcile", "-f", path, "--interval", "1s"),
+                                           stdout=logfile, stderr=subprocess.STDOUT)
+        rpid = self.reconciler.pid
+        wait_until(lambda: b"reconciler started" in open(logpath, "rb").read() or self.reconciler.poll() is not None,
+                   30, "the reconciler to start")
+        if self.reconciler.poll() is not None:
+            raise RuntimeError("berth reconcile exited: " + read(logpath, ""))
+        time.sleep(c.health_warmup)
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def cpu():
+            own = sum(int((read(f"/proc/{rpid}/task/{tid}/schedstat") or "0").split()[0])
+                      for tid in os.listdir(f"/proc/{rpid}/task"))
+            fields = read(f"/proc/{rpid}/stat").rsplit(")", 1)[1].split()
+            return own, (int(fields[13]) + int(fields[14])) * 1e9 / tick
+
+        def charged():
+            """CPU charged to the project's cgroup (its containers: the checks' relays and commands
+            once they joined, berth init, sleep), nanoseconds."""
+            for m in (line.split() for line in open("/proc/self/mounts")):
+                if m[2] == "cgroup" and "cpuacct" in m[3].split(","):
+                    return int(read(f"{m[1]}/berth/{project}/cpuacct.usage") or 0)
+                if m[2] == "cgroup2" and m[1] == "/sys/fs/cgroup":
+                    stat = read(f"{m[1]}/berth/{project}/cpu.stat") or ""
+                    return next((int(x.split()[1]) * 1000 for x in stat.splitlines() if x.startswith("usage_usec")), 0)
+            return 0
+
+        def checks_seen(seen):
+            for i in range(n):
+                try:
+                    record = json.load(open(f"{self.state}/{project}/containers/c{i}/health.json"))
+                except (OSError, ValueError):
+                    continue
+                for entry in record.get("log", []):
+                    seen.add((i, entry.get("start")))
+
+        seen = set()
+        checks_seen(seen)
+        before = len(seen)
+        shares, own_shares, child_shares = [], [], []
+        t0, (o0, k0), g0 = time.monotonic(), cpu(), charged()
+        first = (t0, o0, k0, g0)
+        for _ in range(int(c.health_seconds / c.health_window)):
+            # Sampled each second: a record keeps its last 5 results.
+            end = time.monotonic() + c.health_window
+            while time.monotonic() < end:
+                time.sleep(min(1, max(0, end - time.monotonic())))
+                checks_seen(seen)
+            t1, (o1, k1), g1 = time.monotonic(), cpu(), charged()
+            wall = (t1 - t0) * 1e9
+            shares.append(100 * ((o1 - o0) + (k1 - k0)) / wall)
+            own_shares.append(100 * (o1 - o0) / wall)
+            child_shares.append(100 * (k1 - k0) / wall)
+            t0, o0, k0, g0 = t1, o1, k1, g1
+        seconds = t0 - first[0]
+        overall = 100 * ((o0 - first[1]) + (k0 - first[2])) / (seconds * 1e9)
+        cgroup_share = 100 * (g0 - first[3]) / (seconds * 1e9)
+        rate = (len(seen) - before) / seconds
+        failing = 0
+        for i in range(n):
+            record = json.load(open(f"{self.state}/{project}/containers/c{i}/health.json"))
+            failing += record.get("status") != "healthy"
+        self.stop_reconciler()
+        logfile.close()
+        for line in open(logpath, errors="replace"):
+            if "level=error" in line:
+                self.findings.append(f"reconcile-health.log: `{line.strip()[:300]}`")
+        run(self.berth_cmd("destroy", "-f", path))
+        self.projects.discard((project, path))
+        if failing:
+            raise RuntimeError(f"{failing} of {n} containers were not healthy at the end")
+
+        b = stats(shares)
+        self.add("health.cpu", f"Healthchecks of {n} containers every 1 s: reconciler CPU, checks included",
+                 "% of a core", b, goal="< 2 % of a core", goal_ok=overall < 2, count=n,
+                 notes=[f"over {seconds:.0f} s: {overall:.2f} % of one core in all, {rate:.1f} checks a second "
+                        f"({n} expected); the reconciler's own threads (schedstat) median "
+                        f"{statistics.median(own_shares):.2f} %, the children it reaped (every check's relay and "
+                        f"command, cutime + cstime) {statistics.median(child_shares):.2f} %; of all that, "
+                        f"{cgroup_share:.2f} % was charged to the containers' cgroups (cpuacct: the checks after "
+                        "they joined)"])
+        self.rows["health.cpu"]["checks_per_second"] = rate
+        lat, rx, cl = stats(berth), stats(runc_exec), stats(cli)
+        self.add("health.latency", "Healthcheck latency: one check (/bin/true) exec'd into a container",
+                 "ms", lat, rx, "runc exec, same command and root", goal="faster than runc exec",
+                 goal_ok=lat["median"] < rx["median"],
+                 notes=["berth: HealthChecker.check, the reconciler's own path, timed in-process (berth-bench "
+                        "health: berth-init spawned as the relay into the container's namespaces and cgroup, the output read, "
+                        "the record written); runc exec timed from spawn to exit",
+                        f"the same through the CLI, `berth exec c0 -- /bin/true`: median {fmt_ms(cl['median'])} "
+                        f"({fmt_ms(cl['min'])}–{fmt_ms(cl['max'])})"])
+        self.rows["health.latency"]["cli"] = cl
+
+    # -------------------------------------------------------- issue 14: log throughput
+
+    def bench_logs(self):
+        c = self.c
+        size = c.log_bytes
+        log(f"14. log throughput: {size >> 20} MiB written as fast as a program can, through berth's relay, "
+            "to /dev/null, and through runc to a file")
+        project = f"bench-logs-{PID}"
+        report = re.compile(rb"bench-write (\S+) bytes=(\d+) ns=(\d+)")
+        rows = {}
+        for kind, line in (("zeros", 0), ("lines", 128)):
+            relay, null, direct = [], [], []
+            bundle = self.make_bundle(f"write-{kind}", ["/bin/bench-write", "file", str(size), str(line), "-"])
+            for r in range(c.log_rounds):
+                # The two writers in one container run, stdout's first: the log holds both streams,
+                # so a report written before the flood would be rotated away.
+                order = ["out", "null"]
+                script = "; ".join(f"/bin/bench-write {w} {size} {line} {'/dev/null' if w == 'null' else '-'}"
+                                   for w in order)
+                path = self.spec(project, 1, command=("/bin/sh", "-c", script), restart="never")
+                exit_record = f"{self.state}/{project}/containers/c0/exit.json"
+                run(self.berth_cmd("apply", "-f", path))
+                wait_until(lambda: os.path.exists(exit_record), 120, "the log writer under berth to finish")
+                record = json.load(open(exit_record))
+                if record.get("exitCode") != 0:
+                    raise RuntimeError(f"the log writer under berth ended with {record}")
+                err = run(self.berth_cmd("logs", "-p", project, "--stream", "stderr", "c0")).stdout
+                got = {m.group(1).decode(): (int(m.group(2)), int(m.group(3))) for m in report.finditer(err)}
+                if set(got) != {"null", "out"} or any(b != size for b, _ in got.values()):
+                    raise RuntimeError(f"berth's log has no complete reports: {err[-500:]!r}")
+                relay.append(got["out"][0] / got["out"][1] * 1e9 / (1 << 20))
+                null.append(got["null"][0] / got["null"][1] * 1e9 / (1 << 20))
+                self.destroy(project, path)
+                self.projects.discard((project, path))
+
+                cid = f"bench-{PID}-log-{kind}-{r}"
+                out, errfile = f"{self.work}/runc-{kind}.out", f"{self.work}/runc-{kind}.err"
+                self.runc_ids.add(("runc", cid))
+                with open(out, "wb") as o, open(errfile, "wb") as e:
+                    p = run(self.runc("runc", "run", "--bundle", bundle, cid), check=False, stdin=subprocess.DEVNULL,
+                            stdout=o, stderr=e)
+                run(self.runc("runc", "delete", "-f", cid), check=False)
+                self.runc_ids.discard(("runc", cid))
+                m = report.search(open(errfile, "rb").read())
+                if p.returncode != 0 or not m or int(m.group(2)) != size or os.path.getsize(out) != size:
+                    raise RuntimeError(f"the writer under runc failed (exit {p.returncode}): "
+                                       f"{open(errfile, 'rb').read()[-500:]!r}")
+                direct.append(int(m.group(2)) / int(m.group(3)) * 1e9 / (1 << 20))
+                os.unlink(out)
+            rows[kind] = (stats(relay), stats(null), stats(direct))
+        what = {"zeros": ("logs.throughput", "64 KiB writes of zeros (no newline: 16 KiB pieces)"),
+                "lines": ("logs.lines", "64 KiB writes of 128-byte lines")}
+        for kind, (relay, null, direct) in rows.items():
+            rid, label = what[kind]
+            share = relay["median"] / null["median"]
+            self.add(rid, f"Log throughput, {label}: berth's relay (rotation 10 MiB × 3)", "MiB/s", relay, direct,
+                     "runc, stdout to a file", goal="≥ 80 % of the same writer to /dev/null",
+                     goal_ok=share >= 0.8, count=size,
+                     notes=[f"{size >> 20} MiB a run; the same writer to /dev/null in the same container: "
+                            f"median {null['median']:.0f} MiB/s ({null['min']:.0f}–{null['max']:.0f}); berth's "
+                            f"relay is {100 * share:.1f} % of it",
+                            "timed by the writer itself (CLOCK_MONOTONIC around its writes: bench/bench-write.c); "
+                            "runc hands the container the harness's file as stdout"])
+            self.rows[rid]["devnull"] = null
+
     # -------------------------------------------------------- cleanup
 
     def cleanup(self):
@@ -891,6 +1273,13 @@ class Bench:
             shutil.copy(f"{self.work}/reconcile.log", f"{self.out}/reconcile.log")
         if self.netns_made:
             run(["ip", "netns", "del", self.netns], check=False)
+        # The LAN rows' namespaces: the host, the LAN, the CNI peer's containers (their
+        # bridges, veths, nftables and iptables rules go with them).
+        for name in sorted(self.namespaces):
+            if os.path.exists(f"/run/netns/{name}"):
+                p = run(["ip", "netns", "del", name], check=False)
+                if p.returncode != 0:
+                    problems.append(f"ip netns del {name}: {p.stderr.decode(errors='replace').strip()}")
         for bridge in self.bridges.values():
             if os.path.exists(f"/sys/class/net/{bridge}"):
                 run(["ip", "link", "del", bridge], check=False)
@@ -987,6 +1376,8 @@ def fmt(v, unit):
         return f"{v:.2f} MiB"
     if unit == "% of a core":
         return f"{v:.2f} %"
+    if unit == "MiB/s":
+        return f"{v:.0f} MiB/s"
     return f"{v:g} {unit}"
 
 
@@ -1024,7 +1415,9 @@ def markdown(bench, machine, started, seconds, problems):
     number = {"start": "1", "start.runtime": "1b", "attach": "2", "scale.network-share": "3",
               "plan.noop": "4", "reconciler.cpu": "5", "reconciler.rss": "5", "overhead.per-container": "6",
               "validate": "7", "validate.rss": "7", "restart": "8", "version": "9", "thousand.apply": "10",
-              "thousand.plan": "10", "thousand.reconciler.cpu": "10", "thousand.destroy": "10"}
+              "thousand.plan": "10", "thousand.reconciler.cpu": "10", "thousand.destroy": "10",
+              "lan.attach": "11", "lan.attach.probed": "11", "ports.publish": "12", "health.cpu": "13",
+              "health.latency": "13", "logs.throughput": "14", "logs.lines": "14"}
     for rid in ROW_IDS:
         row = bench.rows.get(rid)
         if not row:
@@ -1054,7 +1447,8 @@ def main():
     parser.add_argument("--berth-bench", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=f"{REPO}/bench/results")
-    parser.add_argument("--only", help="comma-separated sections: validate,attach,start,scale,steady,version,thousand")
+    parser.add_argument("--only", help="comma-separated sections: validate,attach,start,scale,steady,version,thousand,"
+                                       "lan,health,logs")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (cgroups, namespaces, bridges)")
@@ -1069,7 +1463,7 @@ def main():
     t0 = time.monotonic()
     load_start = open("/proc/loadavg").read().split()[:3]
     sections = args.only.split(",") if args.only else ["validate", "attach", "start", "scale", "steady", "version",
-                                                       "thousand"]
+                                                       "thousand", "lan", "health", "logs"]
     failure = None
     problems = []
     try:
@@ -1094,7 +1488,7 @@ def main():
            "missing": [r for r in ROW_IDS if r not in bench.rows],
            "failure": None if failure is None else f"{type(failure).__name__}: {failure}",
            "sections": bench.sections, "findings": bench.findings, "cleanup_problems": problems, "work": bench.work, "bridges": sorted(bench.bridges.values()),
-           "projects": sorted(bench.project_names)}
+           "projects": sorted(bench.project_names), "namespaces": sorted(bench.namespaces)}
     os.makedirs(args.out, exist_ok=True)
     md = markdown(bench, machine, started, seconds, problems)
     if failure is not None:

@@ -7,6 +7,7 @@
 //
 //     berth-bench attach --runs N --bridge NAME --subnet 10.231.7.0/24
 //     berth-bench start  --runs N --berth PATH --rootfs DIR --work DIR
+//     berth-bench lan | ports (Lan.swift), health (Health.swift)
 //
 // Each prints one JSON object on standard output: {"samples_ms": [...], ...}.
 import Berth
@@ -181,12 +182,15 @@ func start(_ o: [String: String]) throws {
 
 let arguments = CommandLine.arguments
 do {
-    guard arguments.count >= 2 else { throw Usage(description: "usage: berth-bench attach|start --runs N ...") }
+    guard arguments.count >= 2 else { throw Usage(description: "usage: berth-bench attach|start|lan|ports|health --runs N ...") }
     let o = try options(arguments.dropFirst(2))
     switch arguments[1] {
     case "attach": try attach(o)
     case "start": try start(o)
-    default: throw Usage(description: "unknown subcommand \(arguments[1]); use attach or start")
+    case "lan": try lanAttach(o)
+    case "ports": try publishPorts(o)
+    case "health": try healthProbe(o)
+    default: throw Usage(description: "unknown subcommand \(arguments[1]); use attach, start, lan, ports or health")
     }
 } catch {
     FileHandle.standardError.write(Data("berth-bench: \(error)\n".utf8))

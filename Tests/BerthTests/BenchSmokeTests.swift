@@ -18,15 +18,32 @@ struct BenchSmokeTests {
         "scale.network-share", "plan.noop", "reconciler.cpu", "reconciler.rss", "restart",
         "overhead.per-container", "validate", "validate.rss", "version",
         "thousand.apply", "thousand.plan", "thousand.reconciler.cpu", "thousand.destroy",
+        // issue 13's LAN attach and published port, issue 14's healthchecks and log throughput
+        "lan.attach", "lan.attach.probed", "ports.publish", "health.cpu", "health.latency",
+        "logs.throughput", "logs.lines",
     ]
     /// Rows measured side by side with a peer (the others are held to a goal only).
     static let rowsWithPeer = Set<String>([
         "start", "start.runtime", "start.seccomp", "attach", "plan.noop", "overhead.per-container", "validate", "validate.rss",
-        "version",
+        "version", "lan.attach", "lan.attach.probed", "ports.publish", "health.latency", "logs.throughput", "logs.lines",
     ]).union(rows.filter { $0.hasPrefix("scale.apply") || $0.hasPrefix("scale.destroy") })
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// What a command prints (its standard output), for the checks above.
+    static func output(_ path: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
 
     @Test(.timeLimit(.minutes(20)))
     func quickRunRecordsEveryRow() throws {
@@ -110,11 +127,32 @@ struct BenchSmokeTests {
         for bridge in (doc["bridges"] as? [String]) ?? [] {
             #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge)"), "bridge \(bridge) was left behind")
         }
-        for project in (doc["projects"] as? [String]) ?? [] {
+        let projects = (doc["projects"] as? [String]) ?? []
+        for project in projects {
             for hierarchy in ["pids/berth", "memory/berth", "berth", "unified/berth"] {
                 let path = "/sys/fs/cgroup/\(hierarchy)/\(project)"
                 #expect(!FileManager.default.fileExists(atPath: path), "cgroup \(path) was left behind")
             }
+        }
+        // The LAN rows' namespaces (host, LAN, the CNI peer's two containers), and with them their
+        // bridges, veths and rules; nothing of theirs in the host's nftables or iptables.
+        let namespaces = (doc["namespaces"] as? [String]) ?? []
+        #expect(namespaces.count == 4, "the LAN rows' namespaces are not recorded: \(namespaces)")
+        for name in namespaces {
+            #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(name)"), "netns \(name) was left behind")
+        }
+        let ruleset = try Self.output("/usr/sbin/nft", ["list", "ruleset"])
+        let iptables = try Self.output("/usr/sbin/iptables-save", [])
+        for project in projects {
+            #expect(!ruleset.contains(project), "nftables rules of \(project) were left behind")
+        }
+        let pid = work.split(separator: "-").last.map(String.init) ?? ""
+        #expect(!iptables.contains("bench-\(pid)-"), "iptables rules of the CNI peer were left behind")
+        // No process of the run: none in a cgroup of its projects or of its runc containers (bench-PID-*).
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
+            let cgroup = (try? String(contentsOfFile: "/proc/\(entry)/cgroup", encoding: .utf8)) ?? ""
+            let ours = cgroup.contains("/bench-\(pid)-") || projects.contains { cgroup.contains("/\($0)/") }
+            #expect(!ours, "process \(entry) was left behind: \(cgroup.prefix(300))")
         }
     }
 }

@@ -2,7 +2,10 @@ import BerthKernel
 
 extension Preflight {
     /// How long a machine of the LAN has to answer the probe for an address berth is about to use.
-    static let probeTimeout: Duration = .milliseconds(500)
+    /// (`package`: berth-bench times the probe with these.)
+    package static let probeTimeout: Duration = .milliseconds(500)
+    /// How often the probe is sent again while nobody answers.
+    package static let probeInterval: Duration = .milliseconds(150)
 
     /// lan and macvlan networks: the NIC is here and free, the MTU fits the parent, no
     /// container takes an address of the host's own, and every address used for the first
@@ -46,7 +49,7 @@ extension Preflight {
             guard let mac = via.mac else { continue }
             do {
                 let answered = try ARP.whoHas(Set(fresh.keys), interface: via.index, ownMAC: mac, timeout: probeTimeout,
-                                              interval: .milliseconds(150))
+                                              interval: probeInterval)
                 for (ip, owner) in answered.sorted(by: { $0.key < $1.key }) {
                     out.append(PreflightProblem("containers.\(fresh[ip]!).networks.\(network.name)",
                                                  "\(ip) is in use on the LAN: \(owner) answers ARP for it"))

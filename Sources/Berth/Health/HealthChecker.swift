@@ -41,7 +41,8 @@ public struct HealthChecker: Sendable {
         // As `berth exec` sees the container: its volumes, and its image's environment and user.
         var config = engine.mapping.config(for: c, project: project,
                                            volumeDirectory: { engine.volumes.dataDirectory(project, $0) })
-        if let saved = try engine.store.records(project).containers[c.name] {
+        // perf: this container's record only (the project's are N decodes, N checks a round).
+        if let saved = try engine.store.record(project, c.name) {
             config = engine.execConfig(config, record: saved)
         }
         let path = Observer.containerCgroup(project, c.name)

@@ -4,12 +4,19 @@ import Foundation
 /// Makes bridges and container attachments match the spec. Every operation is
 /// idempotent and repairs what it finds: the same call creates a missing object,
 /// fixes one that drifted, and leaves a correct one alone.
-struct NetworkApplier {
-    var project: String
-    var firewall: Firewall
+///
+/// `package`: `berth-bench` (make bench) times these very calls in-process.
+package struct NetworkApplier {
+    package var project: String
+    package var firewall: Firewall
+
+    package init(project: String, firewall: Firewall) {
+        self.project = project
+        self.firewall = firewall
+    }
 
     /// Creates or repairs a bridge: pinned MAC, MTU, gateway address, up; its firewall rules.
-    func ensureBridge(_ network: Network, mac: MACAddress) throws {
+    package func ensureBridge(_ network: Network, mac: MACAddress) throws {
         let host = try RouteNetlink()
         let gateway = network.subnet.host(network.gateway)
         if let link = try host.link(.name(network.bridge)) {
@@ -38,7 +45,7 @@ struct NetworkApplier {
     }
 
     /// Deletes a bridge (its ports are detached by the kernel) and its firewall rules.
-    func deleteBridge(_ name: String, network: String) throws {
+    package func deleteBridge(_ name: String, network: String) throws {
         let host = try RouteNetlink()
         if try host.link(.name(name)) != nil { try host.deleteLink(.name(name)) }
         try Failpoint.firewallBeforeChange.hit()
@@ -49,8 +56,14 @@ struct NetworkApplier {
     /// the container end made directly in its network namespace, master, MTU, up,
     /// address, loopback, and the default route via the first network's gateway.
     func ensureAttached(_ c: Container, pid: Int32, networks: [String: Network], addresses: IPAM.Assignment) throws {
+        try ensureAttached(c, namespacePath: "/proc/\(pid)/ns/net", networks: networks, addresses: addresses)
+    }
+
+    /// The same, for the network namespace at `namespacePath` (an nsfs file).
+    package func ensureAttached(_ c: Container, namespacePath: String, networks: [String: Network],
+                                addresses: IPAM.Assignment) throws {
         let host = try RouteNetlink()
-        let namespace = try NetworkNamespace.open("/proc/\(pid)/ns/net")
+        let namespace = try NetworkNamespace.open(namespacePath)
         defer { try? namespace.close() }
         let inside = try RouteNetlink(namespace: namespace)
         try inside.setLoopbackUp()

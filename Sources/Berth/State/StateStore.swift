@@ -42,15 +42,21 @@ public struct StateStore: Sendable {
         var out = ProjectRecords(networks: try networkRecords(project))
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         for name in names where !name.hasPrefix(".") {
-            let path = "\(dir)/\(name)/record.json"
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
-            do {
-                out.containers[name] = try JSONDecoder().decode(ContainerRecord.self, from: data)
-            } catch {
-                throw StateError("read \(path)", .corrupt("\(error)"))
-            }
+            if let record = try record(project, name) { out.containers[name] = record }
         }
         return out
+    }
+
+    /// One container's record (nil when it has none), for those who need one and not the
+    /// project's: a healthcheck reads its container's alone, not every container's.
+    public func record(_ project: String, _ name: String) throws -> ContainerRecord? {
+        let path = "\(containerDirectory(project, name))/record.json"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        do {
+            return try JSONDecoder().decode(ContainerRecord.self, from: data)
+        } catch {
+            throw StateError("read \(path)", .corrupt("\(error)"))
+        }
     }
 
     public func write(_ record: ContainerRecord, project: String) throws {

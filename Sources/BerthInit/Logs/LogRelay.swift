@@ -130,13 +130,22 @@ struct LogRelay {
             start = end + 1
         }
         guard start < bytes.count else { return }
-        partial[i].append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
-        if partial[i].count >= maxPiece {
-            let cut = partial[i].count / maxPiece * maxPiece
-            let head = Array(partial[i][..<cut])
-            partial[i].removeFirst(cut)
-            head.withUnsafeBytes { emit(stream, $0, complete: false, time: time) }
+        // A line longer than a piece: `partial` (always shorter than a piece) is topped up to
+        // one, then whole pieces go out from the read buffer itself and only the short rest
+        // waits. perf: copying each read into `partial` and out again cost two copies and an
+        // allocation (mmap, munmap, fresh pages) per read for output without newlines.
+        var rest = UnsafeRawBufferPointer(rebasing: bytes[start...])
+        if !partial[i].isEmpty {
+            let fill = min(rest.count, maxPiece - partial[i].count)
+            partial[i].append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[..<fill]))
+            rest = UnsafeRawBufferPointer(rebasing: rest[fill...])
+            guard partial[i].count == maxPiece else { return }
+            partial[i].withUnsafeBytes { emit(stream, $0, complete: false, time: time) }
+            partial[i].removeAll(keepingCapacity: true)
         }
+        let pieces = rest.count / maxPiece * maxPiece
+        if pieces > 0 { emit(stream, UnsafeRawBufferPointer(rebasing: rest[..<pieces]), complete: false, time: time) }
+        partial[i].append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[pieces...]))
     }
 
     /// A line as entries of at most `maxPiece` bytes; all but the last marked as pieces.
