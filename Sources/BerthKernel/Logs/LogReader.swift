@@ -99,32 +99,93 @@ public struct LogReader: Sendable {
             current = file
         }
         let path = stateDir + "/" + base
-        var st = stat()
-        guard stat(path, &st) == 0 else { return out } // between the renames of a rotation, or removed
-        if let file = current, st.st_ino == file.inode && st.st_dev == file.device { return out }
-        // Rotated (or moved aside for a new run): files newer than ours come first.
-        var newer: [String] = []
-        if let file = current {
-            var index = 1
-            while stat(stateDir + "/" + LogFiles.name(base, index), &st) == 0 {
-                if st.st_ino == file.inode && st.st_dev == file.device { break }
-                newer.append(stateDir + "/" + LogFiles.name(base, index))
-                index += 1
+        guard let head = FileID(path: path) else { return out } // between the renames of a rotation, or removed
+        if let file = current, head == file.id { return out }
+        // Rotated (or moved aside for a new run). The writer may be rotating again while we
+        // look, so the files are taken only from a view that held still while they were
+        // opened; otherwise the file followed stays open and the next round looks again.
+        for _ in 0..<3 {
+            guard let view = RotationView(stateDir: stateDir, base: base) else { return out }
+            var newer: [(path: String, id: FileID)] = [] // newest first
+            if let file = current {
+                if let k = view.rotated.firstIndex(where: { $0.id == file.id }) {
+                    newer = Array(view.rotated[..<k])
+                } else if file.isRemoved {
+                    newer = view.rotated // rotated past the last file kept: everything there is newer
+                } // else moved aside for a new run: those files are not the ones followed
             }
-            if stat(stateDir + "/" + LogFiles.name(base, index), &st) != 0 { newer = [] } // ours is gone: a new run
-            file.close()
-        }
-        current = nil
-        for p in newer.reversed() {
-            guard var file = try Cursor(path: p) else { continue }
-            out += try file.readEntries()
-            file.close()
-        }
-        if var file = try Cursor(path: path) {
-            out += try file.readEntries()
-            current = file
+            let wanted = newer.reversed() + [(path: path, id: view.head)]
+            var opened: [Cursor] = []
+            for (p, _) in wanted {
+                guard let file = try Cursor(path: p) else { break }
+                opened.append(file)
+            }
+            guard opened.map(\.id) == wanted.map(\.id), RotationView(stateDir: stateDir, base: base) == view else {
+                for file in opened { file.close() }
+                continue
+            }
+            // The writer is done with the file followed (it renames before it opens the next
+            // one): what it wrote after the read above is read now.
+            if var file = current {
+                out += try file.readEntries()
+                file.close()
+            }
+            for var file in opened.dropLast() {
+                out += try file.readEntries()
+                file.close()
+            }
+            var now = opened.last!
+            out += try now.readEntries()
+            current = now
+            return out
         }
         return out
+    }
+}
+
+/// Which file a path names (device and inode).
+private struct FileID: Equatable {
+    let device: dev_t
+    let inode: ino_t
+
+    init(device: dev_t, inode: ino_t) {
+        self.device = device
+        self.inode = inode
+    }
+
+    /// nil when nothing is there.
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        self.init(device: st.st_dev, inode: st.st_ino)
+    }
+}
+
+/// The current log file and the rotated ones (`.1`, `.2`, ...) as they are at one look;
+/// nil while a rotation is half done (a gap in the numbers, or no current file).
+private struct RotationView: Equatable {
+    let head: FileID
+    /// `.1` first.
+    let rotated: [(path: String, id: FileID)]
+
+    init?(stateDir: String, base: String) {
+        guard let head = FileID(path: stateDir + "/" + base) else { return nil }
+        var rotated: [(path: String, id: FileID)] = []
+        var index = 1
+        while true {
+            let path = stateDir + "/" + LogFiles.name(base, index)
+            guard let id = FileID(path: path) else { break }
+            rotated.append((path, id))
+            index += 1
+        }
+        // The writer renames from the oldest down: a number present past a gap is a rotation under way.
+        if FileID(path: stateDir + "/" + LogFiles.name(base, index + 1)) != nil { return nil }
+        self.head = head
+        self.rotated = rotated
+    }
+
+    static func == (a: RotationView, b: RotationView) -> Bool {
+        a.head == b.head && a.rotated.map(\.id) == b.rotated.map(\.id)
     }
 }
 
@@ -132,8 +193,7 @@ public struct LogReader: Sendable {
 private struct Cursor {
     let fd: Int32
     let path: String
-    let inode: ino_t
-    let device: dev_t
+    let id: FileID
     var offset: off_t = 0
     /// The start of a line whose newline has not been read yet.
     var carry: [UInt8] = []
@@ -147,11 +207,16 @@ private struct Cursor {
         fstat(fd, &st)
         self.fd = fd
         self.path = path
-        inode = st.st_ino
-        device = st.st_dev
+        id = FileID(device: st.st_dev, inode: st.st_ino)
     }
 
     func close() { _ = Glibc.close(fd) }
+
+    /// True when the file has no name left (rotated past the last file kept).
+    var isRemoved: Bool {
+        var st = stat()
+        return fstat(fd, &st) == 0 && st.st_nlink == 0
+    }
 
     /// The entries appended since the last call.
     mutating func readEntries() throws -> [LogEntry] {
