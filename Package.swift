@@ -87,7 +87,8 @@ let package = Package(
         .target(
             name: "BerthRegistry",
             dependencies: [
-                "BerthSpec",
+                // BerthKernel: the one atomic-file writer (AtomicFile) and its dead-writer sweep.
+                "BerthSpec", "BerthKernel",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -131,10 +131,13 @@ extension ProcFS {
         let fd = try openFile(path, .readOnly)
         defer { try? fd.close() }
         try verify(id)
-        var buffer = [CChar](repeating: 0, count: 256)
-        let rc = cberth_hostname_in(fd.rawValue, &buffer, buffer.count)
-        guard rc == 0 else { throw KernelError("setns(uts) and gethostname", path, errno: Errno(rawValue: -rc)) }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return try NamespaceThread.run(path) {
+            try NamespaceThread.join(fd.rawValue, nstype: CBERTH_CLONE_NEWUTS, path)
+            guard let name = Self.currentHostname() else {
+                throw KernelError("gethostname", path, errno: Errno(rawValue: Glibc.errno))
+            }
+            return name
+        }
     }
 
     /// Throws unless `id` is still the process with that pid.

@@ -397,7 +397,8 @@ public enum ContainerRuntime {
         }
     }
 
-    static func hostID(_ id: UInt32, _ map: [IDMap]) -> UInt32? {
+    /// The host id of the container's id `id` under `map`; nil when no line maps it.
+    package static func hostID(_ id: UInt32, _ map: [IDMap]) -> UInt32? {
         for line in map where id >= line.container && id - line.container < line.size {
             return line.host + (id - line.container)
         }
