@@ -10,7 +10,9 @@ DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev libarchive-dev 
 DEB_PACKAGES += openssl docker-registry apache2-utils
 # The LAN tests: berth runs under nsenter in a network namespace that plays the host.
 DEB_PACKAGES += util-linux
-RELEASE_FLAGS := -c release --static-swift-stdlib
+# --disable-local-rpath: berth-init is a static PIE in release, and glibc's start-up code of
+# a static PIE refuses one with a DT_RUNPATH (SwiftPM adds $$ORIGIN; a static stdlib needs none).
+RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath
 BERTH_RELEASE := .build/release/berth
 # `make install`: berth and berth-init, side by side (berth runs the berth-init beside it).
 PREFIX ?= /usr/local
@@ -44,6 +46,8 @@ build: deps
 
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
+	@# berth-init started by hand says it is not a command (exit 2); anything else is a broken link.
+	@$(dir $(BERTH_RELEASE))berth-init 2>/dev/null; test $$? -eq 2 || { echo "berth-init does not start" >&2; exit 1; }
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

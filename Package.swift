@@ -42,7 +42,14 @@ let package = Package(
             name: "BerthInit",
             dependencies: ["CBerth", "CCap", .product(name: "SystemPackage", package: "swift-system")]
         ),
-        .executableTarget(name: "berth-init", dependencies: ["BerthInit"]),
+        .executableTarget(
+            name: "berth-init", dependencies: ["BerthInit"],
+            // Release: a static PIE (still loaded at a random address). Without the dynamic
+            // loader and the shared libraries' relocated pages, a container's init keeps about
+            // a hundred KiB less of anonymous memory. lld: gold cannot link a static PIE.
+            linkerSettings: [.unsafeFlags(["-static-executable", "-use-ld=lld", "-Xclang-linker", "-static-pie"],
+                                          .when(configuration: .release))]
+        ),
 
         // Typed wrappers over syscalls, /proc, /sys/fs/cgroup and rtnetlink.
         .target(

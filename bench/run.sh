@@ -46,10 +46,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 if [ -z "${BERTH:-}" ] || [ -z "${BERTH_BENCH:-}" ]; then
-    swift build -c release --static-swift-stdlib --product berth >&2
-    swift build -c release --static-swift-stdlib --product berth-init >&2
-    swift build -c release --static-swift-stdlib --product berth-bench >&2
-    bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
+    swift build -c release --static-swift-stdlib --disable-local-rpath --product berth >&2
+    swift build -c release --static-swift-stdlib --disable-local-rpath --product berth-init >&2
+    swift build -c release --static-swift-stdlib --disable-local-rpath --product berth-bench >&2
+    bin=$(swift build -c release --static-swift-stdlib --disable-local-rpath --show-bin-path)
     BERTH=${BERTH:-$bin/berth}
     BERTH_BENCH=${BERTH_BENCH:-$bin/berth-bench}
 fi

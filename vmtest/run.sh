@@ -147,9 +147,9 @@ if [ -n "${VMTEST_BERTH:-}" ]; then
 else
     say "building berth (release, static Swift stdlib) in $SCRATCH"
     t0=$(now)
-    "$SWIFT" build -c release --static-swift-stdlib --scratch-path "$SCRATCH" >"$OUT/build.log" 2>&1 ||
+    "$SWIFT" build -c release --static-swift-stdlib --disable-local-rpath --scratch-path "$SCRATCH" >"$OUT/build.log" 2>&1 ||
         { tail -n 40 "$OUT/build.log" >&2; die "swift build failed (log: $OUT/build.log)"; }
-    BERTH=$("$SWIFT" build -c release --static-swift-stdlib --scratch-path "$SCRATCH" --show-bin-path)/berth
+    BERTH=$("$SWIFT" build -c release --static-swift-stdlib --disable-local-rpath --scratch-path "$SCRATCH" --show-bin-path)/berth
     say "built in $(($(now) - t0))s"
 fi
 [ -x "$BERTH" ] || die "no berth binary at $BERTH"

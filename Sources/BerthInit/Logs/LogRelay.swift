@@ -50,7 +50,7 @@ struct LogRelay {
             return status
         }
         defer { close(signals) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 18)
+        var buffer = Self.readBuffer()
         var open = [true, true]
         while true {
             var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
@@ -77,15 +77,26 @@ struct LogRelay {
                 }
             }
             if let exited {
-                drain()
+                drain(&buffer)
                 return exited
             }
         }
     }
 
+    /// 256 KiB per read keeps a fast writer's syscalls few. Not zero-filled: its pages
+    /// (a mapping of their own, above malloc's mmap threshold) are touched only by what
+    /// the command writes, so an init whose command is quiet does not carry them.
+    private static func readBuffer() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 1 << 18) { _, count in count = 1 << 18 }
+    }
+
     /// Everything still in the pipes, then the ends of unfinished lines.
     private mutating func drain() {
-        var buffer = [UInt8](repeating: 0, count: 1 << 18)
+        var buffer = Self.readBuffer()
+        drain(&buffer)
+    }
+
+    private mutating func drain(_ buffer: inout [UInt8]) {
         for i in pipes.indices {
             while read(i, into: &buffer) {}
             if !partial[i].isEmpty {
