@@ -87,10 +87,16 @@ public struct Observer: Sendable {
         if let saved = HealthRecord.read(stateDir: stateDir), saved.run == record?.process { seen.health = saved }
         seen.lastExit = try ContainerRuntime.exitRecord(stateDir: stateDir)
         guard cgroups.exists(path) else { return seen }
-        let pids: [Int32]
+        let process: ProcessIdentity?
         do {
             seen.limits = try cgroups.limits(of: path)
-            pids = try cgroups.processes(in: path)
+            // The recorded init still in its cgroup is the common case: one cgroup.procs
+            // tells, instead of the union over every hierarchy that finding another needs.
+            if let recorded = record?.process, try cgroups.contains(recorded.pid, in: path), recorded.isAlive {
+                process = recorded
+            } else {
+                process = Self.initProcess(among: try cgroups.processes(in: path), recorded: record?.process)
+            }
         } catch let error as KernelError
                     where error.errno == .noSuchFileOrDirectory || error.errno == .operationNotSupportedByDevice || !cgroups.exists(path) {
             // Removed (or made) while we looked, hierarchy by hierarchy, by another berth
@@ -99,7 +105,7 @@ public struct Observer: Sendable {
             seen.limits = nil
             return seen
         }
-        seen.process = Self.initProcess(among: pids, recorded: record?.process)
+        seen.process = process
         if let process = seen.process {
             seen.lastExit = nil
             if hostname, record?.spec.namespaces.contains(.uts) ?? true {
