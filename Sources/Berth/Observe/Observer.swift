@@ -27,10 +27,11 @@ public struct Observer: Sendable {
         var state = ObservedState(project: project, volumes: Set(VolumeStore(store: store).names(project)))
         let inKernel = cgroups.exists(Self.projectCgroup(project))
             ? try cgroups.children(of: Self.projectCgroup(project)) : []
-        for name in Set(inKernel).union(records.containers.keys) {
-            state.containers[name] = try observe(project: project, name: name, record: records.containers[name],
-                                                 hostname: false)
+        let names = Set(inKernel).union(records.containers.keys).sorted()
+        let seen = try Concurrently.map(names) { name in
+            try observe(project: project, name: name, record: records.containers[name], hostname: false)
         }
+        for container in seen { state.containers[container.name] = container }
         // Every hostname by one thread that joins each UTS namespace in turn.
         let uts = state.containers.values.compactMap { seen -> ProcessIdentity? in
             guard let process = seen.process,
