@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Independent reads of many objects, spread over the machine's CPUs.
 ///
@@ -9,13 +10,18 @@ enum Concurrently {
     /// Below this many items one thread does it all: waking others costs more.
     static let threshold = 8
 
+    /// Off in `berth reconcile`: a process that stays keeps the pool's threads and
+    /// their malloc arenas resident, and its passes at rest read only what changed.
+    static let enabled = Atomic<Bool>(true)
+
     /// `body` of every item, in the items' order, on up to one thread per CPU. When
     /// any fails, the error of the first failing item (in order) is thrown, after all
     /// have run (each read stands alone, and none changes anything).
     static func map<Item: Sendable, Value: Sendable>(
         _ items: [Item], _ body: @Sendable (Item) throws -> Value
     ) throws -> [Value] {
-        guard items.count >= threshold, ProcessInfo.processInfo.activeProcessorCount > 1 else {
+        guard items.count >= threshold, enabled.load(ordering: .relaxed),
+              ProcessInfo.processInfo.activeProcessorCount > 1 else {
             return try items.map(body)
         }
         let slots = Slots<Value>(count: items.count)
