@@ -12,13 +12,15 @@ DEB_PACKAGES += openssl docker-registry apache2-utils
 DEB_PACKAGES += util-linux
 RELEASE_FLAGS := -c release --static-swift-stdlib
 BERTH_RELEASE := .build/release/berth
+# `make install`: berth and berth-init, side by side (berth runs the berth-init beside it).
+PREFIX ?= /usr/local
 DEMO_SPEC := specs/demo.yaml
 # The demo's root filesystem: busybox-static with its applets (not in git).
 DEMO_ROOTFS := specs/rootfs/busybox
 # The demo's image: the same busybox, packed by umoci into an OCI layout (not in git).
 DEMO_IMAGE := specs/images/busybox
 
-.PHONY: all build release deps run demo-down test bench clean test-v2 fuzz
+.PHONY: all build release install deps run demo-down test bench clean test-v2 fuzz
 
 all: build
 
@@ -42,6 +44,10 @@ build: deps
 
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BERTH_RELEASE) $(dir $(BERTH_RELEASE))berth-init $(DESTDIR)$(PREFIX)/bin/
 
 # Apply the demo spec for real and show what runs. `make demo-down` removes it.
 run: release $(DEMO_IMAGE)/index.json

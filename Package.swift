@@ -5,6 +5,8 @@ let package = Package(
     name: "berth",
     products: [
         .executable(name: "berth", targets: ["berth"]),
+        // Every container's PID 1 (and `berth exec`'s relay): small, so that its memory is small.
+        .executable(name: "berth-init", targets: ["berth-init"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,11 +35,20 @@ let package = Package(
         // The few lines that must run between clone() and execve().
         .target(name: "CBerth"),
 
+        // The container side of the kernel layer: what berth-init runs inside the container
+        // (root filesystem, mounts, capabilities, the compiled seccomp filter, the log relay,
+        // the exit record). No Foundation, no Crypto, no NIO: every container pays its pages.
+        .target(
+            name: "BerthInit",
+            dependencies: ["CBerth", "CCap", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .executableTarget(name: "berth-init", dependencies: ["BerthInit"]),
+
         // Typed wrappers over syscalls, /proc, /sys/fs/cgroup and rtnetlink.
         .target(
             name: "BerthKernel",
             dependencies: [
-                "CBerth", "CCap", "CSeccomp", "CArchive", "CNftables",
+                "BerthInit", "CBerth", "CCap", "CSeccomp", "CArchive", "CNftables",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -69,7 +80,8 @@ let package = Package(
         .target(
             name: "BerthRegistry",
             dependencies: [
-                "BerthSpec",
+                // BerthKernel: the one atomic-file writer (AtomicFile) and its dead-writer sweep.
+                "BerthSpec", "BerthKernel",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -91,7 +103,7 @@ let package = Package(
         .executableTarget(name: "berth-bench", dependencies: ["Berth"], path: "Benchmarks/berth-bench"),
 
         .testTarget(name: "BerthSpecTests", dependencies: ["BerthSpec"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "BerthKernelTests", dependencies: ["BerthKernel"]),
+        .testTarget(name: "BerthKernelTests", dependencies: ["BerthKernel", "BerthInit"]),
         // What several suites share: host-wide allocation of what can collide between runs.
         .target(name: "BerthTestSupport", dependencies: ["BerthKernel"], path: "Tests/BerthTestSupport"),
         .testTarget(name: "BerthTests", dependencies: ["Berth", "BerthTestSupport"]),

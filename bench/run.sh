@@ -47,6 +47,7 @@ fi
 
 if [ -z "${BERTH:-}" ] || [ -z "${BERTH_BENCH:-}" ]; then
     swift build -c release --static-swift-stdlib --product berth >&2
+    swift build -c release --static-swift-stdlib --product berth-init >&2
     swift build -c release --static-swift-stdlib --product berth-bench >&2
     bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
     BERTH=${BERTH:-$bin/berth}

@@ -20,6 +20,7 @@
 #   VMTEST_KERNEL    kernel package, e.g. linux-image-6.1.0-56-amd64
 #                    (default: what linux-image-amd64 depends on today)
 #   VMTEST_BERTH     a berth binary to test instead of building one
+#   VMTEST_BERTH_INIT the berth-init to go with it (default: berth-init beside VMTEST_BERTH)
 #   VMTEST_SCRATCH   swift build scratch path (default .build-v2vm)
 #   VMTEST_VERBOSE=1 stream the whole console, not only the results
 #   VMTEST_SHOWLOGS=1 print the output of passing checks too (in the console log)
@@ -152,6 +153,9 @@ else
     say "built in $(($(now) - t0))s"
 fi
 [ -x "$BERTH" ] || die "no berth binary at $BERTH"
+# Every container's init: installed beside berth, where berth looks for it.
+BERTH_INIT=${VMTEST_BERTH_INIT:-$(dirname "$BERTH")/berth-init}
+[ -x "$BERTH_INIT" ] || die "no berth-init binary at $BERTH_INIT"
 
 # --- the initramfs ----------------------------------------------------------------
 
@@ -180,6 +184,7 @@ install_program() {
         done
 }
 install_program "$BERTH" /usr/local/bin/berth
+install_program "$BERTH_INIT" /usr/local/bin/berth-init
 # berth keeps networks apart (and masquerades) with nft, from Debian's nftables.
 install_program "$(command -v nft || echo /usr/sbin/nft)" /usr/sbin/nft
 # The lan and port checks make veths and move them between namespaces: iproute2's ip

@@ -122,7 +122,8 @@ func attach(_ o: [String: String]) throws {
 /// Not timed: waiting for the command (/bin/true) to end, removing the cgroup.
 func start(_ o: [String: String]) throws {
     let runs = Int(try required(o, "runs")) ?? 0
-    let berth = try required(o, "berth")
+    // The berth CLI's path: its init is the berth-init beside it, as berth itself finds it.
+    let berthInit = InitExecutable.beside(executable: try required(o, "berth"))
     let rootfs = try required(o, "rootfs")
     let work = try required(o, "work")
     let prefix = o["cgroup"] ?? "berth-bench-\(getpid())"
@@ -150,7 +151,7 @@ func start(_ o: [String: String]) throws {
         do {
             try cgroups.create(path)
             try cgroups.apply(limits, to: path)
-            _ = try ContainerRuntime.start(config, stateDir: stateDir, executable: berth) { pid in
+            _ = try ContainerRuntime.start(config, stateDir: stateDir, executable: berthInit) { pid in
                 // Timed apart: the first write to cgroup.procs after a quiet spell waits for
                 // an RCU grace period (the kernel's cgroup_threadgroup_rwsem).
                 let attached = clock.now

@@ -2,16 +2,16 @@ import BerthKernel
 import Foundation
 
 /// The pieces every command works with: the state store, the cgroup driver,
-/// the spec-to-kernel mapping, and the berth binary that becomes each container's init.
+/// the spec-to-kernel mapping, and the `berth-init` executable each container runs as its init.
 public struct Engine: Sendable {
     public var store: StateStore
     public var cgroups: any CgroupDriver
     public var mapping: KernelMapping
-    /// The binary re-executed as `berth init` (the running berth, normally).
+    /// The `berth-init` executable (beside the running berth, normally: ``InitExecutable``).
     public var executable: String
 
     public init(store: StateStore, cgroups: any CgroupDriver, mapping: KernelMapping = .host,
-                executable: String = "/proc/self/exe") {
+                executable: String = InitExecutable.path) {
         self.store = store
         self.cgroups = cgroups
         self.mapping = mapping
@@ -20,7 +20,7 @@ public struct Engine: Sendable {
 
     /// The engine for this machine: cgroup mode detected, state under `stateDirectory`.
     public static func host(stateDirectory: String = StateStore.defaultRoot,
-                            executable: String = "/proc/self/exe") throws -> Engine {
+                            executable: String = InitExecutable.path) throws -> Engine {
         Engine(store: StateStore(root: stateDirectory), cgroups: try Cgroups.detect(), executable: executable)
     }
 

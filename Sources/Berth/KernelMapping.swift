@@ -51,7 +51,7 @@ public struct KernelMapping: Sendable {
     public func config(for c: Container, project: String, extraMounts: [MountEntry] = [],
                        volumeDirectory: (String) -> String) -> ContainerConfig {
         let identity = c.identity ?? c.user.numericIdentity ?? Identity(uid: 65534, gid: 65534)
-        let namespaces = Set(c.namespaces.map { NamespaceKind(rawValue: $0.rawValue)! })
+        let namespaces = Set(c.namespaces.map(Self.namespace))
         var caps = ContainerConfig.defaultCapabilities
         for drop in c.capabilities.drop { caps.removeAll { $0 == drop } }
         for add in c.capabilities.add where !caps.contains(add) { caps.append(add) }
@@ -75,8 +75,8 @@ public struct KernelMapping: Sendable {
             gid: identity.gid,
             hostname: c.namespaces.contains(.uts) ? c.hostname : nil,
             namespaces: namespaces,
-            uidMap: c.userns?.uidMap.map { IDMap(container: $0.container, host: $0.host, size: $0.size) } ?? [],
-            gidMap: c.userns?.gidMap.map { IDMap(container: $0.container, host: $0.host, size: $0.size) } ?? [],
+            uidMap: Self.idMap(c.userns?.uidMap ?? []),
+            gidMap: Self.idMap(c.userns?.gidMap ?? []),
             mounts: mounts + extraMounts,
             readOnlyRootfs: c.readOnlyRootfs,
             capabilities: caps,
@@ -87,6 +87,28 @@ public struct KernelMapping: Sendable {
             devices: c.devices.map { DeviceRequest(path: $0.path, access: $0.access) },
             sysctls: c.sysctls.map { KernelParameter(name: $0.name, value: $0.value) },
             rlimits: c.ulimits.map { ResourceLimit(name: $0.name, soft: $0.soft, hard: $0.hard) })
+    }
+
+    // The spec's and the kernel layer's words for the same things: the two modules may not
+    // import each other, so each keeps its type, and these are the only conversions
+    // (KernelMappingAgreementTests holds the pairs to the same values, both ways).
+
+    /// The kernel's namespace kind of the spec's namespace.
+    public static func namespace(_ n: Namespace) -> NamespaceKind {
+        switch n {
+        case .uts: .uts
+        case .ipc: .ipc
+        case .pid: .pid
+        case .mount: .mount
+        case .network: .network
+        case .user: .user
+        case .cgroup: .cgroup
+        }
+    }
+
+    /// The lines of a uid_map or gid_map, as the kernel layer writes them.
+    public static func idMap(_ lines: [IDMapping]) -> [IDMap] {
+        lines.map { IDMap(container: $0.container, host: $0.host, size: $0.size) }
     }
 
     /// The profile text recorded with the spec: a start never rereads the file behind plan's back.

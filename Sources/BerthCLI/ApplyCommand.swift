@@ -27,11 +27,15 @@ struct ApplyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Containers with no order between them started at once, at most (1: one by one).",
                                valueName: "n"))
     var parallel: Int = Applier.defaultParallelStarts
+    @Option(help: ArgumentHelp("Watch each started container until it has run this long, and report a command that ends "
+                               + "meanwhile (default: 0s, look once at the end; with --wait: 1s).", valueName: "duration"))
+    var settle: String?
 
     func run() throws {
         let spec = try spec.load()
         let timeout = try seconds(lockTimeout, option: "--lock-timeout")
         let waitTimeout = try seconds(self.waitTimeout, option: "--wait-timeout")
+        let settle = try self.settle.map { try seconds($0, option: "--settle") } ?? (wait ? Self.waitSettle : 0)
         guard parallel >= 1 else { throw ValidationError("--parallel must be at least 1") }
         let engine = try options.engine()
         let lock = try engine.lock(project: spec.project, command: "apply", timeout: timeout, onWait: Console.err)
@@ -54,7 +58,7 @@ struct ApplyCommand: ParsableCommand {
                 try engine.removeProjectIfEmpty(spec.project, holding: [lock])
             }
             Console.out(report.summary)
-            try reportOutcome(engine: engine, spec: spec, report: report, waitTimeout: waitTimeout)
+            try reportOutcome(engine: engine, spec: spec, report: report, waitTimeout: waitTimeout, settle: settle)
         } catch let error as PreflightError {
             // Like validation errors: each at its field, with the spec's line under it.
             let source = error.source.bytes.isEmpty ? nil : error.source.bytes
@@ -65,14 +69,20 @@ struct ApplyCommand: ParsableCommand {
         }
     }
 
-    /// What became of what apply started: a command that already ended is reported with its
-    /// status (exit 1 unless its restart policy expects it); `--wait` waits for every container.
-    func reportOutcome(engine: Engine, spec: Spec, report: ApplyReport, waitTimeout: Double) throws {
-        let exited = try engine.exitedDuringApply(report, spec: spec)
+    /// How long `--wait` wants a container without a healthcheck to have run before it is
+    /// ready, unless `--settle` says otherwise: a command that fails at once (a config it
+    /// cannot read) does so well within a second.
+    static let waitSettle = 1.0
+
+    /// What became of what apply started: a command that already ended (or ends within
+    /// `settle` of its start) is reported with its status (exit 1 unless its restart policy
+    /// expects it); `--wait` waits for every container.
+    func reportOutcome(engine: Engine, spec: Spec, report: ApplyReport, waitTimeout: Double, settle: Double) throws {
+        let exited = try engine.exitedDuringApply(report, spec: spec, settle: wait ? 0 : settle)
         for e in exited where e.expected { Console.out(e.description) }
         if wait {
             do {
-                try engine.waitUntilReady(spec, timeout: waitTimeout) { Console.out($0) }
+                try engine.waitUntilReady(spec, timeout: waitTimeout, settle: settle) { Console.out($0) }
                 Console.out("Every container is ready.")
             } catch let failed as ReadinessFailed {
                 for error in failed.errors { Console.err("berth: error: \(error)") }

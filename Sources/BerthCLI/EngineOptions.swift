@@ -1,5 +1,6 @@
 import ArgumentParser
 import Berth
+import BerthKernel
 import Foundation
 
 /// Options every command that touches berth's state shares.
@@ -10,16 +11,10 @@ struct EngineOptions: ParsableArguments {
 
     func engine() throws -> Engine {
         do {
-            return try Engine.host(stateDirectory: stateDirectory, executable: Self.selfExecutable())
+            return try Engine.host(stateDirectory: stateDirectory, executable: InitExecutable.path)
         } catch {
             throw CLIError("cannot read the cgroup hierarchy: \(error)")
         }
-    }
-
-    /// The running berth binary, re-executed as each container's init. Resolved once,
-    /// so that a binary replaced on disk while berth runs does not change under it.
-    static func selfExecutable() -> String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
     }
 }
 

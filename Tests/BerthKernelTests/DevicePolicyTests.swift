@@ -46,7 +46,7 @@ struct DevicePolicyTests {
         config.capabilities += ["CAP_SYS_ADMIN"]
         config.devices = devices
         let state = try sandbox.stateDir()
-        let id = try ContainerRuntime.start(config, stateDir: state, executable: ContainerSandbox.berth) { pid in
+        let id = try ContainerRuntime.start(config, stateDir: state, executable: ContainerSandbox.berthInit) { pid in
             try driver.addProcess(pid, to: cgroup)
         }
         sandbox.track(id)

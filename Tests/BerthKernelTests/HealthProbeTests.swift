@@ -22,12 +22,12 @@ struct HealthProbeTests {
         let id = try sandbox.start(config, stateDir: try sandbox.stateDir())
         let result = try ContainerRuntime.probe(
             into: id, ExecConfig(argv: ["sh", "-c", "echo checked $(hostname); echo oops >&2; exit 3"], like: config),
-            executable: ContainerSandbox.berth, timeout: .seconds(10))
+            executable: ContainerSandbox.berthInit, timeout: .seconds(10))
         #expect(result.status == .exited(3))
         #expect(result.output == "checked berth-test\noops\n")
         let long = try ContainerRuntime.probe(
             into: id, ExecConfig(argv: ["sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x"], like: config),
-            executable: ContainerSandbox.berth, timeout: .seconds(10))
+            executable: ContainerSandbox.berthInit, timeout: .seconds(10))
         #expect(long.passed && long.output.utf8.count == ContainerRuntime.probeOutputLimit)
     }
 
@@ -40,7 +40,7 @@ struct HealthProbeTests {
         // A shell that starts a background child and then hangs: both must go.
         let result = try ContainerRuntime.probe(
             into: id, ExecConfig(argv: ["sh", "-c", "sleep \(marker) & sleep \(marker); true"], like: config),
-            executable: ContainerSandbox.berth, timeout: .milliseconds(300))
+            executable: ContainerSandbox.berthInit, timeout: .milliseconds(300))
         #expect(result.timedOut)
         #expect(poll(timeout: .seconds(5)) { Self.processes(["sleep", marker]).isEmpty },
                 "left behind: \(Self.processes(["sleep", marker]))")

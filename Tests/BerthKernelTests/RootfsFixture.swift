@@ -14,17 +14,17 @@ final class ContainerSandbox: @unchecked Sendable {
     private(set) var started: [ProcessIdentity] = []
     private var stateDirs = 0
 
-    /// The berth binary the containers run as their init: built next to the test bundle.
-    static let berth: String = {
+    /// The `berth-init` executable the containers run as their init: built next to the test bundle.
+    static let berthInit: String = {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // swift-testing's runner lives in the bundle or next to it, depending on the toolchain.
         for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("berth").path
+            let candidate = dir.appendingPathComponent(InitExecutable.fileName).path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        return "berth executable not found next to \(exe): run `swift build` first"
+        return "berth-init executable not found next to \(exe): run `swift build` first"
     }()
 
     init(_ name: String, busybox: Bool = true) throws {
@@ -78,7 +78,7 @@ final class ContainerSandbox: @unchecked Sendable {
 
     /// Starts a container and remembers it for cleanup.
     func start(_ config: ContainerConfig, stateDir: String) throws -> ProcessIdentity {
-        let id = try ContainerRuntime.start(config, stateDir: stateDir, executable: Self.berth)
+        let id = try ContainerRuntime.start(config, stateDir: stateDir, executable: Self.berthInit)
         started.append(id)
         return id
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import BerthInit
 @testable import BerthKernel
 
 @Suite("Container runtime: the configuration across the exec")
@@ -47,5 +48,33 @@ struct RuntimeConfigCodingTests {
     @Test func wrongTypesAreErrors() {
         let text = #"{"container":{"id":1}}"#
         #expect(throws: DecodingError.self) { _ = try InitJSON.decode(InitRequest.self, from: Array(text.utf8)) }
+    }
+
+    /// berth-init writes exit.json without Foundation; berth reads it with JSONDecoder.
+    @Test(arguments: [
+        ExitRecord(status: .exited(0), finishedAt: 1_764_082_141.25),
+        ExitRecord(status: .exited(255), finishedAt: 0),
+        ExitRecord(status: .signaled(9), finishedAt: 1_764_082_141.001, oomKilled: true),
+    ])
+    func exitRecordBerthInitWritesIsWhatBerthReads(_ record: ExitRecord) throws {
+        let decoded = try JSONDecoder().decode(ExitRecord.self, from: Data(record.json))
+        #expect(decoded == record)
+    }
+
+    /// The seccomp filter crosses into berth-init as base64 without Foundation: the same
+    /// text as Foundation's, read back to the same bytes; anything else is refused.
+    @Test func seccompFilterBase64IsFoundationsBase64() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<40 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            #expect(Base64.encode(bytes) == Data(bytes).base64EncodedString(), "length \(length)")
+            #expect(Base64.decode(Data(bytes).base64EncodedString()) == bytes, "length \(length)")
+        }
+        for bad in ["A", "AB=C", "A===", "ab\ncd", "ab$=", "AAA=AAAA"] {
+            #expect(Base64.decode(bad) == nil, "\(bad)")
+        }
+        let filter = SeccompFilter(program: Array(0..<64))
+        #expect(SeccompFilter(base64: filter.base64) == filter)
+        #expect(SeccompFilter(base64: Base64.encode([1, 2, 3])) == nil, "not a whole number of instructions")
     }
 }

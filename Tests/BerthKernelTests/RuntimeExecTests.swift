@@ -17,7 +17,7 @@ struct RuntimeExecTests {
             close(fd)
             close(null)
         }
-        let status = try ContainerRuntime.exec(into: id, process, executable: ContainerSandbox.berth,
+        let status = try ContainerRuntime.exec(into: id, process, executable: ContainerSandbox.berthInit,
                                                stdin: null, stdout: fd, stderr: fd)
         return (status, try String(contentsOfFile: path, encoding: .utf8))
     }
@@ -52,7 +52,7 @@ struct RuntimeExecTests {
         let (status, output) = try exec(id, process, in: sandbox)
         #expect(status == .exited(0), "\(output)")
         #expect(output.value(of: "host") == "berth-test", "\(output)")
-        #expect(output.value(of: "pid1") == "berth init", "\(output)")
+        #expect(output.value(of: "pid1") == "berth-init", "\(output)")
         let fds = output.split(separator: "\n").drop { $0 != "fds-begin" }.dropFirst().prefix { $0 != "fds-end" }
         #expect(fds == ["0", "1", "2"], "\(output)")
         // In the container's PID namespace, the shell's own pid is one the container's /proc knows.
@@ -105,7 +105,7 @@ struct RuntimeExecTests {
         #expect(ContainerRuntime.isAlive(id))
         #expect(!ProcessIdentity(pid: id.pid, startTime: id.startTime + 1).isAlive)
         #expect(try ProcFS.hostname(of: id) == "observed")
-        #expect(try ProcFS.commandLine(pid: id.pid) == ["berth", "init"])
+        #expect(try ProcFS.commandLine(pid: id.pid) == ["berth-init"])
         let snapshot = try ProcFS.snapshot(pid: id.pid)
         #expect(snapshot.name == "berth-init")
         #expect(snapshot.namespacePIDs.last == 1)

@@ -60,7 +60,7 @@ struct RuntimeLifecycleTests {
         var seen: Int32 = 0
         #expect(throws: Refused.self) {
             _ = try ContainerRuntime.start(sandbox.config(["/bin/sleep", "100"]), stateDir: state,
-                                           executable: ContainerSandbox.berth) { pid in
+                                           executable: ContainerSandbox.berthInit) { pid in
                 seen = pid
                 throw Refused()
             }

@@ -23,7 +23,7 @@ struct RuntimeMoveRootTests {
             exec sleep 1000
             """])
         config.readOnlyRootfs = true
-        let id = try ContainerRuntime.start(config, stateDir: state, executable: ContainerSandbox.berth, moveRoot: true) { _ in }
+        let id = try ContainerRuntime.start(config, stateDir: state, executable: ContainerSandbox.berthInit, moveRoot: true) { _ in }
         sandbox.track(id)
         #expect(poll(timeout: .seconds(10)) { sandbox.log(state).contains("ready=1") })
         let log = sandbox.log(state)
@@ -39,7 +39,7 @@ struct RuntimeMoveRootTests {
         defer { close(fd) }
         let status = try ContainerRuntime.exec(
             into: id, ExecConfig(argv: ["sh", "-c", "echo up=$(cd /../..; ls | tr '\\n' ' '); cat \(sandbox.outsideMarker) 2>/dev/null || echo marker=unreachable"], like: config),
-            executable: ContainerSandbox.berth, stdin: -1, stdout: fd, stderr: fd)
+            executable: ContainerSandbox.berthInit, stdin: -1, stdout: fd, stderr: fd)
         let output = try String(contentsOfFile: out, encoding: .utf8)
         #expect(status == .exited(0), "\(output)")
         #expect(output.value(of: "up") == "bin dev etc proc root sys tmp var", "\(output)")

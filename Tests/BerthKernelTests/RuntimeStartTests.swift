@@ -17,7 +17,7 @@ struct RuntimeStartTests {
             echo "host=$(hostname)"
             """
         let (log, exit) = try sandbox.run(sandbox.config(["/bin/sh", "-c", script]))
-        #expect(log.value(of: "cmdline") == "berth init ", "\(log)")
+        #expect(log.value(of: "cmdline") == "berth-init ", "\(log)")
         #expect(log.value(of: "comm") == "berth-init", "\(log)")
         #expect(log.value(of: "self") == "2 ppid=1", "\(log)")
         #expect(log.value(of: "host") == "berth-test", "\(log)")
@@ -95,7 +95,7 @@ struct RuntimeStartTests {
         let state = try sandbox.stateDir()
         let config = sandbox.config(["/bin/sh", "-c", "echo ready=1; grep -E '^[0-9]+:\(controller):' /proc/self/cgroup | cut -d: -f3 | sed 's/^/inside=/'; exec sleep 1000"],
                                     namespaces: ContainerConfig.defaultNamespaces.union([.cgroup]))
-        let id = try ContainerRuntime.start(config, stateDir: state, executable: ContainerSandbox.berth) { pid in
+        let id = try ContainerRuntime.start(config, stateDir: state, executable: ContainerSandbox.berthInit) { pid in
             try "\(pid)".write(toFile: cgroup + "/cgroup.procs", atomically: false, encoding: .utf8)
         }
         defer { _ = try? ContainerRuntime.stop(id, signal: SIGKILL, timeout: .seconds(5)) }
@@ -226,7 +226,7 @@ struct RuntimeStartTests {
     }
 
     /// CVE-2019-5736: hold /proc/PID/exe of the runtime, wait for it to exit, reopen
-    /// it for writing. berth init runs from a read-only view of the binary: EROFS.
+    /// it for writing. berth init runs from a read-only view of the `berth-init` binary: EROFS.
     @Test func initBinaryCannotBeReopenedForWriting() throws {
         let sandbox = try ContainerSandbox("exe-readonly")
         defer { sandbox.cleanup() }
@@ -236,6 +236,10 @@ struct RuntimeStartTests {
         let held = open("/proc/\(id.pid)/exe", O_RDONLY | O_CLOEXEC)
         try #require(held >= 0)
         defer { close(held) }
+        // It is the berth-init on disk (the same inode), not a copy of it, nor the big berth.
+        var exe = stat(), onDisk = stat()
+        #expect(fstat(held, &exe) == 0 && stat(ContainerSandbox.berthInit, &onDisk) == 0)
+        #expect(exe.st_ino == onDisk.st_ino && exe.st_dev == onDisk.st_dev)
         // What the fd reaches sits on a read-only mount...
         var fs = statvfs()
         #expect(fstatvfs(held, &fs) == 0 && fs.f_flag & UInt(ST_RDONLY) != 0)

@@ -149,7 +149,7 @@ struct SeccompProbeTests {
         defer { close(fd) }
         let status = try ContainerRuntime.exec(
             into: id, ExecConfig(argv: ["/bin/probe", "keyctl", "seccomp_mode"], env: ["PATH=/bin"]),
-            executable: ContainerSandbox.berth, stdin: -1, stdout: fd, stderr: fd)
+            executable: ContainerSandbox.berthInit, stdin: -1, stdout: fd, stderr: fd)
         #expect(status == .exited(0))
         let a = HardeningProbe.answers((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
         #expect(a["keyctl"] == "EPERM")

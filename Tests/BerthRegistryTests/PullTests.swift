@@ -52,7 +52,7 @@ import Testing
         }
 
         func temporaries() -> [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: layout.root + "/blobs/sha256")) ?? []).filter { $0.hasPrefix(".tmp-") }
+            ((try? FileManager.default.contentsOfDirectory(atPath: layout.root + "/blobs/sha256")) ?? []).filter { $0.hasPrefix(".") && $0.hasSuffix(".tmp") }
         }
     }
 

@@ -30,7 +30,7 @@ struct ApplyOutcomeTests {
             """
         try box.write(text)
         let spec = try SpecLoader.load(text: text, fileName: "\(box.project).yaml", baseDirectory: box.directory).get()
-        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berth)
+        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berthInit)
         let lock = try engine.lock(project: spec.project, command: "apply", timeout: 10)
         defer { lock.release() }
         let (plan, _, records) = try engine.plan(spec)
@@ -91,6 +91,38 @@ struct ApplyOutcomeTests {
                 "\(r.stderr)")
         #expect(r.stdout.contains("container gate exited with code 0: completed (restart: never)"), "\(r.stdout)")
         #expect(r.stdout.contains("Apply complete: 3 created"), "\(r.stdout)")
+    }
+
+    /// A command that ends a moment after its start (here half a second, as a server that
+    /// cannot read its config would): `--settle` watches each started container that long and
+    /// reports it; `--wait` does the same by default (1s) rather than call it ready.
+    @Test func aCommandThatExitsJustAfterTheApplyIsReportedWithSettle() throws {
+        let box = try Sandbox("apply-settle")
+        defer { box.close() }
+        try box.write("""
+            version: 1
+            containers:
+              late:
+                rootfs: ./rootfs
+                command: [sh, -c, "sleep 0.5; exit 3"]
+                restart: never
+              web:
+                rootfs: ./rootfs
+                command: [sleep, "1000"]
+            """)
+        let r = try box.run("apply", "-f", box.specPath, "--settle", "10s")
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("berth: error: container late exited with code 3 during the apply (restart: never: it stays stopped)"),
+                "\(r.stderr)")
+        #expect(!r.stderr.contains("container web"), "\(r.stderr)")
+        #expect(try box.container("web")?["state"] as? String == "running")
+
+        _ = try box.run("destroy", "-f", box.specPath)
+        let waited = try box.run("apply", "-f", box.specPath, "--wait")
+        #expect(waited.status == 1, "\(waited.stdout)\(waited.stderr)")
+        #expect(waited.stderr.contains("berth: error: container late did not become running: it exited with code 3"),
+                "\(waited.stderr)")
+        #expect(!waited.stderr.contains("container web"), "\(waited.stderr)")
     }
 
     /// `apply --wait`: waits for healthy where there is a healthcheck, says which container

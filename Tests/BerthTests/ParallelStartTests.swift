@@ -39,7 +39,7 @@ struct ParallelStartTests {
         text += "  z:\n    rootfs: ./rootfs\n    command: [sleep, \"1000\"]\n    dependsOn: [a]\n"
         try box.write(text)
         let spec = try SpecLoader.load(text: text, fileName: "\(box.project).yaml", baseDirectory: box.directory).get()
-        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berth)
+        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berthInit)
         let lock = try engine.lock(project: spec.project, command: "apply", timeout: 10)
         defer { lock.release() }
         let (plan, _, records) = try engine.plan(spec)
@@ -82,5 +82,44 @@ struct ParallelStartTests {
         try box.write(spec("sleep"))
         let again = try box.apply()
         #expect(again.stdout.contains("container d: created"), "\(again.stdout)")
+    }
+
+    /// Several starts of one batch failing: every failure is named, each at the place of its
+    /// container in the spec, in plan order; each undid itself, and the next apply continues.
+    @Test func everyFailureOfABatchIsNamedAtItsPlace() throws {
+        let box = try Sandbox("parallel-fails")
+        defer { box.close() }
+        func spec(_ badCommand: String) -> String {
+            var text = "version: 1\ncontainers:\n"
+            for name in ["a", "b", "c", "d"] {
+                let command = name == "a" || name == "b" ? "sleep" : badCommand
+                text += "  \(name):\n    rootfs: ./rootfs\n    command: [\(command), \"1000\"]\n"
+            }
+            return text
+        }
+        // A command that exists but cannot run: preflight lets it through, exec refuses it.
+        try FileManager.default.createDirectory(atPath: box.rootfs + "/bin/notacommand", withIntermediateDirectories: true)
+        let text = spec("/bin/notacommand")
+        try box.write(text)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        func place(_ name: String) throws -> String {
+            let line = try #require(lines.firstIndex { $0 == "  \(name):" }) + 1
+            return "\(box.specPath):\(line):3: container \(name): create failed"
+        }
+        let r = try box.run("apply", "-f", box.specPath, "--parallel", "4")
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        let c = try place("c"), d = try place("d")
+        #expect(r.stderr.contains(c), "\(r.stderr)")
+        #expect(r.stderr.contains(d), "\(r.stderr)")
+        if let ci = r.stderr.range(of: c), let di = r.stderr.range(of: d) { #expect(ci.lowerBound < di.lowerBound, "plan order") }
+        #expect(r.stderr.contains("Done before the failure: create a, create b."), "\(r.stderr)")
+        #expect(r.stderr.contains("Nothing was left half-made"), "\(r.stderr)")
+        let cgroups = try box.cgroups.children(of: "berth/\(box.project)")
+        #expect(Set(cgroups) == ["a", "b"], "a failed start left its cgroup: \(cgroups)")
+        let records = try StateStore(root: box.stateDirectory).records(box.project).containers
+        #expect(records["c"]?.process == nil && records["d"]?.process == nil, "\(records)")
+        try box.write(spec("sleep"))
+        let again = try box.apply()
+        #expect(again.stdout.contains("container c: created") && again.stdout.contains("container d: created"), "\(again.stdout)")
     }
 }

@@ -40,7 +40,7 @@ struct ReconcileNetworkEventsTests {
             """)
         try box.apply()
         let spec = try SpecLoader.load(path: box.specPath).get()
-        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berth)
+        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berthInit)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let reconciler = Reconciler(engine: engine, specPath: box.specPath, spec: spec, interval: 1, logger: logger)

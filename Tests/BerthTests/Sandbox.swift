@@ -13,6 +13,8 @@ final class Sandbox: @unchecked Sendable {
     let stateDirectory: String
     let rootfs: String
     let berth: String
+    /// `berth-init`, beside `berth`: for tests that drive the engine in-process.
+    var berthInit: String { InitExecutable.beside(executable: berth) }
     private var subnets: [TestSubnet] = []
     private let lock = NSLock()
     /// A command berth runs under (e.g. `nsenter --net=...`: LanTests run berth in a

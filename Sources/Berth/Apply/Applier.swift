@@ -35,7 +35,7 @@ public struct Applier: Sendable {
             try recordAddresses(plan, spec: spec, records: records)
         } catch {
             throw ApplyError(failed: PlannedAction(object: .network("*"), kind: .update, reason: "record addresses"),
-                             underlying: error, done: [])
+                             underlying: error, done: [], source: spec.source)
         }
         let actions = plan.actions.filter { $0.kind != .leave }
         var next = 0
@@ -44,16 +44,16 @@ public struct Applier: Sendable {
             let batch = parallelStarts > 1 ? Self.batch(actions, from: next, spec: spec) : next..<(next + 1)
             next = batch.upperBound
             if batch.count > 1 {
-                // operations: starts with no order between them, side by side; the first failure
-                // (in plan order) is reported once all of them have ended, with what was done.
-                var failure: (PlannedAction, any Error)?
+                // operations: starts with no order between them, side by side; once all of them
+                // have ended, every one that failed is reported (in plan order), with what was done.
+                var failures: [(PlannedAction, any Error)] = []
                 for (action, outcome) in zip(actions[batch], runSideBySide(actions[batch], plan: plan, spec: spec, records: records)) {
                     switch outcome {
                     case .success(let line): if line != nil { report.done.append(action) }
-                    case .failure(let error): if failure == nil { failure = (action, error) }
+                    case .failure(let error): failures.append((action, error))
                     }
                 }
-                if let (action, error) = failure { throw ApplyError(failed: action, underlying: error, done: report.done) }
+                if !failures.isEmpty { throw ApplyError(failures: failures, done: report.done, source: spec.source) }
                 continue
             }
             let action = actions[batch.lowerBound]
@@ -63,7 +63,7 @@ public struct Applier: Sendable {
                 output(ApplyStep(action: action, summary: line, milliseconds: (ContinuousClock.now - started).milliseconds))
                 report.done.append(action)
             } catch {
-                throw ApplyError(failed: action, underlying: error, done: report.done)
+                throw ApplyError(failed: action, underlying: error, done: report.done, source: spec.source)
             }
         }
         return report
@@ -279,29 +279,6 @@ public struct UndoFailed: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "\(failure)" }
-}
-
-/// An apply that stopped part way: what was done, what failed and why.
-public struct ApplyError: Error, CustomStringConvertible, Sendable {
-    public var failed: PlannedAction
-    public var underlying: any Error
-    public var done: [PlannedAction]
-
-    public var description: String {
-        var s = "\(failed.object.kind.rawValue) \(failed.object.name): \(failed.kind.rawValue) failed: \(underlying)\n"
-        if done.isEmpty {
-            s += "Nothing else was changed."
-        } else {
-            s += "Done before the failure: " + done.map { "\($0.kind.rawValue) \($0.object.name)" }.joined(separator: ", ") + "."
-        }
-        if let undo = underlying as? UndoFailed {
-            s += "\nLeft behind, as undoing the step failed: \(undo.undo.map { "\($0)" }.joined(separator: "; "))."
-            s += "\nRun apply again to remove it and continue from here."
-        } else {
-            s += "\nNothing was left half-made; run apply again to continue from here."
-        }
-        return s
-    }
 }
 
 extension Swift.Duration {

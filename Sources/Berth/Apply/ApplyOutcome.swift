@@ -39,21 +39,42 @@ extension ExitRecord {
 
 extension Engine {
     /// The containers `report` started (created, started again, replaced) whose command
-    /// has already ended, as berth init recorded it. An OOM kill is named (the cgroup's count).
-    public func exitedDuringApply(_ report: ApplyReport, spec: Spec) throws -> [ExitedDuringApply] {
+    /// has ended, as berth init recorded it. An OOM kill is named (the cgroup's count).
+    ///
+    /// With `settle` (seconds), each of them is watched until it has run that long, counted
+    /// from its own start: a command that ends a moment after the apply (a config it cannot
+    /// read, a port it cannot bind) is reported as well. Containers started early in a long
+    /// apply have settled by its end, so only the last ones are waited for. 0 looks once.
+    public func exitedDuringApply(_ report: ApplyReport, spec: Spec, settle: Double = 0,
+                                  poll: Double = 0.02) throws -> [ExitedDuringApply] {
         let started = Set(report.done.filter {
             $0.object.kind == .container && [.create, .start, .replace].contains($0.kind)
         }.map(\.object.name))
         guard !started.isEmpty else { return [] }
         let records = try store.records(spec.project)
         var out: [ExitedDuringApply] = []
-        for c in spec.containers where started.contains(c.name) {
-            guard var exit = try observer.observeExit(project: spec.project, name: c.name) else { continue }
-            if let record = records.containers[c.name], exit.signal == SIGKILL {
-                exit.oomKilled = oomKilledThisRun(project: spec.project, name: c.name, record: record)
+        var watching = spec.containers.filter { started.contains($0.name) }
+        while !watching.isEmpty {
+            let now = Date().timeIntervalSince1970
+            var still: [Container] = []
+            for c in watching {
+                let record = records.containers[c.name]
+                // Liveness before the exit record: berth init writes the record before it
+                // exits, so a process seen gone here has left its record for the next line.
+                let alive = record?.process?.isAlive ?? false
+                if var exit = try observer.observeExit(project: spec.project, name: c.name) {
+                    if let record, exit.signal == SIGKILL {
+                        exit.oomKilled = oomKilledThisRun(project: spec.project, name: c.name, record: record)
+                    }
+                    out.append(ExitedDuringApply(container: c.name, exit: exit, restart: c.restart))
+                } else if alive, let began = record?.startedAt, now < began + settle {
+                    still.append(c)
+                }
             }
-            out.append(ExitedDuringApply(container: c.name, exit: exit, restart: c.restart))
+            watching = still
+            if !watching.isEmpty { usleep(useconds_t(poll * 1_000_000)) }
         }
-        return out
+        let order = Dictionary(uniqueKeysWithValues: spec.containers.enumerated().map { ($1.name, $0) })
+        return out.sorted { order[$0.container, default: 0] < order[$1.container, default: 0] }
     }
 }

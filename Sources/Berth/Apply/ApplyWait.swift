@@ -56,7 +56,11 @@ extension Engine {
     /// healthcheck (running its checks as they fall due, as `berth reconcile` would), or
     /// has completed where its restart policy expects that (`never`/`on-failure`, exit 0).
     /// Throws ``ReadinessFailed`` naming each container that did not, and why.
-    public func waitUntilReady(_ spec: Spec, timeout: Double, poll: Double = 0.05,
+    ///
+    /// With `settle` (seconds), a container without a healthcheck is ready once it has run
+    /// that long (Kubernetes' minReadySeconds): one whose command ends a moment after it
+    /// started is reported, not called ready.
+    public func waitUntilReady(_ spec: Spec, timeout: Double, settle: Double = 0, poll: Double = 0.05,
                                progress: (String) -> Void = { _ in }) throws {
         let spec = try resolve(spec)
         let deadline = Date().timeIntervalSince1970 + timeout
@@ -73,7 +77,11 @@ extension Engine {
                 let record = records.containers[c.name]
                 let run = record?.process.flatMap { $0.isAlive ? $0 : nil }
                 if let run, let record {
-                    guard let check = c.healthcheck, let started = record.startedAt else { continue }  // running: ready
+                    guard let check = c.healthcheck, let started = record.startedAt else {
+                        // Running: ready, once it has run `settle` seconds.
+                        if let started = record.startedAt, now < started + settle { still.append(c) }
+                        continue
+                    }
                     var health = checker.record(project: spec.project, name: c.name, run: run)
                     if health.status == .starting, HealthChecker.nextDue(health, check: check, startedAt: started) <= now {
                         do {

@@ -129,11 +129,7 @@ public struct StateStore: Sendable {
                 walker.skipDescendants()
                 continue
             }
-            let name = (relative as NSString).lastPathComponent
-            guard name.hasPrefix("."), name.hasSuffix(".tmp") else { continue }
-            let parts = name.dropLast(4).split(separator: ".")
-            guard let last = parts.last, let pid = Int32(last), pid != getpid(),
-                  kill(pid, 0) != 0, Glibc.errno == ESRCH else { continue }
+            guard AtomicFile.isLeftOfDeadWriter((relative as NSString).lastPathComponent) else { continue }
             if unlink("\(dir)/\(relative)") == 0 { removed.append("\(dir)/\(relative)") }
         }
         return removed
@@ -150,30 +146,13 @@ public struct StateStore: Sendable {
         }
     }
 
-    /// temp file in the same directory, fsync, rename over the target, fsync the directory.
+    /// Replaces the file at `path` crash-safely (``AtomicFile``: temp file beside it, fsync,
+    /// rename, fsync of the directory).
     public static func writeAtomically(_ data: Data, to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = "\(dir)/.\((path as NSString).lastPathComponent).\(getpid()).tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StateError.errno("create \(tmp)") }
-        var ok = data.withUnsafeBytes { buf -> Bool in
-            var off = 0
-            while off < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                off += n
-            }
-            return true
+        do {
+            try AtomicFile.write(data, to: path)
+        } catch {
+            throw StateError("write \(path)", error.errno.map { .system($0) } ?? .other(error.description))
         }
-        ok = ok && fsync(fd) == 0
-        let err = errno
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else {
-            let e = ok ? errno : err
-            unlink(tmp)
-            throw StateError("write \(path)", .system(Errno(rawValue: e)))
-        }
-        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 }

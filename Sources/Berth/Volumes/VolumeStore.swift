@@ -110,14 +110,9 @@ public struct VolumeStore: Sendable {
         var st = stat()
         guard lstat(data, &st) == 0, st.st_uid == 0, st.st_gid == 0,
               (try? FileManager.default.contentsOfDirectory(atPath: data))?.isEmpty == true,
-              let uid = Self.hostID(of: 0, in: userns.uidMap), let gid = Self.hostID(of: 0, in: userns.gidMap),
+              let uid = userns.uidMap.hostID(of: 0), let gid = userns.gidMap.hostID(of: 0),
               uid != 0 || gid != 0 else { return }
         guard chown(data, uid, gid) == 0 else { throw StateError.errno("chown volume \(project)/\(name)") }
-    }
-
-    static func hostID(of id: UInt32, in map: [IDMapping]) -> UInt32? {
-        map.first { id >= $0.container && UInt64(id) < UInt64($0.container) + UInt64($0.size) }
-            .map { $0.host + (id - $0.container) }
     }
 
     /// The project's containers (with a record: running or stopped) that mount the volume.

@@ -222,9 +222,9 @@ extension String {
 }
 
 /// The kernel's CPU list format ("0-2,5").
-enum CPUList {
+package enum CPUList {
     /// The CPUs of a list; nil when malformed.
-    static func parse(_ text: String) -> [Int]? {
+    package static func parse(_ text: String) -> [Int]? {
         let t = text.trimmingSpaces()
         if t.isEmpty { return [] }
         var cpus = Set<Int>()
@@ -239,7 +239,7 @@ enum CPUList {
     }
 
     /// The kernel's own rendering: ascending ranges joined by commas.
-    static func format(_ cpus: [Int]) -> String {
+    package static func format(_ cpus: [Int]) -> String {
         let sorted = Array(Set(cpus)).sorted()
         var parts: [String] = []
         var i = 0
@@ -254,7 +254,7 @@ enum CPUList {
 
     /// The list as the kernel will print it back; the text unchanged when malformed
     /// (the kernel will refuse it, and apply reports that).
-    static func canonical(_ text: String) -> String {
+    package static func canonical(_ text: String) -> String {
         parse(text).map(format) ?? text
     }
 }

@@ -22,7 +22,7 @@ extension ContainerRuntime {
     /// with its whole process group (it leads one, being a session leader), so that it
     /// leaves nothing behind.
     public static func probe(
-        into id: ProcessIdentity, _ process: ExecConfig, executable: String = "/proc/self/exe",
+        into id: ProcessIdentity, _ process: ExecConfig, executable: String = InitExecutable.path,
         timeout: Duration, prepare: (Int32) throws -> Void = { _ in }
     ) throws -> ProbeResult {
         var pipe: [Int32] = [-1, -1]

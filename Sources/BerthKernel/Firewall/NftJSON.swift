@@ -48,35 +48,4 @@ extension InitJSON.Value {
             return self == other
         }
     }
-
-    var serialized: String {
-        var out = ""
-        write(to: &out)
-        return out
-    }
-
-    private func write(to out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let n): out += n
-        case .string(let s): JSONString.append(s, to: &out)
-        case .array(let a):
-            out += "["
-            for (i, v) in a.enumerated() {
-                if i > 0 { out += "," }
-                v.write(to: &out)
-            }
-            out += "]"
-        case .object(let members):
-            out += "{"
-            for (i, (k, v)) in members.enumerated() {
-                if i > 0 { out += "," }
-                JSONString.append(k, to: &out)
-                out += ":"
-                v.write(to: &out)
-            }
-            out += "}"
-        }
-    }
 }

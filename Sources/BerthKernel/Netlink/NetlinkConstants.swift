@@ -115,4 +115,3 @@ enum IFF {
 
 let addressFamilyINet: UInt8 = 2              // AF_INET
 let addressFamilyUnspec: UInt8 = 0
-let cloneNewNet: Int32 = 0x4000_0000          // CLONE_NEWNET

@@ -35,8 +35,8 @@ public struct NetworkNamespace: Sendable, CustomStringConvertible {
     /// No file names it; it goes away when the descriptor (and every socket
     /// made in it) is closed, so a crashed owner leaks nothing.
     public static func create(label: String = "new network namespace") throws -> NetworkNamespace {
-        try onDedicatedThread {
-            guard cberth_nl_unshare(cloneNewNet) == 0 else {
+        try NamespaceThread.run(label) {
+            guard cberth_unshare(CBERTH_CLONE_NEWNET) == 0 else {
                 throw KernelError("unshare(CLONE_NEWNET)", label, errno: Errno(rawValue: Glibc.errno))
             }
             do {
@@ -64,40 +64,11 @@ public struct NetworkNamespace: Sendable, CustomStringConvertible {
     /// creation (sockets) stays in this one. The thread exits afterwards
     /// rather than return to a pool in the wrong namespace.
     public func perform<T>(_ body: () throws -> T) throws -> T {
-        try Self.onDedicatedThread {
-            guard cberth_nl_setns(descriptor.rawValue, cloneNewNet) == 0 else {
-                throw KernelError("setns", label, errno: Errno(rawValue: Glibc.errno))
-            }
+        try NamespaceThread.run(label) {
+            try NamespaceThread.join(descriptor.rawValue, nstype: CBERTH_CLONE_NEWNET, label)
             return try body()
         }
     }
 
     public var description: String { label }
-
-    /// Runs `body` on a fresh pthread, joined before returning.
-    private static func onDedicatedThread<T>(_ body: () throws -> T) throws -> T {
-        var result: Result<T, any Error>?
-        try withoutActuallyEscaping({ result = Result { try body() } }) { work in
-            let context = Unmanaged.passRetained(ThreadWork(work))
-            var thread = pthread_t()
-            let created = pthread_create(&thread, nil, { raw in
-                Unmanaged<ThreadWork>.fromOpaque(raw!).takeRetainedValue().body()
-                return nil
-            }, context.toOpaque())
-            guard created == 0 else {
-                context.release()
-                throw KernelError("pthread_create", "network namespace thread", errno: Errno(rawValue: created))
-            }
-            pthread_join(thread, nil)
-        }
-        return try result!.get()
-    }
-}
-
-/// The closure a dedicated thread runs; passed through pthread_create's
-/// `void *` argument. The creating thread waits in pthread_join, so the
-/// closure's captures are never used from two threads at once.
-private final class ThreadWork {
-    let body: () -> Void
-    init(_ body: @escaping () -> Void) { self.body = body }
 }

@@ -10,8 +10,12 @@ extension ProcFS {
         let fd = try openFile(path, .readOnly)
         defer { try? fd.close() }
         try verify(id)
-        let rc = name.withCString { cberth_sethostname_in(fd.rawValue, $0, name.utf8.count) }
-        guard rc == 0 else { throw KernelError("setns(uts) and sethostname \"\(name)\"", path, errno: Errno(rawValue: -rc)) }
+        try NamespaceThread.run(path) {
+            try NamespaceThread.join(fd.rawValue, nstype: CBERTH_CLONE_NEWUTS, path)
+            guard cberth_sethostname(name, name.utf8.count) == 0 else {
+                throw KernelError("sethostname \"\(name)\"", path, errno: Errno(rawValue: Glibc.errno))
+            }
+        }
     }
 }
 
@@ -43,40 +47,21 @@ extension ProcFS {
     /// setns(2) takes since Linux 5.8); nil where it could not be joined.
     package static func hostnames(inNamespaces fds: [Int32]) -> [String?] {
         guard !fds.isEmpty else { return [] }
-        let job = HostnameJob(fds: fds)
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(job).toOpaque()
-        guard pthread_create(&thread, nil, { raw in
-            let job = Unmanaged<HostnameJob>.fromOpaque(raw!).takeRetainedValue()
-            job.run()
-            return nil
-        }, context) == 0 else {
-            Unmanaged<HostnameJob>.fromOpaque(context).release()
-            return Array(repeating: nil, count: fds.count)
+        // One thread joins each namespace in turn (it ends when done, so may move freely).
+        let names = try? NamespaceThread.run("read hostnames") {
+            fds.map { fd -> String? in
+                guard (try? NamespaceThread.join(fd, nstype: CBERTH_CLONE_NEWUTS, "uts namespace")) != nil else { return nil }
+                return currentHostname()
+            }
         }
-        pthread_join(thread, nil)
-        return job.names
-    }
-}
-
-/// The work of the thread that reads hostnames: it may change its own UTS namespace
-/// freely, since it ends when done.
-private final class HostnameJob: @unchecked Sendable {
-    let fds: [Int32]
-    var names: [String?]
-
-    init(fds: [Int32]) {
-        self.fds = fds
-        names = Array(repeating: nil, count: fds.count)
+        return names ?? Array(repeating: nil, count: fds.count)
     }
 
-    func run() {
+    /// The hostname of the calling thread's UTS namespace.
+    static func currentHostname() -> String? {
         var buffer = [CChar](repeating: 0, count: 256)
-        for (i, fd) in fds.enumerated() {
-            guard cberth_setns(fd, Int32(CBERTH_CLONE_NEWUTS)) == 0 else { continue }
-            guard gethostname(&buffer, buffer.count - 1) == 0 else { continue }
-            buffer[buffer.count - 1] = 0
-            names[i] = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
+        buffer[buffer.count - 1] = 0
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -63,7 +63,7 @@ public struct ProcessSnapshot: Sendable, Equatable {
 }
 
 /// Reading processes back from /proc.
-public enum ProcFS {
+extension ProcFS {
     /// State, parent, name and pids of a process.
     public static func snapshot(pid: Int32) throws -> ProcessSnapshot {
         let (identity, state, ppid, name) = try statLine(pid: pid)
@@ -131,10 +131,13 @@ public enum ProcFS {
         let fd = try openFile(path, .readOnly)
         defer { try? fd.close() }
         try verify(id)
-        var buffer = [CChar](repeating: 0, count: 256)
-        let rc = cberth_hostname_in(fd.rawValue, &buffer, buffer.count)
-        guard rc == 0 else { throw KernelError("setns(uts) and gethostname", path, errno: Errno(rawValue: -rc)) }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return try NamespaceThread.run(path) {
+            try NamespaceThread.join(fd.rawValue, nstype: CBERTH_CLONE_NEWUTS, path)
+            guard let name = Self.currentHostname() else {
+                throw KernelError("gethostname", path, errno: Errno(rawValue: Glibc.errno))
+            }
+            return name
+        }
     }
 
     /// Throws unless `id` is still the process with that pid.
@@ -142,56 +145,6 @@ public enum ProcFS {
         let now = try? statLine(pid: id.pid).identity
         guard now == id else {
             throw KernelError("find process", String(id.pid), errno: .noSuchProcess, detail: "it has exited")
-        }
-    }
-
-    // MARK: - small file helpers shared by the runtime
-
-    static func openFile(
-        _ path: String, _ mode: FileDescriptor.AccessMode, options: FileDescriptor.OpenOptions = [],
-        permissions: FilePermissions? = nil
-    ) throws -> FileDescriptor {
-        do {
-            return try FileDescriptor.open(
-                FilePath(path), mode, options: options.union(.closeOnExec), permissions: permissions)
-        } catch let error as Errno {
-            throw KernelError("open", path, errno: error)
-        }
-    }
-
-    package static func readBytes(_ path: String) throws -> [UInt8] {
-        let fd = try openFile(path, .readOnly)
-        defer { try? fd.close() }
-        return try readAll(fd, name: path)
-    }
-
-    static func readText(_ path: String) throws -> String {
-        String(decoding: try readBytes(path), as: UTF8.self)
-    }
-
-    /// Reads until end of file.
-    static func readAll(_ fd: FileDescriptor, name: String) throws -> [UInt8] {
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n: Int
-            do {
-                n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
-            } catch let error as Errno {
-                throw KernelError("read", name, errno: error)
-            }
-            if n == 0 { return result }
-            result.append(contentsOf: chunk[0..<n])
-        }
-    }
-
-    static func writeFile(_ path: String, _ text: String) throws {
-        let fd = try openFile(path, .writeOnly)
-        defer { try? fd.close() }
-        do {
-            _ = try fd.writeAll(text.utf8)
-        } catch let error as Errno {
-            throw KernelError("write", path, errno: error, detail: text.count < 80 ? text : nil)
         }
     }
 }

@@ -9,7 +9,7 @@ import SystemPackage
 
 /// Starting, signalling and stopping containers, and running commands in them.
 ///
-/// A container is a detached `berth init` (the same binary, re-executed) in new
+/// A container is a detached `berth-init` (see ``InitExecutable``) in new
 /// namespaces: it is nobody's child but the host's, keeps running when the berth
 /// that started it exits, and is found again by its ``ProcessIdentity``.
 public enum ContainerRuntime {
@@ -34,14 +34,14 @@ public enum ContainerRuntime {
     ///     command ends, `exit.json` (see ``ExitRecord``; a previous one is removed
     ///     now). With a user namespace it is handed to the container's root (chown),
     ///     since init writes `exit.json` with that identity.
-    ///   - executable: the berth binary (it must dispatch `init` to ``ContainerInit/run()``).
+    ///   - executable: the `berth-init` executable (see ``InitExecutable``).
     ///   - prepare: called with init's pid while it is blocked before running
     ///     anything: the place to put it into cgroups. If it throws, the child is killed.
     /// - Returns: init's identity, once the command has been exec'd.
     /// - Throws: ``KernelError`` with the reason (command not found, mount failed...),
     ///   after killing whatever was started: nothing is left behind.
     public static func start(
-        _ config: ContainerConfig, stateDir: String, executable: String = "/proc/self/exe",
+        _ config: ContainerConfig, stateDir: String, executable: String = InitExecutable.path,
         prepare: (Int32) throws -> Void = { _ in }
     ) throws -> ProcessIdentity {
         try start(config, stateDir: stateDir, executable: executable, moveRoot: false, prepare: prepare)
@@ -224,7 +224,7 @@ public enum ContainerRuntime {
     ///   - prepare: called with the relay's pid before it joins anything:
     ///     the place to put it into the container's cgroups (the command inherits them).
     public static func exec(
-        into id: ProcessIdentity, _ process: ExecConfig, executable: String = "/proc/self/exe",
+        into id: ProcessIdentity, _ process: ExecConfig, executable: String = InitExecutable.path,
         stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2, terminal: TerminalSize? = nil,
         prepare: (Int32) throws -> Void = { _ in }
     ) throws -> ProcessExitStatus {
@@ -397,7 +397,8 @@ public enum ContainerRuntime {
         }
     }
 
-    static func hostID(_ id: UInt32, _ map: [IDMap]) -> UInt32? {
+    /// The host id of the container's id `id` under `map`; nil when no line maps it.
+    package static func hostID(_ id: UInt32, _ map: [IDMap]) -> UInt32? {
         for line in map where id >= line.container && id - line.container < line.size {
             return line.host + (id - line.container)
         }

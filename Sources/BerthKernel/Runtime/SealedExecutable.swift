@@ -3,7 +3,7 @@ import Glibc
 import Synchronization
 import SystemPackage
 
-/// The berth binary as the container's init runs it: a read-only view of it.
+/// The `berth-init` executable as the container runs it: a read-only view of it.
 ///
 /// CVE-2019-5736: a process in the container that gets hold of `/proc/PID/exe`
 /// of a runtime process could reopen it for writing once that process exits, and

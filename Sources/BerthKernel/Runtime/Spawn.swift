@@ -13,7 +13,7 @@ struct Spawn {
     var newSession = false
     var becomeRoot = false
     var executable: FileDescriptor
-    var argv: [String] = ["berth", "init"]
+    var argv: [String] = ["berth-init"]
     var env: [String] = []
     /// The child's fd i becomes fds[i] (-1: closed).
     var fds: [Int32]

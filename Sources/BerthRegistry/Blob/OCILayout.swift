@@ -1,3 +1,4 @@
+import BerthKernel
 import Foundation
 
 /// An OCI image layout directory (image-spec layout.md) that pulls write into: blobs by digest
@@ -5,7 +6,7 @@ import Foundation
 /// `org.opencontainers.image.ref.name` annotation.
 ///
 /// A blob file under its digest's name is always complete and verified: bytes arrive in a
-/// temporary file (`.tmp-<hex>-<pid>` beside it) and are renamed only once their size and
+/// temporary file (`.<hex>-<random>.<pid>.tmp` beside it, ``AtomicFile``'s form) and are renamed only once their size and
 /// digest match, so a pull that fails or is killed leaves at most a temporary file.
 public struct OCILayout: Sendable {
     public let root: String
@@ -93,50 +94,22 @@ public struct OCILayout: Sendable {
         return index.manifests.last { $0.annotations?[Self.refNameAnnotation] == name }
     }
 
-    /// Atomic replace: temp file, fsync, rename, fsync of the directory.
+    /// Atomic replace (``AtomicFile``): temp file, fsync, rename, fsync of the directory.
     func write(_ data: Data, to path: String) throws(RegistryError) {
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .io(path: tmp, detail: String(cString: strerror(errno))) }
-        let ok = data.withUnsafeBytes { writeAll(fd, $0) } && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else {
-            let detail = String(cString: strerror(errno))
-            unlink(tmp)
-            throw .io(path: path, detail: detail)
+        do {
+            try AtomicFile.write(data, to: path, mode: 0o644)
+        } catch {
+            throw .io(path: path, detail: error.description)
         }
-        syncDirectory(of: path)
     }
 
-    /// Temporaries whose pull is no longer running: a killed pull's leftovers.
+    /// Temporaries whose writer is no longer running: a killed pull's leftovers (blobs on
+    /// their way in, and an `index.json` or `oci-layout` that was being replaced).
     func removeStaleTemporaries() {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: blobDirectory) else { return }
-        for name in names where name.hasPrefix(".tmp-") {
-            guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }) else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { unlink(blobDirectory + "/" + name) }
+        for dir in [blobDirectory, root] {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            for name in names where AtomicFile.isLeftOfDeadWriter(name) { unlink(dir + "/" + name) }
         }
-    }
-}
-
-func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-    var offset = 0
-    while offset < bytes.count {
-        let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-        if n < 0 {
-            if errno == EINTR { continue }
-            return false
-        }
-        offset += n
-    }
-    return true
-}
-
-func syncDirectory(of path: String) {
-    let dir = (path as NSString).deletingLastPathComponent
-    let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if fd >= 0 {
-        fsync(fd)
-        close(fd)
     }
 }
 
@@ -153,7 +126,8 @@ final class BlobWriter: @unchecked Sendable {
     init(layout: OCILayout, digest: Digest) throws(RegistryError) {
         self.digest = digest
         final = layout.blobPath(digest)
-        temporary = layout.blobDirectory + "/.tmp-\(digest.hex)-\(UInt32.random(in: 0...UInt32.max))-\(getpid())"
+        temporary = layout.blobDirectory + "/"
+            + AtomicFile.temporaryName(for: "\(digest.hex)-\(UInt32.random(in: 0...UInt32.max))")
         fd = open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(path: temporary, detail: String(cString: strerror(errno))) }
     }
@@ -163,7 +137,7 @@ final class BlobWriter: @unchecked Sendable {
     func append(_ bytes: UnsafeRawBufferPointer) {
         guard failed == 0 else { return }
         hasher.update(bytes)
-        if !writeAll(fd, bytes) { failed = errno }
+        if case let e = AtomicFile.writeAll(fd, bytes), e != 0 { failed = e }
         written += Int64(bytes.count)
     }
 
@@ -186,7 +160,7 @@ final class BlobWriter: @unchecked Sendable {
         guard fsync(fd) == 0, rename(temporary, final) == 0 else {
             throw .io(path: final, detail: String(cString: strerror(errno)))
         }
-        syncDirectory(of: final)
+        AtomicFile.syncDirectory(of: final)
     }
 
     func abandon() { unlink(temporary) }

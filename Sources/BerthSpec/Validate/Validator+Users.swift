@@ -29,14 +29,3 @@ extension Validator {
         }
     }
 }
-
-extension UserNamespace {
-    /// Whether `uid` (inside the container) has a host id.
-    public func mapsUID(_ uid: UInt32) -> Bool { Self.maps(uid, uidMap) }
-    /// Whether `gid` (inside the container) has a host id.
-    public func mapsGID(_ gid: UInt32) -> Bool { Self.maps(gid, gidMap) }
-
-    private static func maps(_ id: UInt32, _ map: [IDMapping]) -> Bool {
-        map.contains { id >= $0.container && UInt64(id) < UInt64($0.container) + UInt64($0.size) }
-    }
-}

@@ -6,8 +6,6 @@
 
 #include "cberth_runtime.h"
 
-#include "cberth_netlink.h"
-
 #include "cberth_seccomp.h"
 #include "cberth_operations.h"
 #include "cberth_files.h"

@@ -87,12 +87,6 @@ enum {
 /// Async-signal-safe in the child: no malloc, no locks, raw system calls only.
 pid_t cberth_spawn(const struct cberth_spawn_args *args);
 
-// MARK: - reading the hostname of a UTS namespace
-
-/// Joins the UTS namespace `nsfd` on a short-lived thread of its own, copies the
-/// hostname into `buf` and returns 0, or -errno. The calling thread is not moved.
-int cberth_hostname_in(int nsfd, char *buf, size_t len);
-
 // MARK: - system calls
 
 struct cberth_open_how {
@@ -152,8 +146,13 @@ struct cberth_mount_attr {
 #define SYS_mount_setattr 442
 #endif
 
+// setns(2) and unshare(2) are declared by <sched.h> only under _GNU_SOURCE, which
+// Swift's Glibc module is not built with: reached by their raw syscall numbers.
 static inline int cberth_setns(int fd, int nstype) {
     return (int)syscall(SYS_setns, fd, nstype);
+}
+static inline int cberth_unshare(int flags) {
+    return (int)syscall(SYS_unshare, flags);
 }
 static inline int cberth_pipe2(int fds[2], int flags) {
     return (int)syscall(SYS_pipe2, fds, flags);

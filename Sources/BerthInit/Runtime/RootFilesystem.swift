@@ -7,30 +7,30 @@ import SystemPackage
 /// Order: private propagation, the rootfs bound onto itself, /proc, /dev (+ pts,
 /// shm, mqueue), /sys, the spec's mounts, pivot_root, masked and read-only paths,
 /// then the read-only rootfs. Nothing here is visible outside the namespace.
-struct RootFilesystem {
+package struct RootFilesystem {
     let config: ContainerConfig
     /// Always take the fallback of ``pivot(to:)`` (tests; real initramfs roots take it by themselves).
     let moveRoot: Bool
 
-    init(_ config: ContainerConfig, moveRoot: Bool = false) {
+    package init(_ config: ContainerConfig, moveRoot: Bool = false) {
         self.config = config
         self.moveRoot = moveRoot
     }
 
     /// Hidden from the container: files get /dev/null bound over them, directories an empty read-only tmpfs.
-    static let maskedPaths = [
+    package static let maskedPaths = [
         "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
         "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
     ]
     /// Visible but read-only.
-    static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    package static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
     /// The device nodes of /dev: name, major, minor.
     static let devices: [(String, UInt32, UInt32)] = [
         ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
     ]
 
-    func setUp() throws {
+    package func setUp() throws {
         // Nothing we mount may propagate back to the host, and pivot_root wants private mounts.
         try Mounts.mount(nil, on: "/", type: nil, flags: Mounts.recursive | Mounts.privatePropagation,
                          what: "/ (make private)")
@@ -174,7 +174,7 @@ struct RootFilesystem {
     /// Creates every mount point (and the working directory) in the rootfs from the
     /// host side. berth init does it too, but in a user namespace it is an unmapped
     /// user to the rootfs's owner and may not; the parent, root on the host, may.
-    static func createMountPoints(_ config: ContainerConfig) throws {
+    package static func createMountPoints(_ config: ContainerConfig) throws {
         let root = try ProcFS.openFile(config.rootfs, .readOnly, options: [.directory])
         defer { try? root.close() }
         for path in ["/proc", "/dev", "/sys", config.workdir] {

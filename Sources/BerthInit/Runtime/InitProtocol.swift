@@ -7,39 +7,58 @@ import Glibc
 /// the C child reads its "go" from it and reports clone-to-exec failures on it;
 /// after exec, init sends one message on it: `O` when the user's command has been
 /// exec'd, `E` and the error text when not.
-struct InitRequest: Codable {
+package struct InitRequest: Codable {
     /// Start mode: set up the container and stay as its init.
-    var container: ContainerConfig?
+    package var container: ContainerConfig?
     /// Exec mode: join a running container and run one command in it.
-    var exec: ExecRequest?
+    package var exec: ExecRequest?
     /// Start mode, for tests: skip pivot_root and take the fallback an initramfs root needs.
-    var moveRoot: Bool?
+    package var moveRoot: Bool?
     /// The compiled seccomp filter of the command (base64 of the BPF), nil for none.
-    var seccompFilter: String?
+    package var seccompFilter: String?
 
-    static let configFD: Int32 = 3
-    static let socketFD: Int32 = 4
+    package static let configFD: Int32 = 3
+    package static let socketFD: Int32 = 4
     /// Start mode: the state directory (a detached bind mount of it, see ``ContainerRuntime``).
-    static let stateDirFD: Int32 = 5
+    package static let stateDirFD: Int32 = 5
     /// Exec mode: the container's root directory, then the namespace fds.
-    static let rootFD: Int32 = 5
+    package static let rootFD: Int32 = 5
 
-    static let ok: UInt8 = UInt8(ascii: "O")
-    static let error: UInt8 = UInt8(ascii: "E")
+    package static let ok: UInt8 = UInt8(ascii: "O")
+    package static let error: UInt8 = UInt8(ascii: "E")
+
+    package init(container: ContainerConfig? = nil, exec: ExecRequest? = nil, moveRoot: Bool? = nil,
+                 seccompFilter: String? = nil) {
+        self.container = container
+        self.exec = exec
+        self.moveRoot = moveRoot
+        self.seccompFilter = seccompFilter
+    }
 }
 
-struct ExecRequest: Codable {
-    var process: ExecConfig
+package struct ExecRequest: Codable {
+    package var process: ExecConfig
     /// The namespaces to join, in ``NamespaceKind/joinOrder``, and the fd each is open on.
-    var namespaces: [JoinedNamespace]
+    package var namespaces: [JoinedNamespace]
     // operations
     /// `exec -t`: a pty of this size made inside the container, its master sent back with `O`.
-    var terminal: TerminalSize?
+    package var terminal: TerminalSize?
+
+    package init(process: ExecConfig, namespaces: [JoinedNamespace], terminal: TerminalSize? = nil) {
+        self.process = process
+        self.namespaces = namespaces
+        self.terminal = terminal
+    }
 }
 
-struct JoinedNamespace: Codable {
-    var kind: NamespaceKind
-    var fd: Int32
+package struct JoinedNamespace: Codable {
+    package var kind: NamespaceKind
+    package var fd: Int32
+
+    package init(kind: NamespaceKind, fd: Int32) {
+        self.kind = kind
+        self.fd = fd
+    }
 }
 
 /// A process to run in a running container with ``ContainerRuntime/exec(into:_:executable:stdin:stdout:stderr:prepare:)``.
@@ -83,6 +102,6 @@ public struct ExecConfig: Codable, Sendable, Equatable {
 }
 
 /// An error of init that is already a whole sentence (e.g. `exec "/bin/nosuch": No such file or directory`).
-struct InitFailure: Error, CustomStringConvertible {
-    var description: String
+package struct InitFailure: Error, CustomStringConvertible {
+    package var description: String
 }

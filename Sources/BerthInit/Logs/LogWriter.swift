@@ -35,7 +35,7 @@ public enum LogFiles {
     public static let previous = "previous.log"
 
     /// `container.log`, `container.log.1` (newer) ... `container.log.N` (oldest).
-    static func name(_ base: String, _ index: Int) -> String { index == 0 ? base : "\(base).\(index)" }
+    package static func name(_ base: String, _ index: Int) -> String { index == 0 ? base : "\(base).\(index)" }
 
     /// A run's files in the order they were written: the oldest rotated first, the current last.
     public static func paths(stateDir: String, previousRun: Bool = false) -> [String] {
@@ -52,7 +52,7 @@ public enum LogFiles {
     /// Before a new run: the current run's files become the previous run's (an older
     /// previous run goes), so that `berth logs --previous` shows the run that ended.
     /// An empty current log is left as it is.
-    static func startNewRun(in dir: Int32, stateDir: String) throws {
+    package static func startNewRun(in dir: Int32, stateDir: String) throws {
         var st = stat()
         guard fstatat(dir, current, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_size > 0 else { return }
         for name in indexedNames(previous, in: dir) {

@@ -36,7 +36,7 @@ public struct LogTime: Sendable, Equatable, Comparable, Hashable {
     /// RFC 3339 in UTC with nanoseconds, always 30 bytes: `2026-12-01T20:54:54.123456789Z`.
     public var rfc3339: String { String(decoding: bytes, as: UTF8.self) }
 
-    var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         var t = time_t(seconds)
         var tm = tm()
         gmtime_r(&t, &tm)
@@ -62,10 +62,10 @@ public struct LogTime: Sendable, Equatable, Comparable, Hashable {
         return out
     }
 
-    static let width = 30
+    package static let width = 30
 
     /// Parses exactly the form ``rfc3339`` writes.
-    init?(bytes: ArraySlice<UInt8>) {
+    package init?(bytes: ArraySlice<UInt8>) {
         guard bytes.count == LogTime.width else { return nil }
         let b = Array(bytes)
         func number(_ from: Int, _ count: Int) -> Int? {
@@ -117,7 +117,7 @@ public struct LogEntry: Sendable, Equatable {
     public var text: String { String(decoding: content, as: UTF8.self) }
 
     /// Appends the entry's line to `out`, with the time already rendered in `time`.
-    static func encode(time: [UInt8], stream: LogStream, complete: Bool, content: UnsafeRawBufferPointer,
+    package static func encode(time: [UInt8], stream: LogStream, complete: Bool, content: UnsafeRawBufferPointer,
                        into out: inout [UInt8]) {
         out.append(contentsOf: time)
         out.append(contentsOf: stream == .stdout ? stdoutTag : stderrTag)
@@ -135,7 +135,7 @@ public struct LogEntry: Sendable, Equatable {
 
     /// One entry from a line of a log file (without its newline); nil for a line
     /// that is not an entry (a log written before berth's format, or damaged).
-    init?(line: ArraySlice<UInt8>) {
+    package init?(line: ArraySlice<UInt8>) {
         let start = line.startIndex
         guard line.count >= LogTime.width + 10,
               let time = LogTime(bytes: line[start..<(start + LogTime.width)]),

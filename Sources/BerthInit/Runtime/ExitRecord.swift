@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 
 /// How a container's command ended, as berth init records it in `exit.json`
@@ -26,7 +21,7 @@ public struct ExitRecord: Codable, Sendable, Equatable {
         self.oomKilled = oomKilled
     }
 
-    static let fileName = "exit.json"
+    package static let fileName = "exit.json"
 
     static func now() -> Double {
         var ts = timespec()
@@ -55,5 +50,18 @@ public struct ExitRecord: Codable, Sendable, Equatable {
         }
         try c.encode(finishedAt, forKey: .finishedAt)
         try c.encodeIfPresent(oomKilled, forKey: .oomKilled)
+    }
+
+    /// The record as berth init writes it (berth init has no JSONEncoder); the
+    /// same keys as ``encode(to:)``, which berth uses when it keeps the record.
+    var json: [UInt8] {
+        var members: [(String, InitJSON.Value)] = []
+        switch status {
+        case .exited(let code): members.append(("exitCode", .number(Substring(String(code)))))
+        case .signaled(let signal): members.append(("signal", .number(Substring(String(signal)))))
+        }
+        members.append(("finishedAt", .number(Substring(String(finishedAt)))))
+        if let oomKilled { members.append(("oomKilled", .bool(oomKilled))) }
+        return Array(InitJSON.Value.object(members).serialized.utf8)
     }
 }

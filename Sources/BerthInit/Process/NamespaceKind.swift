@@ -32,7 +32,7 @@ public enum NamespaceKind: String, Codable, Sendable, CaseIterable, Hashable, Co
 
     /// The order in which a process joins them: the user namespace first (it
     /// grants the capabilities to join the others), the mount namespace last.
-    static let joinOrder: [NamespaceKind] = [.user, .cgroup, .ipc, .uts, .network, .pid, .mount]
+    package static let joinOrder: [NamespaceKind] = [.user, .cgroup, .ipc, .uts, .network, .pid, .mount]
 
     public static func < (a: NamespaceKind, b: NamespaceKind) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import CBerth
 import Glibc
 import SystemPackage
@@ -111,7 +106,6 @@ public enum ContainerInit {
     /// `exit.json` in the state directory, crash-safe: temp file, fsync, rename, fsync of the directory.
     private static func writeExitRecord(_ status: ProcessExitStatus) {
         let record = ExitRecord(status: status, finishedAt: ExitRecord.now())
-        guard let data = try? JSONEncoder().encode(record) else { return }
         let dir = InitRequest.stateDirFD
         let temp = ".exit.json.tmp"
         let fd = openat(dir, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
@@ -119,7 +113,7 @@ public enum ContainerInit {
             log("write \(ExitRecord.fileName): \(Errno(rawValue: errno))")
             return
         }
-        let bytes = Array(data) + [UInt8(ascii: "\n")]
+        let bytes = record.json + [UInt8(ascii: "\n")]
         let ok = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count && fsync(fd) == 0
         close(fd)
         guard ok, renameat(dir, temp, dir, ExitRecord.fileName) == 0 else {

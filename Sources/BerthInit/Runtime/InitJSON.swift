@@ -1,11 +1,12 @@
-/// A small JSON reader and `Decoder` for the configuration berth init reads on fd 3.
+/// A small JSON reader and `Decoder` for the configuration berth init reads on fd 3,
+/// and the writer of the JSON it writes (`exit.json`; nftables' input is written with it too).
 ///
-/// Foundation's JSONDecoder costs berth init about 0.6 ms on first use (in a
-/// binary this size, mostly one-time runtime work), a tenth of the start budget.
-/// This one parses the few hundred bytes of the request into a tree and decodes
-/// from it with no dynamic casts. The parent still writes the JSON with JSONEncoder.
-enum InitJSON {
-    indirect enum Value: Equatable, Sendable {
+/// berth-init links no Foundation (its pages are every container's memory), so it
+/// has no JSONDecoder. This parses the few hundred bytes of the request into a tree
+/// and decodes from it with no dynamic casts. The parent writes the request with
+/// Foundation's JSONEncoder.
+package enum InitJSON {
+    package indirect enum Value: Equatable, Sendable {
         case null
         case bool(Bool)
         case number(Substring)
@@ -13,7 +14,7 @@ enum InitJSON {
         case array([Value])
         case object([(String, Value)])
 
-        static func == (a: Value, b: Value) -> Bool {
+        package static func == (a: Value, b: Value) -> Bool {
             switch (a, b) {
             case (.null, .null): true
             case (.bool(let x), .bool(let y)): x == y
@@ -26,12 +27,12 @@ enum InitJSON {
         }
     }
 
-    struct SyntaxError: Error, CustomStringConvertible {
-        var offset: Int
-        var description: String { "malformed JSON at byte \(offset)" }
+    package struct SyntaxError: Error, CustomStringConvertible {
+        package var offset: Int
+        package var description: String { "malformed JSON at byte \(offset)" }
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         var parser = Parser(bytes: bytes)
         let value = try parser.parseDocument()
         return try T(from: TreeDecoder(value: value, codingPath: []))
@@ -39,11 +40,13 @@ enum InitJSON {
 
     // MARK: - parsing
 
-    struct Parser {
+    package struct Parser {
         let bytes: [UInt8]
         var i = 0
 
-        mutating func parseDocument() throws -> Value {
+        package init(bytes: [UInt8]) { self.bytes = bytes }
+
+        package mutating func parseDocument() throws -> Value {
             let value = try parseValue()
             skipSpace()
             guard i == bytes.count else { throw SyntaxError(offset: i) }
@@ -309,6 +312,40 @@ enum InitJSON {
         mutating func superDecoder() throws -> any Decoder {
             let (value, path) = try next()
             return TreeDecoder(value: value, codingPath: path)
+        }
+    }
+}
+
+extension InitJSON.Value {
+    /// Compact JSON text: nftables' input, berth init's `exit.json`.
+    package var serialized: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    private func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let n): out += n
+        case .string(let s): JSONString.append(s, to: &out)
+        case .array(let a):
+            out += "["
+            for (i, v) in a.enumerated() {
+                if i > 0 { out += "," }
+                v.write(to: &out)
+            }
+            out += "]"
+        case .object(let members):
+            out += "{"
+            for (i, (k, v)) in members.enumerated() {
+                if i > 0 { out += "," }
+                JSONString.append(k, to: &out)
+                out += ":"
+                v.write(to: &out)
+            }
+            out += "}"
         }
     }
 }

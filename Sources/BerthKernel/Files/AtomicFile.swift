@@ -1,0 +1,84 @@
+import Glibc
+import SystemPackage
+
+/// Crash-safe replacement of a small file: the one writer of berth's records, the image
+/// store's and the registry's index files.
+///
+/// The bytes go to a temp file beside the target (`.NAME.PID.tmp`), which is fsynced,
+/// renamed over the target, and the directory fsynced: after a crash the file is the old
+/// one or the new one, whole. A writer killed between create and rename leaves its temp
+/// file; ``isLeftOfDeadWriter(_:)`` tells such a name, for the sweeps that remove them
+/// (`StateStore.removeStaleTempFiles`, the registry layout's).
+public enum AtomicFile {
+    /// Writes `bytes` to `path` atomically; the file gets `mode` (before the umask).
+    public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o600) throws(KernelError) {
+        let (dir, name) = split(path)
+        let tmp = "\(dir)/\(temporaryName(for: name))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw KernelError.lastError("create", tmp) }
+        let written = Array(bytes).withUnsafeBytes { buffer -> Int32 in
+            let failed = writeAll(fd, buffer)
+            return failed != 0 ? failed : fsync(fd) == 0 ? 0 : errno
+        }
+        close(fd)
+        guard written == 0 else {
+            unlink(tmp)
+            throw KernelError("write", tmp, errno: Errno(rawValue: written))
+        }
+        guard rename(tmp, path) == 0 else {
+            let failure = KernelError.lastError("rename", path)
+            unlink(tmp)
+            throw failure
+        }
+        // The rename reaches the disk with the directory.
+        syncDirectory(of: path)
+    }
+
+    /// Writes all of `bytes` to `fd` (a short write continues, EINTR retries); 0 or the errno.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += n
+        }
+        return 0
+    }
+
+    /// fsyncs the directory that holds `path`, so that a rename into it is durable.
+    public static func syncDirectory(of path: String) {
+        let fd = open(split(path).directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    /// `.NAME.PID.tmp`: hidden, and naming the process that writes it.
+    public static func temporaryName(for name: String, pid: pid_t = getpid()) -> String {
+        ".\(name).\(pid).tmp"
+    }
+
+    /// The writer's pid in a temp file name of ``temporaryName(for:pid:)``; nil for any other name.
+    public static func writer(ofTemporary name: String) -> pid_t? {
+        guard name.hasPrefix("."), name.hasSuffix(".tmp") else { return nil }
+        return name.dropLast(4).split(separator: ".").last.flatMap { pid_t($0) }
+    }
+
+    /// True for a temp file whose writer is gone (not this process, and no process of that
+    /// pid exists): what a crash left, never a write in progress. Call with the lock that
+    /// every writer of that directory holds, or a reused pid could pass for the writer.
+    public static func isLeftOfDeadWriter(_ name: String) -> Bool {
+        guard let pid = writer(ofTemporary: name), pid != getpid() else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let dir = path[..<slash]
+        return (dir.isEmpty ? "/" : String(dir), String(path[path.index(after: slash)...]))
+    }
+}
