@@ -182,6 +182,9 @@ struct HostsTable {
     let addresses: IPAM.Assignment
     /// By network: the containers with an address on it, in the spec's order.
     private var neighbours: [String: [(name: String, line: String)]] = [:]
+    /// By network: every neighbour's line (each ending in a newline) in one text, and
+    /// where each container's line lies in its UTF-8 (for ``matches(_:for:)``).
+    private var blocks: [String: (text: String, lines: [String: Range<Int>])] = [:]
 
     init(spec: Spec, addresses: IPAM.Assignment) {
         self.addresses = addresses
@@ -191,6 +194,47 @@ struct HostsTable {
             neighbours[network] = names.compactMap { name in
                 addresses.address(of: name, on: network).map { (name, "\($0)\t\(name)") }
             }
+            var text = "", lines: [String: Range<Int>] = [:]
+            for (name, line) in neighbours[network] ?? [] {
+                let start = text.utf8.count
+                text += line + "\n"
+                lines[name] = start..<text.utf8.count
+            }
+            blocks[network] = (text, lines)
+        }
+    }
+
+    static let loopbackLines = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+    /// True when `text` is exactly ``hosts(for:)``. For a container on one network it
+    /// compares the text piece by piece with the network's block instead of building
+    /// the file: a plan (and every reconciler pass) compares every container's file,
+    /// each of which lists all its neighbours, so building them all is N² strings.
+    func matches(_ text: String, for c: Container) -> Bool {
+        guard c.networks.count == 1, let network = c.networks.first?.network,
+              let own = addresses.address(of: c.name, on: network), let block = blocks[network],
+              let mine = block.lines[c.name] else {
+            return text == hosts(for: c)
+        }
+        let ownLine = "\(own)\t\(c.hostname == c.name ? c.name : "\(c.hostname) \(c.name)")\n"
+        var text = text
+        return text.withUTF8 { have in
+            var rest = UnsafeRawBufferPointer(have)
+            func take(_ piece: UnsafeRawBufferPointer) -> Bool {
+                guard rest.count >= piece.count else { return false }
+                if piece.count > 0, memcmp(piece.baseAddress!, rest.baseAddress!, piece.count) != 0 { return false }
+                rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(piece.count))
+                return true
+            }
+            var loopback = Self.loopbackLines, line = ownLine, neighbours = block.text
+            return loopback.withUTF8 { take(UnsafeRawBufferPointer($0)) }
+                && line.withUTF8 { take(UnsafeRawBufferPointer($0)) }
+                && neighbours.withUTF8 { all in
+                    let all = UnsafeRawBufferPointer(all)
+                    return take(UnsafeRawBufferPointer(rebasing: all[..<mine.lowerBound]))
+                        && take(UnsafeRawBufferPointer(rebasing: all[mine.upperBound...]))
+                }
+                && rest.isEmpty
         }
     }
 

@@ -27,10 +27,11 @@ public struct Observer: Sendable {
         var state = ObservedState(project: project, volumes: Set(VolumeStore(store: store).names(project)))
         let inKernel = cgroups.exists(Self.projectCgroup(project))
             ? try cgroups.children(of: Self.projectCgroup(project)) : []
-        for name in Set(inKernel).union(records.containers.keys) {
-            state.containers[name] = try observe(project: project, name: name, record: records.containers[name],
-                                                 hostname: false)
+        let names = Set(inKernel).union(records.containers.keys).sorted()
+        let seen = try Concurrently.map(names) { name in
+            try observe(project: project, name: name, record: records.containers[name], hostname: false)
         }
+        for container in seen { state.containers[container.name] = container }
         // Every hostname by one thread that joins each UTS namespace in turn.
         let uts = state.containers.values.compactMap { seen -> ProcessIdentity? in
             guard let process = seen.process,
@@ -87,10 +88,16 @@ public struct Observer: Sendable {
         if let saved = HealthRecord.read(stateDir: stateDir), saved.run == record?.process { seen.health = saved }
         seen.lastExit = try ContainerRuntime.exitRecord(stateDir: stateDir)
         guard cgroups.exists(path) else { return seen }
-        let pids: [Int32]
+        let process: ProcessIdentity?
         do {
             seen.limits = try cgroups.limits(of: path)
-            pids = try cgroups.processes(in: path)
+            // The recorded init still in its cgroup is the common case: one cgroup.procs
+            // tells, instead of the union over every hierarchy that finding another needs.
+            if let recorded = record?.process, try cgroups.contains(recorded.pid, in: path), recorded.isAlive {
+                process = recorded
+            } else {
+                process = Self.initProcess(among: try cgroups.processes(in: path), recorded: record?.process)
+            }
         } catch let error as KernelError
                     where error.errno == .noSuchFileOrDirectory || error.errno == .operationNotSupportedByDevice || !cgroups.exists(path) {
             // Removed (or made) while we looked, hierarchy by hierarchy, by another berth
@@ -99,7 +106,7 @@ public struct Observer: Sendable {
             seen.limits = nil
             return seen
         }
-        seen.process = Self.initProcess(among: pids, recorded: record?.process)
+        seen.process = process
         if let process = seen.process {
             seen.lastExit = nil
             if hostname, record?.spec.namespaces.contains(.uts) ?? true {

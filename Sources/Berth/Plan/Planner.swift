@@ -105,8 +105,8 @@ public struct Planner: Sendable {
         changes += portChanges(c, observed: observed, record: record, context: context)
         if c.namespaces.contains(.network), let seen = observed.hosts {
             // Its neighbours changed (one added, removed or re-addressed): apply rewrites the file.
-            let want = context.hosts.hosts(for: c)
-            if seen != want {
+            if !context.hosts.matches(seen, for: c) {
+                let want = context.hosts.hosts(for: c)
                 changes.append(FieldChange(field: ContainerFiles.hostsField, old: ContainerFiles.entries(seen),
                                            new: ContainerFiles.entries(want)))
             }

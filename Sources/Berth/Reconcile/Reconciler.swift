@@ -74,6 +74,7 @@ public final class Reconciler: @unchecked Sendable {
 
     /// Runs until SIGTERM or SIGINT; the containers keep running after it returns.
     public func run() throws {
+        Concurrently.enabled.store(false, ordering: .relaxed)
         let guardLock = try Self.acquireReconcilerLock(store: engine.store, project: spec.project)
         defer { guardLock.release() }
         try SignalPipe.shared.listen(to: [SIGTERM, SIGINT, SIGHUP])

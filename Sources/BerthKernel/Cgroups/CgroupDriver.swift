@@ -143,6 +143,11 @@ public protocol CgroupDriver: Sendable {
     /// The processes in this cgroup (not its descendants), sorted.
     func processes(in path: String) throws -> [Int32]
 
+    /// True when `pid` is among ``processes(in:)``. On v1 the hierarchies are read in
+    /// turn until one lists it, so a member usually costs one file instead of one per
+    /// hierarchy.
+    func contains(_ pid: Int32, in path: String) throws -> Bool
+
     /// Kills every process in the cgroup and its descendants (not only the one berth
     /// started) and waits until they have left it, failing after `timeout`.
     func killAll(in path: String, timeout: Duration) throws
@@ -153,6 +158,10 @@ public protocol CgroupDriver: Sendable {
 }
 
 extension CgroupDriver {
+    public func contains(_ pid: Int32, in path: String) throws -> Bool {
+        try processes(in: path).contains(pid)
+    }
+
     /// `killAll(in:timeout:)` with a ten-second deadline.
     public func killAll(in path: String) throws {
         try killAll(in: path, timeout: .seconds(10))

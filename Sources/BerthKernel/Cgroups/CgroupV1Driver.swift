@@ -291,48 +291,68 @@ public struct CgroupV1Driver: CgroupDriver {
 
     public func limits(of path: String) throws -> CgroupLimits {
         try CgroupFS.validate(path)
-        try requireCgroup(path)
+        // Each hierarchy's directory opened once, its files read relative to it; a
+        // hierarchy the cgroup is missing from (an interrupted create) is skipped, so
+        // that observing shows the fields as unset instead of failing.
+        var opened: [String: CgroupDirectory?] = [:]
+        defer { for case let dir? in opened.values { dir.close() } }
+        func directory(_ controller: String) throws -> CgroupDirectory? {
+            guard let mount = mountPoint(controller) else { return nil }
+            if let known = opened[mount] { return known }
+            let dir = try CgroupDirectory.open(mount + "/" + path)
+            opened[mount] = dir
+            return dir
+        }
         var l = CgroupLimits()
-        if let dir = existingDirectory("cpu", path) {
-            let quota = try CgroupFS.readValue(dir + "/cpu.cfs_quota_us")
-            guard let q = Int64(quota) else { throw CgroupFS.parseError(dir + "/cpu.cfs_quota_us", quota, "is not a number") }
+        if let dir = try directory("cpu") {
+            let quota = try dir.readValue("cpu.cfs_quota_us")
+            guard let q = Int64(quota) else {
+                throw CgroupFS.parseError(dir.path + "/cpu.cfs_quota_us", quota, "is not a number")
+            }
             if q >= 0 {
-                let period = try CgroupFS.readUInt64(dir + "/cpu.cfs_period_us")
+                let period = try dir.readUInt64("cpu.cfs_period_us")
                 if period > 0 { l.cpuMillicores = Int((UInt64(q) * 1000 + period / 2) / period) }
             }
-            let shares = try CgroupFS.readUInt64(dir + "/cpu.shares")
+            let shares = try dir.readUInt64("cpu.shares")
             let weight = CPUShares.weight(forShares: shares)
             l.cpuWeight = shares == CPUShares.defaultShares ? nil : weight
         }
-        if let dir = existingDirectory("cpuset", path) {
-            let cpus = try CgroupFS.readValue(dir + "/cpuset.cpus")
-            let parentCpus = try CgroupFS.readValue(Self.parent(of: dir) + "/cpuset.cpus")
+        if let dir = try directory("cpuset") {
+            let cpus = try dir.readValue("cpuset.cpus")
+            let parentCpus = try CgroupFS.readValue(Self.parent(of: dir.path) + "/cpuset.cpus")
             l.cpuset = cpus == parentCpus ? nil : cpus
         }
-        if let dir = existingDirectory("memory", path) {
-            let memory = try CgroupFS.readUInt64(dir + "/memory.limit_in_bytes")
+        if let dir = try directory("memory") {
+            let memory = try dir.readUInt64("memory.limit_in_bytes")
             l.memoryBytes = memory >= MemoryBytes.unlimited ? nil : memory
-            if CgroupFS.exists(dir + "/memory.memsw.limit_in_bytes") {
-                let memsw = try CgroupFS.readUInt64(dir + "/memory.memsw.limit_in_bytes")
+            // Without swap accounting the kernel has no memsw files.
+            if let text = try dir.read("memory.memsw.limit_in_bytes", optional: true) {
+                let value = text.trimmingSpaces()
+                guard let memsw = UInt64(value) else {
+                    throw CgroupFS.parseError(dir.path + "/memory.memsw.limit_in_bytes", value, "is not a number")
+                }
                 if memsw < MemoryBytes.unlimited {
                     // With memory unlimited a limited memsw has no "beyond memory": show it whole.
                     l.memorySwapBytes = l.memoryBytes.map { memsw >= $0 ? memsw - $0 : 0 } ?? memsw
                 }
             }
         }
-        if let dir = existingDirectory("pids", path) {
-            l.pids = try CgroupFS.readLimit(dir + "/pids.max").map { Int(clamping: $0) }
+        if let dir = try directory("pids") {
+            l.pids = try dir.readLimit("pids.max").map { Int(clamping: $0) }
         }
-        if let dir = existingDirectory("blkio", path) {
+        if let dir = try directory("blkio") {
             var byDevice: [String: IOThrottle] = [:]
             for (name, key) in Self.blkioFiles {
-                let file = dir + "/" + name
-                for (device, value) in try Self.parseThrottleFile(CgroupFS.read(file), file: file) {
+                for (device, value) in try Self.parseThrottleFile(dir.read(name)!, file: dir.path + "/" + name) {
                     let (major, minor) = IOLines.device(Substring(device))!
                     byDevice[device, default: IOThrottle(major: major, minor: minor)][keyPath: key] = value
                 }
             }
             l.io = IOLines.sorted(Array(byDevice.values))
+        }
+        if !opened.values.contains(where: { $0 != nil }) {
+            // In none of the hierarchies that hold limits: it exists elsewhere, or not at all.
+            try requireCgroup(path)
         }
         return l
     }
@@ -403,6 +423,19 @@ public struct CgroupV1Driver: CgroupDriver {
             pids.formUnion(try CgroupFS.readPids(h.mountPoint + "/" + path + "/cgroup.procs"))
         }
         return pids.sorted()
+    }
+
+    public func contains(_ pid: Int32, in path: String) throws -> Bool {
+        try CgroupFS.validate(path)
+        var found = false
+        for h in hierarchies {
+            guard let dir = try CgroupDirectory.open(h.mountPoint + "/" + path) else { continue }
+            defer { dir.close() }
+            found = true
+            if try dir.readPids().contains(pid) { return true }
+        }
+        if !found { try requireCgroup(path) }
+        return false
     }
 
     public func killAll(in path: String, timeout: Duration) throws {

@@ -1,0 +1,42 @@
+import Foundation
+import Synchronization
+
+/// Independent reads of many objects, spread over the machine's CPUs.
+///
+/// Observing a project reads each container's files under /proc, /sys/fs/cgroup and
+/// the state directory and decodes its record: work of the kernel and the CPU that
+/// does not depend on the other containers, so on an idle core it runs beside them.
+enum Concurrently {
+    /// Below this many items one thread does it all: waking others costs more.
+    static let threshold = 8
+
+    /// Off in `berth reconcile`: a process that stays keeps the pool's threads and
+    /// their malloc arenas resident, and its passes at rest read only what changed.
+    static let enabled = Atomic<Bool>(true)
+
+    /// `body` of every item, in the items' order, on up to one thread per CPU. When
+    /// any fails, the error of the first failing item (in order) is thrown, after all
+    /// have run (each read stands alone, and none changes anything).
+    static func map<Item: Sendable, Value: Sendable>(
+        _ items: [Item], _ body: @Sendable (Item) throws -> Value
+    ) throws -> [Value] {
+        guard items.count >= threshold, enabled.load(ordering: .relaxed),
+              ProcessInfo.processInfo.activeProcessorCount > 1 else {
+            return try items.map(body)
+        }
+        let slots = Slots<Value>(count: items.count)
+        DispatchQueue.concurrentPerform(iterations: items.count) { i in
+            slots.set(i, Result { try body(items[i]) })
+        }
+        return try slots.values().map { try $0.get() }
+    }
+
+    /// One slot per item, each written by exactly one thread.
+    private final class Slots<Value: Sendable>: @unchecked Sendable {
+        private var slots: [Result<Value, any Error>?]
+        private let lock = NSLock()
+        init(count: Int) { slots = Array(repeating: nil, count: count) }
+        func set(_ i: Int, _ value: Result<Value, any Error>) { lock.withLock { slots[i] = value } }
+        func values() -> [Result<Value, any Error>] { lock.withLock { slots.map { $0! } } }
+    }
+}
