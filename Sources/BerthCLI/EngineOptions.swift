@@ -9,9 +9,17 @@ struct EngineOptions: ParsableArguments {
             help: ArgumentHelp("Where berth keeps its records.", valueName: "dir"))
     var stateDirectory: String = ProcessInfo.processInfo.environment["BERTH_STATE_DIR"] ?? StateStore.defaultRoot
 
+    /// The state directory as an absolute path: containers bind-mount files from it (hosts,
+    /// resolv.conf), and a relative source failed at the first mount of the first container.
+    var stateRoot: String {
+        if stateDirectory.hasPrefix("/") { return stateDirectory }
+        let relative = stateDirectory.hasPrefix("./") ? String(stateDirectory.dropFirst(2)) : stateDirectory
+        return FileManager.default.currentDirectoryPath + "/" + relative
+    }
+
     func engine() throws -> Engine {
         do {
-            return try Engine.host(stateDirectory: stateDirectory, executable: InitExecutable.path)
+            return try Engine.host(stateDirectory: stateRoot, executable: InitExecutable.path)
         } catch {
             throw CLIError("cannot read the cgroup hierarchy: \(error)")
         }

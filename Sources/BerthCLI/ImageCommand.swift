@@ -29,7 +29,7 @@ struct ImageCommand: ParsableCommand {
             } catch {
                 throw CLIError("\(source): \(error.message)\(error.hint.map { " (\($0))" } ?? "")")
             }
-            let store = ImageStore(state: StateStore(root: options.stateDirectory))
+            let store = ImageStore(state: StateStore(root: options.stateRoot))
             let tty = isatty(2) != 0
             let image = try store.importImage(parsed, name: name) { if tty { Console.err($0) } }
             Console.out("imported \(image.digest)\(image.names.isEmpty ? "" : " as " + image.names.joined(separator: ", "))")
@@ -93,7 +93,7 @@ struct ImageCommand: ParsableCommand {
         @OptionGroup var options: EngineOptions
 
         func run() throws {
-            let store = ImageStore(state: StateStore(root: options.stateDirectory))
+            let store = ImageStore(state: StateStore(root: options.stateRoot))
             guard let image = try store.image(reference) else { throw ImageStoreError.notFound(reference: reference) }
             let data = try store.configData(of: image)
             // Pretty, keys sorted: the config is data to read; its digest is the blob's, not this text's.

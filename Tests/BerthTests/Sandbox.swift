@@ -65,8 +65,9 @@ final class Sandbox: @unchecked Sendable {
     @discardableResult
     func run(_ arguments: String...) throws -> Result { try run(arguments) }
 
-    func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Result {
+    func run(_ arguments: [String], environment extra: [String: String] = [:], in workingDirectory: String? = nil) throws -> Result {
         let process = Process()
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         process.executableURL = URL(fileURLWithPath: launcher.first ?? berth)
         process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [berth] + arguments
         var env = ProcessInfo.processInfo.environment
