@@ -41,15 +41,12 @@ final class HealthMonitor: @unchecked Sendable {
             }
         }
         guard !due.isEmpty else { return next }
-        let results = Results(count: due.count)
-        let work = due
         let checker = self.checker
-        DispatchQueue.concurrentPerform(iterations: work.count) { i in
-            let (c, run, started) = work[i]
-            results.set(i, Result { try checker.check(project: spec.project, container: c, run: run, startedAt: started) })
+        let results = Concurrently.results(due) { c, run, started in
+            try checker.check(project: spec.project, container: c, run: run, startedAt: started)
         }
-        for (i, (c, run, started)) in due.enumerated() {
-            switch results.get(i) {
+        for ((c, run, started), result) in zip(due, results) {
+            switch result {
             case .success(let health):
                 report(spec: spec, c, run: run, health)
                 if health.stoppedUnhealthyAt == nil, let check = c.healthcheck {
@@ -63,8 +60,6 @@ final class HealthMonitor: @unchecked Sendable {
                     let at = Date().timeIntervalSince1970 + Double(c.healthcheck?.interval.milliseconds ?? 30_000) / 1000
                     next = min(next ?? at, at)
                 }
-            case nil:
-                break
             }
         }
         return next
@@ -102,14 +97,5 @@ final class HealthMonitor: @unchecked Sendable {
         } catch {
             logger.error("container \(c.name): stop after failed healthchecks failed: \(error)")
         }
-    }
-
-    /// One slot per check, filled from the threads of concurrentPerform.
-    private final class Results: @unchecked Sendable {
-        private var values: [Result<HealthRecord, any Error>?]
-        private let lock = NSLock()
-        init(count: Int) { values = Array(repeating: nil, count: count) }
-        func set(_ i: Int, _ value: Result<HealthRecord, any Error>) { lock.withLock { values[i] = value } }
-        func get(_ i: Int) -> Result<HealthRecord, any Error>? { lock.withLock { values[i] } }
     }
 }

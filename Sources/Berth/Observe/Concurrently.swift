@@ -24,11 +24,20 @@ enum Concurrently {
               ProcessInfo.processInfo.activeProcessorCount > 1 else {
             return try items.map(body)
         }
+        return try results(items, body).map { try $0.get() }
+    }
+
+    /// `body` of every item at once, whatever the count and also in the reconciler (for
+    /// work that mostly waits, like healthchecks up to their timeouts): each item's
+    /// result or error, in the items' order.
+    static func results<Item: Sendable, Value: Sendable>(
+        _ items: [Item], _ body: @Sendable (Item) throws -> Value
+    ) -> [Result<Value, any Error>] {
         let slots = Slots<Value>(count: items.count)
         DispatchQueue.concurrentPerform(iterations: items.count) { i in
             slots.set(i, Result { try body(items[i]) })
         }
-        return try slots.values().map { try $0.get() }
+        return slots.values()
     }
 
     /// One slot per item, each written by exactly one thread.
