@@ -252,6 +252,21 @@ struct RuntimeStartTests {
         #expect(reopened < 0 && (err == EROFS || err == ETXTBSY), "reopened for writing: \(reopened), errno \(err)")
     }
 
+    /// Root never runs an init found relative to where the caller stands (InitExecutable
+    /// falls back to the bare name when it cannot resolve berth's own path).
+    @Test func aRelativeInitPathIsRefusedBeforeAnythingRuns() throws {
+        let sandbox = try ContainerSandbox("exe-relative")
+        defer { sandbox.cleanup() }
+        let state = try sandbox.stateDir()
+        #expect {
+            try ContainerRuntime.start(sandbox.config(["/bin/sleep", "1000"]), stateDir: state, executable: InitExecutable.fileName)
+        } throws: { error in
+            "\(error)" == "open(berth-init): not an absolute path"
+        }
+        // Nothing ran: no log, no exit record in the state directory.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: state).isEmpty)
+    }
+
     @Test func userNamespaceDevicesAndSysStillWork() throws {
         let sandbox = try ContainerSandbox("userns-dev")
         defer { sandbox.cleanup() }

@@ -7,18 +7,24 @@ import SystemPackage
 ///
 /// CVE-2019-5736: a process in the container that gets hold of `/proc/PID/exe`
 /// of a runtime process could reopen it for writing once that process exits, and
-/// replace the runtime on the host. berth execs `berth init` from a *detached,
-/// read-only* bind mount of its own binary (open_tree + mount_setattr), so every
+/// replace the runtime on the host. berth execs `berth-init` from a *detached,
+/// read-only* bind mount of that binary (open_tree + mount_setattr), so every
 /// path to it, `/proc/PID/exe` included, refuses writes with EROFS, and nothing is
 /// copied. Where the kernel lacks that (before 5.12) it falls back to a sealed
 /// memfd copy, made once per process. berth init also makes itself non-dumpable
 /// before anything else, so `/proc/1/exe` is not even readable in the container.
+/// Only an absolute path is opened: root must never run a binary found relative to
+/// wherever the caller stands (``InitExecutable`` falls back to the bare name when it
+/// cannot resolve berth's own path).
 enum SealedExecutable {
     private static let cache = Mutex<[String: Int32]>([:])
 
     /// An fd for execveat(AT_EMPTY_PATH); opened once per path and kept for the process's life.
     static func open(_ path: String) throws -> FileDescriptor {
-        try cache.withLock { cache in
+        guard path.hasPrefix("/") else {
+            throw KernelError("open", path, detail: "not an absolute path")
+        }
+        return try cache.withLock { cache in
             if let fd = cache[path] { return FileDescriptor(rawValue: fd) }
             let fd = try readOnlyClone(path) ?? sealedCopy(path)
             cache[path] = fd.rawValue
