@@ -60,29 +60,16 @@ struct CgroupDirectory {
 
     /// The file as an unsigned number.
     func readUInt64(_ name: String) throws -> UInt64 {
-        let text = try readValue(name)
-        guard let n = UInt64(text) else { throw CgroupFS.parseError(path + "/" + name, text, "is not a number") }
-        return n
+        try CgroupFS.number(readValue(name), in: path + "/" + name)
     }
 
     /// The file's value as a number, nil for "max".
     func readLimit(_ name: String) throws -> UInt64? {
-        let text = try readValue(name)
-        if text == "max" { return nil }
-        guard let n = UInt64(text) else { throw CgroupFS.parseError(path + "/" + name, text, "is neither a number nor max") }
-        return n
+        try CgroupFS.limit(readValue(name), in: path + "/" + name)
     }
 
     /// Pids listed in the directory's cgroup.procs.
     func readPids() throws -> [Int32] {
-        let text = try read("cgroup.procs")!
-        var pids: [Int32] = []
-        for line in text.split(separator: "\n") {
-            guard let pid = Int32(line) else {
-                throw CgroupFS.parseError(path + "/cgroup.procs", String(line), "is not a pid")
-            }
-            pids.append(pid)
-        }
-        return pids
+        try CgroupFS.pids(read("cgroup.procs")!, in: path + "/cgroup.procs")
     }
 }

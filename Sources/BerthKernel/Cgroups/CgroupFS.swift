@@ -58,17 +58,12 @@ enum CgroupFS {
 
     /// The file as an unsigned number.
     static func readUInt64(_ path: String) throws -> UInt64 {
-        let text = try readValue(path)
-        guard let n = UInt64(text) else { throw parseError(path, text, "is not a number") }
-        return n
+        try number(readValue(path), in: path)
     }
 
     /// The file's value as a number, nil for "max".
     static func readLimit(_ path: String) throws -> UInt64? {
-        let text = try readValue(path)
-        if text == "max" { return nil }
-        guard let n = UInt64(text) else { throw parseError(path, text, "is neither a number nor max") }
-        return n
+        try limit(readValue(path), in: path)
     }
 
     /// "key value" lines (cpu.stat, memory.events, memory.oom_control) as a dictionary.
@@ -83,7 +78,27 @@ enum CgroupFS {
 
     /// Pids listed in a cgroup.procs file.
     static func readPids(_ path: String) throws -> [Int32] {
-        let text = try read(path)
+        try pids(read(path), in: path)
+    }
+
+    // What a cgroup file's text means, for the readers by path (above) and by an open
+    // directory (``CgroupDirectory``); `path` names the file in errors.
+
+    /// A value that must be an unsigned number.
+    static func number(_ text: String, in path: String) throws -> UInt64 {
+        guard let n = UInt64(text) else { throw parseError(path, text, "is not a number") }
+        return n
+    }
+
+    /// A limit: a number, or nil for "max".
+    static func limit(_ text: String, in path: String) throws -> UInt64? {
+        if text == "max" { return nil }
+        guard let n = UInt64(text) else { throw parseError(path, text, "is neither a number nor max") }
+        return n
+    }
+
+    /// One pid per line (cgroup.procs).
+    static func pids(_ text: String, in path: String) throws -> [Int32] {
         var pids: [Int32] = []
         for line in text.split(separator: "\n") {
             guard let pid = Int32(line) else { throw parseError(path, String(line), "is not a pid") }
