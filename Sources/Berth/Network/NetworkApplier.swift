@@ -216,7 +216,7 @@ struct HostsTable {
               let mine = block.lines[c.name] else {
             return text == hosts(for: c)
         }
-        let ownLine = "\(own)\t\(c.hostname == c.name ? c.name : "\(c.hostname) \(c.name)")\n"
+        let ownLine = Self.ownLine(c, own) + "\n"
         var text = text
         return text.withUTF8 { have in
             var rest = UnsafeRawBufferPointer(have)
@@ -241,7 +241,7 @@ struct HostsTable {
     /// The container's /etc/hosts: loopback, its own name on its first network, then its
     /// neighbours network by network (each name once).
     func hosts(for c: Container) -> String {
-        var lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        var lines: [String] = []
         var named = false
         // One network (the usual case) cannot list a neighbour twice: no set to keep.
         let single = c.networks.count == 1
@@ -251,7 +251,7 @@ struct HostsTable {
             if !named {
                 named = true
                 seen.insert(c.name)
-                lines.append("\(own)\t\(c.hostname == c.name ? c.name : "\(c.hostname) \(c.name)")")
+                lines.append(Self.ownLine(c, own))
             }
             for (name, line) in neighbours[attachment.network] ?? [] where name != c.name {
                 if !single {
@@ -261,6 +261,11 @@ struct HostsTable {
             }
         }
         if !named { lines.append("127.0.1.1\t\(c.hostname)") }
-        return lines.joined(separator: "\n") + "\n"
+        return Self.loopbackLines + lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The container's own line: its address on its first network, its hostname and name.
+    static func ownLine(_ c: Container, _ own: IPv4Address) -> String {
+        "\(own)\t\(c.hostname == c.name ? c.name : "\(c.hostname) \(c.name)")"
     }
 }
