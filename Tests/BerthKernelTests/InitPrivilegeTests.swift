@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("berth init keeps no privilege", .enabled(if: geteuid() == 0, "needs root"))
+@Suite("berth init keeps no privilege beyond its command's", .enabled(if: geteuid() == 0, "needs root"))
 struct InitPrivilegeTests {
     init() { signal(SIGPIPE, SIG_IGN) }
 
@@ -35,13 +35,17 @@ struct InitPrivilegeTests {
         let id = try sandbox.start(config, stateDir: try sandbox.stateDir())
         let bounding = String(format: "%016llx", try Capabilities.mask(of: caps))
         #expect(try status(id.pid, "CapEff") == "0000000000000000")
-        #expect(try status(id.pid, "CapPrm") == "0000000000000000")
+        // Permitted, never effective: the command's own set (uid 0 only), for its healthchecks.
+        #expect(try status(id.pid, "CapPrm") == (uid == 0 ? bounding : "0000000000000000"))
         #expect(try status(id.pid, "CapInh") == "0000000000000000")
         #expect(try status(id.pid, "CapAmb") == "0000000000000000")
         #expect(try status(id.pid, "CapBnd") == bounding)
         #expect(try status(id.pid, "NoNewPrivs") == "1")
         // Real uid: the command's (to signal it), effective and saved: 0 (to write exit.json).
         #expect(try status(id.pid, "Uid")?.split(separator: "\t").prefix(3) == ["\(uid)", "0", "0"])
+        // Real gid and groups: the command's, so that a healthcheck forked from init gets them.
+        #expect(try status(id.pid, "Gid")?.split(separator: "\t").prefix(3) == ["\(uid)", "0", "0"])
+        #expect(try status(id.pid, "Groups") == "")
         // Reduced permitted sets reset dumpable; init sets it off again (CVE-2019-5736).
         let exe = open("/proc/\(id.pid)/exe", O_RDONLY | O_CLOEXEC)
         #expect(exe >= 0)  // the host's root still may

@@ -1,3 +1,4 @@
+import Berth
 import BerthKernel
 import Foundation
 import Testing
@@ -91,5 +92,31 @@ struct HealthcheckTests {
         #expect(!commands.contains("sleep\u{0}777\u{0}"), "\(commands)")
         #expect(try box.runningPID("app") == pid, "onUnhealthy: none must not restart it")
         #expect(try box.run("status", "-p", box.project).stdout.contains("running (unhealthy)"))
+    }
+
+    /// A container whose init has no healthcheck endpoint (started by an older berth; here
+    /// its socket is removed) is still checked, through an exec relay.
+    @Test func aContainerWithoutTheEndpointIsCheckedThroughExec() throws {
+        let box = try Sandbox("health-fallback")
+        defer { box.close() }
+        try box.write(Self.spec(check: """
+                  test: ["CMD", "sleep", "0"]
+                  interval: 200ms
+                  timeout: 5s
+            """))
+        let reconciler = try ReconcilerRun(box, interval: "1s")
+        defer { reconciler.stop() }
+        guard reconciler.waitReady() else { return }
+        let socket = ContainerRuntime.healthSocketPath(stateDir: StateStore(root: box.stateDirectory)
+            .containerDirectory(box.project, "app"))
+        #expect(try eventually(timeout: 5) { try health(box)?["status"] as? String == "healthy" }, "\(reconciler.log)")
+        #expect(unlink(socket) == 0)
+        let removed = Date().timeIntervalSince1970
+        #expect(try eventually(timeout: 10) {
+            let log = try health(box)?["log"] as? [[String: Any]] ?? []
+            return log.filter { ($0["start"] as? Double ?? 0) > removed && $0["exitCode"] as? Int == 0 }.count >= 2
+        }, "\(reconciler.log)")
+        #expect(try health(box)?["status"] as? String == "healthy")
+        #expect(!reconciler.log.contains("could not run"), "\(reconciler.log)")
     }
 }

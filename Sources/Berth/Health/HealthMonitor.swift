@@ -7,7 +7,8 @@ import Logging
 /// The healthchecks of one project, as `berth reconcile` runs them: one timer for all
 /// (the reconciler's own loop), no process per container but the check itself.
 ///
-/// Due checks run side by side; the loop waits for them (each ends by its timeout).
+/// Due checks run side by side (asked of each container's berth init at once, their
+/// answers awaited in one poll); the loop waits for them (each ends by its timeout).
 /// A container that turns unhealthy with `onUnhealthy: restart` is stopped (stopSignal,
 /// stopTimeout, then SIGKILL); the reconciler's next pass starts it again per `restart:`,
 /// with the backoff.
@@ -41,10 +42,7 @@ final class HealthMonitor: @unchecked Sendable {
             }
         }
         guard !due.isEmpty else { return next }
-        let checker = self.checker
-        let results = Concurrently.results(due) { c, run, started in
-            try checker.check(project: spec.project, container: c, run: run, startedAt: started)
-        }
+        let results = checker.check(project: spec.project, due.map { (container: $0.0, run: $0.1, startedAt: $0.2) })
         for ((c, run, started), result) in zip(due, results) {
             switch result {
             case .success(let health):

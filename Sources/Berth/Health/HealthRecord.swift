@@ -41,10 +41,11 @@ public struct HealthRecord: Codable, Sendable, Equatable {
         return try? JSONDecoder().decode(HealthRecord.self, from: data)
     }
 
-    func write(stateDir: String) throws {
+    /// `durable`: see ``AtomicFile/write(_:to:mode:durable:)``.
+    func write(stateDir: String, durable: Bool = true) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try StateStore.writeAtomically(try encoder.encode(self), to: Self.path(stateDir))
+        try StateStore.writeAtomically(try encoder.encode(self), to: Self.path(stateDir), durable: durable)
     }
 }
 

@@ -153,10 +153,10 @@ public struct StateStore: Sendable {
     }
 
     /// Replaces the file at `path` crash-safely (``AtomicFile``: temp file beside it, fsync,
-    /// rename, fsync of the directory).
-    public static func writeAtomically(_ data: Data, to path: String) throws {
+    /// rename, fsync of the directory; without the fsyncs when not `durable`).
+    public static func writeAtomically(_ data: Data, to path: String, durable: Bool = true) throws {
         do {
-            try AtomicFile.write(data, to: path)
+            try AtomicFile.write(data, to: path, durable: durable)
         } catch {
             throw StateError("write \(path)", error.errno.map { .system($0) } ?? .other(error.description))
         }

@@ -57,13 +57,37 @@ public enum Capabilities {
     /// Sets permitted and effective to `caps` (for uid 0) or to nothing, and
     /// inheritable to nothing. Call after changing uid.
     static func setProcessSets(_ caps: Set<Int32>, root: Bool) throws {
+        try setSets(root ? caps : [], flags: [(CAP_PERMITTED, "permitted"), (CAP_EFFECTIVE, "effective")])
+    }
+}
+
+extension Capabilities {
+    /// Permitted only, nothing effective or inheritable: what berth init keeps of its
+    /// command's set so that a healthcheck it forks can get the same (see ``setAmbientSets(_:)``).
+    static func setPermittedOnly(_ caps: Set<Int32>) throws {
+        try setSets(caps, flags: [(CAP_PERMITTED, "permitted")])
+    }
+
+    /// Permitted, effective and inheritable to `caps` (within the permitted set: no
+    /// capability is needed) and each raised as ambient, so that it survives an execve
+    /// under securebits' NOROOT, where uid 0 alone gains nothing.
+    static func setAmbientSets(_ caps: Set<Int32>) throws {
+        try setSets(caps, flags: [(CAP_PERMITTED, "permitted"), (CAP_EFFECTIVE, "effective"), (CAP_INHERITABLE, "inheritable")])
+        for cap in caps.sorted() {
+            guard cberth_prctl(PR_CAP_AMBIENT, UInt(PR_CAP_AMBIENT_RAISE), UInt(cap), 0, 0) == 0 else {
+                throw KernelError("prctl(PR_CAP_AMBIENT_RAISE)", String(cap), errno: Errno(rawValue: errno))
+            }
+        }
+    }
+
+    private static func setSets(_ caps: Set<Int32>, flags: [(cap_flag_t, String)]) throws {
         guard let state = cap_init() else {
             throw KernelError("cap_init", "", errno: Errno(rawValue: errno))
         }
         defer { cap_free(UnsafeMutableRawPointer(state)) }
-        if root && !caps.isEmpty {
-            var list = caps.sorted()
-            for (flag, name) in [(CAP_PERMITTED, "permitted"), (CAP_EFFECTIVE, "effective")] {
+        var list = caps.sorted()
+        if !list.isEmpty {
+            for (flag, name) in flags {
                 guard cap_set_flag(state, flag, Int32(list.count), &list, CAP_SET) == 0 else {
                     throw KernelError("cap_set_flag", "\(name) \(list.map(String.init).joined(separator: ","))",
                                       errno: Errno(rawValue: errno))
@@ -71,8 +95,7 @@ public enum Capabilities {
             }
         }
         guard cap_set_proc(state) == 0 else {
-            let list = caps.sorted().map(String.init).joined(separator: ",")
-            throw KernelError("cap_set_proc", list, errno: Errno(rawValue: errno))
+            throw KernelError("cap_set_proc", list.map(String.init).joined(separator: ","), errno: Errno(rawValue: errno))
         }
     }
 }

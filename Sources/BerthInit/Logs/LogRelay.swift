@@ -39,12 +39,16 @@ struct LogRelay {
 
     /// Relays output, forwards signals to `child` and reaps every child until `child`
     /// has exited; then takes what is left in the pipes. Returns `child`'s wait status.
-    mutating func supervise(_ child: pid_t) -> Int32 {
+    /// `health`'s fds are polled in the same loop and the children it forked handed to it.
+    mutating func supervise(_ child: pid_t, health: inout HealthEndpoint?) -> Int32 {
+        defer { health?.close() }
         var set = ChildSupervisor.waitSet()
         let signals = cberth_signalfd(&set)
         guard signals >= 0 else {
             // Without a signalfd there is no way to wait for both: keep the command's
             // output flowing into the pipes' buffers and take signals as before.
+            health?.close()
+            health = nil
             let status = ChildSupervisor.supervise(child)
             drain()
             return status
@@ -55,11 +59,14 @@ struct LogRelay {
         while true {
             var fds = [pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
             for (i, pipe) in pipes.enumerated() { fds.append(pollfd(fd: open[i] ? pipe.fd : -1, events: Int16(POLLIN), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 { continue }
+            let healthFDs = fds.count
+            if let health { fds += health.pollFDs() }
+            if poll(&fds, nfds_t(fds.count), health?.pollTimeout ?? -1) < 0 { continue }
             for i in pipes.indices where fds[i + 1].revents != 0 {
                 if !read(i, into: &buffer) { open[i] = false }
             }
             writer.flush()
+            health?.handle(fds[healthFDs...])
             guard fds[0].revents != 0 else { continue }
             var info = signalfd_siginfo()
             var exited: Int32? = nil
@@ -73,7 +80,7 @@ struct LogRelay {
                     var status: Int32 = 0
                     let pid = waitpid(-1, &status, WNOHANG)
                     if pid <= 0 { break }
-                    if pid == child { exited = status }
+                    if pid == child { exited = status } else { health?.reaped(pid, status: status) }
                 }
             }
             if let exited {

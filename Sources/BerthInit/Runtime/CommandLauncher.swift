@@ -25,6 +25,14 @@ struct CommandLauncher {
     var rlimits: [ResourceLimit]
     /// A directory fd of the host's /proc: the command puts back its OOM score (see ``OOMScore``).
     var hostProc: Int32 = -1
+    /// When set, the command's stdout and stderr (else it keeps the caller's 1 and 2).
+    var output: Int32 = -1
+    /// A healthcheck forked by berth init after ``ContainerInit/dropPrivileges(_:keepingForChecks:)``:
+    /// init already holds the command's groups, rlimits and bounding set, its gid and uid
+    /// as real ids and (for uid 0) its capabilities as permitted only. With securebits'
+    /// NOROOT locked in init, uid 0 gains nothing on execve: the capabilities pass to
+    /// the check as ambient ones, so it ends with the command's effective and permitted sets.
+    var fromDroppedInit = false
 
     init(_ process: ExecConfig, seccomp: SeccompFilter? = nil) throws {
         guard let first = process.argv.first, !first.isEmpty else {
@@ -94,20 +102,27 @@ struct CommandLauncher {
             throw KernelError("ioctl(TIOCSCTTY)", "pty", errno: Errno(rawValue: errno))
         }
 
+        if output >= 0 && (dup2(output, 1) != 1 || dup2(output, 2) != 2) {
+            throw KernelError("dup2", "stdout and stderr", errno: Errno(rawValue: errno))
+        }
         if hostProc >= 0 { try OOMScore.reset(proc: hostProc) }
-        // While init's capabilities are still ours: lowering needs none, raising CAP_SYS_RESOURCE.
-        try ResourceLimit.apply(rlimits)
-        try Capabilities.limitBoundingSet(to: capabilities)
-        if !noNewPrivileges { try seccomp?.install() }
-        try setGroups()
-        guard cberth_setresgid(gid, gid, gid) == 0 else {
-            throw KernelError("setgid", String(gid), errno: Errno(rawValue: errno))
+        if fromDroppedInit {
+            try takeCredentialsFromDroppedInit()
+        } else {
+            // While init's capabilities are still ours: lowering needs none, raising CAP_SYS_RESOURCE.
+            try ResourceLimit.apply(rlimits)
+            try Capabilities.limitBoundingSet(to: capabilities)
+            if !noNewPrivileges { try seccomp?.install() }
+            try setGroups()
+            guard cberth_setresgid(gid, gid, gid) == 0 else {
+                throw KernelError("setgid", String(gid), errno: Errno(rawValue: errno))
+            }
+            guard cberth_setresuid(uid, uid, uid) == 0 else {
+                throw KernelError("setuid", String(uid), errno: Errno(rawValue: errno))
+            }
+            // Like runc and Docker: root keeps the set; any other user starts with none effective.
+            try Capabilities.setProcessSets(capabilities, root: uid == 0)
         }
-        guard cberth_setresuid(uid, uid, uid) == 0 else {
-            throw KernelError("setuid", String(uid), errno: Errno(rawValue: errno))
-        }
-        // Like runc and Docker: root keeps the set; any other user starts with none effective.
-        try Capabilities.setProcessSets(capabilities, root: uid == 0)
         guard chdir(workdir) == 0 else { throw KernelError("chdir", workdir, errno: Errno(rawValue: errno)) }
         if noNewPrivileges && cberth_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             throw KernelError("prctl(PR_SET_NO_NEW_PRIVS)", "", errno: Errno(rawValue: errno))
@@ -117,11 +132,26 @@ struct CommandLauncher {
             for fd in 3..<Int32(4096) { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         }
         // Last: from here on only what the profile allows, and execve is among it.
-        if noNewPrivileges { try seccomp?.install() }
+        // (A dropped init has set no_new_privs already: installing needs nothing more.)
+        if noNewPrivileges || fromDroppedInit { try seccomp?.install() }
+    }
+
+    /// See ``fromDroppedInit``: every step is one that needs no capability from init.
+    private func takeCredentialsFromDroppedInit() throws {
+        // The same limits as init's own: nothing is raised.
+        try ResourceLimit.apply(rlimits)
+        // The real ids are these already, so no CAP_SETGID or CAP_SETUID is needed.
+        guard cberth_setresgid(gid, gid, gid) == 0 else {
+            throw KernelError("setgid", String(gid), errno: Errno(rawValue: errno))
+        }
+        guard cberth_setresuid(uid, uid, uid) == 0 else {
+            throw KernelError("setuid", String(uid), errno: Errno(rawValue: errno))
+        }
+        try Capabilities.setAmbientSets(uid == 0 ? capabilities : [])
     }
 
     /// The supplementary groups, before the gid and uid change (setgroups needs CAP_SETGID).
-    private func setGroups() throws {
+    func setGroups() throws {
         let ok = groups.withUnsafeBufferPointer { cberth_setgroups($0.count, $0.baseAddress) == 0 }
         // A user namespace whose gid map was written without CAP_SETGID forbids setgroups:
         // dropping to none is then already the state; asking for groups is an error.

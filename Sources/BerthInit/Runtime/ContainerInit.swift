@@ -57,9 +57,16 @@ public enum ContainerInit {
     private static func runContainer(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) -> Never {
         let child: pid_t
         var relay: LogRelay
+        var health: HealthEndpoint?
         do {
-            (child, relay) = try setUpAndLaunch(config, moveRoot: moveRoot, filter: filter)
-            try dropPrivileges(commandUID: config.uid, capabilities: config.capabilities)
+            let launcher: CommandLauncher
+            let mask: sigset_t
+            (child, relay, launcher, mask) = try setUpAndLaunch(config, moveRoot: moveRoot, filter: filter)
+            // Bound before the answer: the endpoint is there once berth's start returns.
+            health = HealthEndpoint.open(launching: launcher, signalMask: mask,
+                                         pidNamespace: config.namespaces.contains(.pid),
+                                         userNamespace: config.namespaces.contains(.user))
+            try dropPrivileges(launcher, keepingForChecks: health != nil)
         } catch {
             fail("\(error)")
         }
@@ -67,13 +74,16 @@ public enum ContainerInit {
         close(InitRequest.socketFD)
         // The configuration is gone with setUpAndLaunch's frame; hand its memory back.
         _ = cberth_malloc_trim()
-        let status = relay.supervise(child)
+        let status = relay.supervise(child, health: &health)
         relay.redirectInitStderr()
         writeExitRecord(ProcessExitStatus(waitStatus: status))
         exit(ProcessExitStatus(waitStatus: status).shellCode)
     }
 
-    private static func setUpAndLaunch(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) throws -> (pid_t, LogRelay) {
+    /// Also returns the command's launcher and the signal mask it restores, for the healthchecks.
+    private static func setUpAndLaunch(_ config: ContainerConfig, moveRoot: Bool, filter: SeccompFilter?) throws
+        -> (pid_t, LogRelay, CommandLauncher, sigset_t)
+    {
         var launcher = try CommandLauncher(ExecConfig(argv: config.argv, like: config), seccomp: filter)
         // The host's /proc, before the root changes: see OOMScore.
         let proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -100,7 +110,8 @@ public enum ContainerInit {
             }
         }
         let mask = ChildSupervisor.blockSignals()
-        return try LogRelay.launch(launcher, signalMask: mask, rotation: config.logging)
+        let (child, relay) = try LogRelay.launch(launcher, signalMask: mask, rotation: config.logging)
+        return (child, relay, launcher, mask)
     }
 
     /// `exit.json` in the state directory, crash-safe: temp file, fsync, rename, fsync of the directory.
@@ -157,7 +168,7 @@ public enum ContainerInit {
             let mask = ChildSupervisor.blockSignals()
             // The command is forked after setns(pid), so it is inside the PID namespace.
             child = try launcher.launch(signalMask: mask)
-            try dropPrivileges(commandUID: request.process.uid, capabilities: request.process.capabilities)
+            try dropPrivileges(launcher, keepingForChecks: false)
         } catch {
             fail("\(error)")
         }

@@ -11,14 +11,17 @@ import SystemPackage
 /// (`StateStore.removeStaleTempFiles`, the registry layout's).
 public enum AtomicFile {
     /// Writes `bytes` to `path` atomically; the file gets `mode` (before the umask).
-    public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o600) throws(KernelError) {
+    /// `durable: false` skips both fsyncs: still whole (old or new) to every reader, but a
+    /// crash may lose the write; for records rewritten every few seconds (health.json).
+    public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o600,
+                             durable: Bool = true) throws(KernelError) {
         let (dir, name) = split(path)
         let tmp = "\(dir)/\(temporaryName(for: name))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw KernelError.lastError("create", tmp) }
         let written = Array(bytes).withUnsafeBytes { buffer -> Int32 in
             let failed = writeAll(fd, buffer)
-            return failed != 0 ? failed : fsync(fd) == 0 ? 0 : errno
+            return failed != 0 ? failed : !durable || fsync(fd) == 0 ? 0 : errno
         }
         close(fd)
         guard written == 0 else {
@@ -31,7 +34,7 @@ public enum AtomicFile {
             throw failure
         }
         // The rename reaches the disk with the directory.
-        syncDirectory(of: path)
+        if durable { syncDirectory(of: path) }
     }
 
     /// Writes all of `bytes` to `fd` (a short write continues, EINTR retries); 0 or the errno.

@@ -9,6 +9,7 @@
 #include "cberth_seccomp.h"
 #include "cberth_operations.h"
 #include "cberth_files.h"
+#include "cberth_health.h"
 
 #include "cberth_bpf.h"
 
