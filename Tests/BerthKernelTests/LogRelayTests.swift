@@ -57,6 +57,25 @@ struct LogRelayTests {
         #expect(raw.split(separator: "\n").count > 2, "the line was not written in pieces")
     }
 
+    /// Lines of every length around a piece (16 KiB) and a page, each written in chunks
+    /// with its newline apart (held starts joined to their ends), then many short lines
+    /// (more entries in a read than one writev takes): all read back whole, in order.
+    @Test func linesOfEveryLengthComeThroughWhole() throws {
+        let sandbox = try ContainerSandbox("log-lengths")
+        defer { sandbox.cleanup() }
+        let state = try sandbox.stateDir()
+        let lengths = [0, 1, 127, 128, 4095, 4096, 16383, 16384, 16385, 32768, 40000, 65536, 70001, 2]
+        let script = lengths.map { "head -c \($0) /dev/zero | tr '\\0' x; echo" }.joined(separator: "; ")
+            + "; seq 1 50000; printf 'no end'"
+        let id = try sandbox.start(sandbox.config(["/bin/sh", "-c", script]), stateDir: state)
+        try sandbox.waitForExit(id)
+        let lines = try LogReader(stateDir: state).lines()
+        #expect(lines.prefix(lengths.count).map(\.content.count) == lengths)
+        #expect(lines.prefix(lengths.count).allSatisfy { $0.complete && $0.content.allSatisfy { $0 == UInt8(ascii: "x") } })
+        #expect(lines.dropFirst(lengths.count).dropLast().map(\.text) == (1...50000).map(String.init))
+        #expect(lines.last?.text == "no end" && lines.last?.complete == false)
+    }
+
     /// 100 MiB as fast as the command can write: the relay keeps up, rotation keeps
     /// at most maxFiles x maxSize on disk, and what is kept is the newest output, whole.
     @Test func rotationBoundsTheLogWhileAFastWriterWrites100MiB() throws {

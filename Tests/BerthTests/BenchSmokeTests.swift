@@ -20,12 +20,13 @@ struct BenchSmokeTests {
         "thousand.apply", "thousand.plan", "thousand.reconciler.cpu", "thousand.destroy",
         // issue 13's LAN attach and published port, issue 14's healthchecks and log throughput
         "lan.attach", "lan.attach.probed", "ports.publish", "health.cpu", "health.latency",
-        "logs.throughput", "logs.lines",
+        "logs.throughput", "logs.lines", "logs.line-writes",
     ]
     /// Rows measured side by side with a peer (the others are held to a goal only).
     static let rowsWithPeer = Set<String>([
         "start", "start.runtime", "start.seccomp", "attach", "plan.noop", "overhead.per-container", "validate", "validate.rss",
         "version", "lan.attach", "lan.attach.probed", "ports.publish", "health.latency", "logs.throughput", "logs.lines",
+        "logs.line-writes",
     ]).union(rows.filter { $0.hasPrefix("scale.apply") || $0.hasPrefix("scale.destroy") })
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -37,29 +37,34 @@ public struct LogTime: Sendable, Equatable, Comparable, Hashable {
     public var rfc3339: String { String(decoding: bytes, as: UTF8.self) }
 
     package var bytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: LogTime.width) { buffer, count in
+            render(into: UnsafeMutableRawPointer(buffer.baseAddress!))
+            count = LogTime.width
+        }
+    }
+
+    /// Writes the ``width`` bytes of ``rfc3339`` at `out`.
+    package func render(into out: UnsafeMutableRawPointer) {
         var t = time_t(seconds)
         var tm = tm()
         gmtime_r(&t, &tm)
-        var out = [UInt8]()
-        out.reserveCapacity(LogTime.width)
-        func digits(_ value: Int, _ count: Int) {
-            var divisor = 1
-            for _ in 1..<count { divisor *= 10 }
+        var at = 0
+        func digits(_ value: Int, _ count: Int, then separator: UInt8) {
             var v = value
-            for _ in 0..<count {
-                out.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
-                v %= divisor
-                divisor /= 10
+            for i in stride(from: count - 1, through: 0, by: -1) {
+                out.storeBytes(of: UInt8(ascii: "0") + UInt8(v % 10), toByteOffset: at + i, as: UInt8.self)
+                v /= 10
             }
+            out.storeBytes(of: separator, toByteOffset: at + count, as: UInt8.self)
+            at += count + 1
         }
-        digits(Int(tm.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
-        digits(Int(tm.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
-        digits(Int(tm.tm_mday), 2); out.append(UInt8(ascii: "T"))
-        digits(Int(tm.tm_hour), 2); out.append(UInt8(ascii: ":"))
-        digits(Int(tm.tm_min), 2); out.append(UInt8(ascii: ":"))
-        digits(Int(tm.tm_sec), 2); out.append(UInt8(ascii: "."))
-        digits(Int(nanoseconds), 9); out.append(UInt8(ascii: "Z"))
-        return out
+        digits(Int(tm.tm_year) + 1900, 4, then: UInt8(ascii: "-"))
+        digits(Int(tm.tm_mon) + 1, 2, then: UInt8(ascii: "-"))
+        digits(Int(tm.tm_mday), 2, then: UInt8(ascii: "T"))
+        digits(Int(tm.tm_hour), 2, then: UInt8(ascii: ":"))
+        digits(Int(tm.tm_min), 2, then: UInt8(ascii: ":"))
+        digits(Int(tm.tm_sec), 2, then: UInt8(ascii: "."))
+        digits(Int(nanoseconds), 9, then: UInt8(ascii: "Z"))
     }
 
     package static let width = 30
@@ -119,16 +124,30 @@ public struct LogEntry: Sendable, Equatable {
     /// Appends the entry's line to `out`, with the time already rendered in `time`.
     package static func encode(time: [UInt8], stream: LogStream, complete: Bool, content: UnsafeRawBufferPointer,
                        into out: inout [UInt8]) {
-        out.append(contentsOf: time)
-        out.append(contentsOf: stream == .stdout ? stdoutTag : stderrTag)
-        out.append(complete ? UInt8(ascii: "F") : UInt8(ascii: "P"))
-        out.append(UInt8(ascii: " "))
+        var header = [UInt8](repeating: 0, count: headerWidth)
+        header.withUnsafeMutableBytes { h in
+            time.withUnsafeBytes { renderHeader(time: $0.baseAddress!, stream: stream, complete: complete, into: h.baseAddress!) }
+        }
+        out.append(contentsOf: header)
         out.append(contentsOf: content)
         out.append(UInt8(ascii: "\n"))
     }
 
-    /// The bytes an entry takes on disk beyond its content.
-    static let overhead = LogTime.width + 10
+    /// Writes what comes before an entry's content, ``headerWidth`` bytes, at `out`:
+    /// the time (``LogTime/width`` bytes at `time`), the stream and the flag.
+    package static func renderHeader(time: UnsafeRawPointer, stream: LogStream, complete: Bool,
+                                     into out: UnsafeMutableRawPointer) {
+        out.copyMemory(from: time, byteCount: LogTime.width)
+        let tag = stream == .stdout ? stdoutTag : stderrTag
+        tag.withUnsafeBytes { out.advanced(by: LogTime.width).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        out.storeBytes(of: complete ? UInt8(ascii: "F") : UInt8(ascii: "P"), toByteOffset: LogTime.width + 8, as: UInt8.self)
+        out.storeBytes(of: UInt8(ascii: " "), toByteOffset: LogTime.width + 9, as: UInt8.self)
+    }
+
+    /// The bytes before an entry's content: time, stream and flag, with their spaces.
+    package static let headerWidth = LogTime.width + 10
+    /// The bytes an entry takes on disk beyond its content (its header and newline).
+    static let overhead = headerWidth + 1
 
     private static let stdoutTag = Array(" stdout ".utf8)
     private static let stderrTag = Array(" stderr ".utf8)

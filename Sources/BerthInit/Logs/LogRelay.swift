@@ -12,7 +12,8 @@ import SystemPackage
 struct LogRelay {
     private var writer: LogWriter
     private let pipes: [(fd: Int32, stream: LogStream)]
-    private var partial: [[UInt8]] = [[], []]
+    /// Per pipe, the start of a line whose end has not come yet (always shorter than a piece).
+    private let held: [HeldLine]
     private let maxPiece: Int
 
     /// Makes the two pipes. Returns the relay and the write ends, which become the
@@ -34,6 +35,7 @@ struct LogRelay {
     private init(writer: LogWriter, pipes: [(fd: Int32, stream: LogStream)], maxPiece: Int) {
         self.writer = writer
         self.pipes = pipes
+        self.held = pipes.map { _ in HeldLine(capacity: maxPiece) }
         self.maxPiece = maxPiece
     }
 
@@ -106,11 +108,11 @@ struct LogRelay {
     private mutating func drain(_ buffer: inout [UInt8]) {
         for i in pipes.indices {
             while read(i, into: &buffer) {}
-            if !partial[i].isEmpty {
-                let time = LogTime.now().bytes
-                let rest = partial[i]
-                partial[i] = []
-                rest.withUnsafeBytes { emit(pipes[i].stream, $0, complete: false, time: time) }
+            if held[i].count > 0 {
+                writer.stamp(LogTime.now())
+                emit(pipes[i].stream, held[i].bytes, Self.nothing, complete: false)
+                writer.flush()
+                held[i].clear()
             }
         }
         writer.flush()
@@ -119,62 +121,97 @@ struct LogRelay {
     /// Points fd 2 at the current log file, for init's last words (after ``supervise(_:)``).
     func redirectInitStderr() { writer.duplicate(onto: 2) }
 
-    /// One read from pipe `i`; false at its end (or when nothing more is there now, for a drain).
+    /// One read from pipe `i`, written to the log before it returns; false at the pipe's end
+    /// (or when nothing more is there now, for a drain).
     private mutating func read(_ i: Int, into buffer: inout [UInt8]) -> Bool {
         let n = buffer.withUnsafeMutableBytes { Glibc.read(pipes[i].fd, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { return true }
         guard n > 0 else { return false }
-        let time = LogTime.now().bytes
-        buffer.withUnsafeBytes { split(i, UnsafeRawBufferPointer(rebasing: $0[0..<n]), time: time) }
+        writer.stamp(LogTime.now())
+        buffer.withUnsafeBytes {
+            let (usedHeld, tail) = split(i, UnsafeRawBufferPointer(rebasing: $0[0..<n]))
+            // The queued entries point into the buffer and at the held bytes: they are
+            // written before either changes.
+            writer.flush()
+            if usedHeld { held[i].clear() }
+            held[i].append(tail)
+        }
         return true
     }
 
-    /// Cuts a chunk into lines; a line's start without its end waits in `partial`.
-    private mutating func split(_ i: Int, _ bytes: UnsafeRawBufferPointer, time: [UInt8]) {
+    /// Cuts a chunk into entries, the held start of a line before its first. Returns whether
+    /// the held bytes went into an entry, and the chunk's unfinished end, shorter than a
+    /// piece, that waits for the rest of its line (held after the entries are written).
+    private mutating func split(_ i: Int, _ bytes: UnsafeRawBufferPointer) -> (usedHeld: Bool, tail: UnsafeRawBufferPointer) {
         let stream = pipes[i].stream
+        var head = held[i].bytes
+        var usedHeld = false
         var start = 0
         while start < bytes.count,
               let found = memchr(bytes.baseAddress! + start, Int32(UInt8(ascii: "\n")), bytes.count - start) {
-            let end = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
-            let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-            if partial[i].isEmpty {
-                emit(stream, line, complete: true, time: time)
-            } else {
-                var whole = partial[i]
-                partial[i] = []
-                whole.append(contentsOf: line)
-                whole.withUnsafeBytes { emit(stream, $0, complete: true, time: time) }
-            }
-            start = end + 1
+            let end = bytes.baseAddress!.distance(to: UnsafeRawPointer(found)) + 1
+            emit(stream, head, bytes.slice(start, end), complete: true)
+            head = Self.nothing
+            usedHeld = true
+            start = end
         }
-        guard start < bytes.count else { return }
-        // A line longer than a piece: `partial` (always shorter than a piece) is topped up to
-        // one, then whole pieces go out from the read buffer itself and only the short rest
-        // waits. perf: copying each read into `partial` and out again cost two copies and an
-        // allocation (mmap, munmap, fresh pages) per read for output without newlines.
-        var rest = UnsafeRawBufferPointer(rebasing: bytes[start...])
-        if !partial[i].isEmpty {
-            let fill = min(rest.count, maxPiece - partial[i].count)
-            partial[i].append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[..<fill]))
-            rest = UnsafeRawBufferPointer(rebasing: rest[fill...])
-            guard partial[i].count == maxPiece else { return }
-            partial[i].withUnsafeBytes { emit(stream, $0, complete: false, time: time) }
-            partial[i].removeAll(keepingCapacity: true)
+        // A line longer than a piece: whole pieces go out (the first with the held bytes)
+        // and only the short rest waits.
+        var rest = bytes.slice(start, bytes.count)
+        let whole = (head.count + rest.count) / maxPiece * maxPiece
+        if whole > 0 {
+            emit(stream, head, rest.slice(0, whole - head.count), complete: false)
+            rest = rest.slice(whole - head.count, rest.count)
+            usedHeld = true
         }
-        let pieces = rest.count / maxPiece * maxPiece
-        if pieces > 0 { emit(stream, UnsafeRawBufferPointer(rebasing: rest[..<pieces]), complete: false, time: time) }
-        partial[i].append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[pieces...]))
+        return (usedHeld, rest)
     }
 
     /// A line as entries of at most `maxPiece` bytes; all but the last marked as pieces.
-    private mutating func emit(_ stream: LogStream, _ line: UnsafeRawBufferPointer, complete: Bool, time: [UInt8]) {
-        var start = 0
-        repeat {
-            let end = min(line.count, start + maxPiece)
-            writer.append(time: time, stream: stream, complete: complete && end == line.count,
-                          content: UnsafeRawBufferPointer(rebasing: line[start..<end]))
-            start = end
-        } while start < line.count
+    /// Its content is `head` then `body`; a complete line's `body` ends with its newline.
+    private mutating func emit(_ stream: LogStream, _ head: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer,
+                               complete: Bool) {
+        var head = head, body = body
+        let newline = complete ? 1 : 0
+        while head.count + body.count - newline > maxPiece {
+            let h = min(head.count, maxPiece)
+            writer.append(stream: stream, complete: false, head.slice(0, h), body.slice(0, maxPiece - h), newline: true)
+            head = head.slice(h, head.count)
+            body = body.slice(maxPiece - h, body.count)
+        }
+        writer.append(stream: stream, complete: complete, head, body, newline: !complete)
+    }
+
+    private static var nothing: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
+}
+
+/// The start of a line held between reads: at most a piece, in memory of its own
+/// (allocated when a stream first leaves a line unfinished).
+private final class HeldLine {
+    private var base: UnsafeMutableRawPointer? = nil
+    private let capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+    deinit { base?.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    func append(_ more: UnsafeRawBufferPointer) {
+        guard more.count > 0 else { return }
+        precondition(count + more.count <= capacity)
+        if base == nil { base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16) }
+        (base! + count).copyMemory(from: more.baseAddress!, byteCount: more.count)
+        count += more.count
+    }
+
+    func clear() { count = 0 }
+}
+
+private extension UnsafeRawBufferPointer {
+    /// Bytes `from..<to` (an empty buffer stays empty).
+    func slice(_ from: Int, _ to: Int) -> UnsafeRawBufferPointer {
+        from == to ? UnsafeRawBufferPointer(start: nil, count: 0) : UnsafeRawBufferPointer(rebasing: self[from..<to])
     }
 }
 

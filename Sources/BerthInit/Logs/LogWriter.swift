@@ -79,6 +79,11 @@ public enum LogFiles {
 /// The writer of a container's log: entries appended to `container.log` in the state
 /// directory, rotated by size. Used by berth init, single-threaded.
 ///
+/// Entries are queued as vectors (``LogBatch``) and written with one `writev(2)`: a
+/// header rendered once per read and shared by the entries that have the same one, and
+/// the content where it already is (the relay's read buffer, the held start of a line),
+/// so that a byte is copied once on its way from the pipe to the file.
+///
 /// It never blocks the container on a full disk: an entry that cannot be written is
 /// dropped and counted, and the next write that succeeds first records how much was lost.
 struct LogWriter {
@@ -86,8 +91,7 @@ struct LogWriter {
     private let rotation: LogRotation
     private var fd: Int32
     private var size: UInt64
-    private var pending: [UInt8] = []
-    private var pendingEntries = 0
+    private let batch = LogBatch()
     /// Lines and bytes lost since the last successful write, and why.
     private(set) var dropped: (lines: Int, bytes: Int, errno: Int32) = (0, 0, 0)
     /// Lines lost over the run.
@@ -102,92 +106,109 @@ struct LogWriter {
         self.rotation = rotation
         var st = stat()
         size = fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
-        pending.reserveCapacity(1 << 18)
     }
 
-    /// Queues one entry (written at the next ``flush()``, or now when the file must rotate first).
-    mutating func append(time: [UInt8], stream: LogStream, complete: Bool, content: UnsafeRawBufferPointer) {
-        let length = content.count + LogEntry.overhead
-        if rotation.maxSize > 0, size + UInt64(pending.count + length) > rotation.maxSize {
+    /// The time of the entries queued from now on (taken once per read).
+    mutating func stamp(_ time: LogTime) { batch.stamp(time) }
+
+    /// Queues one entry of the current stamp: `first` then `second` (either may be empty),
+    /// then a newline unless `second` already ends with the line's own (`newline: false`).
+    /// The bytes stay where they are until the next ``flush()``, which the caller makes
+    /// before it reuses them; the batch is written sooner when it is full or the file must
+    /// rotate first.
+    mutating func append(stream: LogStream, complete: Bool, _ first: UnsafeRawBufferPointer,
+                         _ second: UnsafeRawBufferPointer, newline: Bool) {
+        let length = LogEntry.headerWidth + first.count + second.count + (newline ? 1 : 0)
+        if rotation.maxSize > 0, size + UInt64(batch.bytes + length) > rotation.maxSize {
             flush()
             rotate()
         }
-        LogEntry.encode(time: time, stream: stream, complete: complete, content: content, into: &pending)
-        pendingEntries += 1
+        if !batch.hasRoom { flush() }
+        batch.append(stream: stream, complete: complete, first, second, newline: newline)
     }
 
     /// Writes what is queued. What does not fit (a full disk) is dropped whole
     /// entries at a time and counted; once an entry fits again, a marker before it says
     /// how much was lost.
     mutating func flush() {
-        guard !pending.isEmpty else { return }
-        defer {
-            pending.removeAll(keepingCapacity: true)
-            pendingEntries = 0
-        }
+        guard batch.entries > 0 else { return }
+        defer { batch.reset() }
         if fd < 0 { reopen() }
-        guard fd >= 0 else { return drop(from: 0, entries: pendingEntries, errno: EBADF) }
-        var start = 0
-        var entries = pendingEntries
+        guard fd >= 0 else { return drop(from: 0, errno: EBADF) }
+        var first = 0
         if dropped.lines > 0 {
             // The marker goes with the first entry that fits, so that a disk with room for
             // a marker only does not fill the log with markers.
-            let first = pending.firstIndex(of: UInt8(ascii: "\n"))! + 1
             let note = "berth init: dropped \(dropped.lines) log lines (\(dropped.bytes) bytes): \(Errno(rawValue: dropped.errno))"
             var marker: [UInt8] = []
             Array(note.utf8).withUnsafeBytes {
                 LogEntry.encode(time: LogTime.now().bytes, stream: .stderr, complete: true, content: $0, into: &marker)
             }
-            guard write((marker + pending[..<first])[...]) else { return drop(from: 0, entries: entries, errno: errno) }
+            let ok = marker.withUnsafeBytes { batch.withMarker($0) { write($0, $1) } }
+            guard ok else { return drop(from: 0, errno: errno) }
             dropped = (0, 0, 0)
-            start = first
-            entries -= 1
+            first = 1
         }
-        if start == pending.count || write(pending[start...]) { return }
+        if first == batch.entries || write(batch.vectors(of: first..<batch.entries)) { return }
         // Not all of it fits: as many whole entries as do.
-        while start < pending.count {
-            let end = pending[start...].firstIndex(of: UInt8(ascii: "\n"))! + 1
-            guard write(pending[start..<end]) else { return drop(from: start, entries: entries, errno: errno) }
-            start = end
-            entries -= 1
+        for entry in first..<batch.entries {
+            guard write(batch.vectors(of: entry..<(entry + 1))) else { return drop(from: entry, errno: errno) }
         }
     }
 
-    private mutating func drop(from start: Int, entries: Int, errno: Int32) {
-        dropped.lines += entries
-        dropped.bytes += pending.count - start
+    private mutating func drop(from entry: Int, errno: Int32) {
+        let lost = batch.entries - entry
+        dropped.lines += lost
+        dropped.bytes += batch.bytes(entry..<batch.entries)
         if dropped.errno == 0 { dropped.errno = errno }
-        droppedTotal += entries
+        droppedTotal += lost
     }
 
-    /// All of `bytes`, or nothing (the file is cut back to where it was).
-    private mutating func write(_ bytes: ArraySlice<UInt8>) -> Bool {
+    /// All of the vectors, or nothing (the file is cut back to where it was).
+    private mutating func write(_ vectors: (UnsafeMutableBufferPointer<iovec>, bytes: Int)) -> Bool {
+        write(vectors.0, vectors.bytes)
+    }
+
+    private mutating func write(_ vectors: UnsafeMutableBufferPointer<iovec>, _ bytes: Int) -> Bool {
         var done = 0
-        let ok = bytes.withUnsafeBytes { buffer -> Bool in
-            while done < buffer.count {
-                let n = Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                done += n
+        var index = 0
+        // Bytes of vectors[index] already written (a short write); the vector is put back as it was.
+        var skip = 0
+        while done < bytes {
+            let saved = vectors[index]
+            vectors[index].iov_base += skip
+            vectors[index].iov_len -= skip
+            let n = writev(fd, vectors.baseAddress! + index, Int32(vectors.count - index))
+            vectors[index] = saved
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                let saved = errno
+                if done > 0 { _ = ftruncate(fd, off_t(size)) }
+                errno = saved
+                return false
             }
-            return true
+            done += n
+            var left = n + skip
+            while index < vectors.count, left >= vectors[index].iov_len, done < bytes {
+                left -= vectors[index].iov_len
+                index += 1
+            }
+            skip = left
         }
-        if ok {
-            size += UInt64(bytes.count)
-        } else {
-            let saved = errno
-            if done > 0 { _ = ftruncate(fd, off_t(size)) }
-            errno = saved
-        }
-        return ok
+        size += UInt64(bytes)
+        return true
     }
 
-    /// container.log -> .1 -> .2 ...; the oldest beyond maxFiles is overwritten.
+    /// container.log -> .1 -> .2 ...; the oldest beyond maxFiles goes.
     private mutating func rotate() {
         if rotation.maxFiles <= 1 {
             if ftruncate(fd, 0) == 0 { size = 0 }
             return
         }
+        // The oldest is removed before the others move up, so that no rename replaces a file:
+        // on ext4 a rename over an existing file starts the writeback of the renamed one
+        // (auto_da_alloc), in the relay's time and its container's CPU quota.
+        _ = unlinkat(dir, LogFiles.name(LogFiles.current, rotation.maxFiles - 1), 0)
         for index in stride(from: rotation.maxFiles - 1, through: 1, by: -1) {
             _ = renameat(dir, LogFiles.name(LogFiles.current, index - 1), dir, LogFiles.name(LogFiles.current, index))
         }
@@ -199,5 +220,104 @@ struct LogWriter {
         fd = openat(dir, LogFiles.current, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
         var st = stat()
         size = fd >= 0 && fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
+    }
+}
+
+/// The entries of one write: up to `IOV_MAX` vectors, each entry its header, its content
+/// (one or two places) and, unless the content ends with it, a newline.
+///
+/// Vector 0 is kept for the marker of dropped lines. Headers live in the batch itself,
+/// one per distinct (time, stream, flag) since the last write.
+final class LogBatch {
+    private static let maxVectors = 1024 // IOV_MAX
+    private static let maxHeaders = 64
+    private let vectors = UnsafeMutablePointer<iovec>.allocate(capacity: maxVectors)
+    /// The first vector of each entry, and one past the last entry's.
+    private let starts = UnsafeMutablePointer<Int32>.allocate(capacity: maxVectors)
+    /// Rendered headers, then the time being stamped, then a newline.
+    private let storage = UnsafeMutableRawPointer.allocate(
+        byteCount: maxHeaders * LogEntry.headerWidth + LogTime.width + 1, alignment: 8)
+    private var used = 1
+    private(set) var entries = 0
+    private(set) var bytes = 0
+    private var headers = 0
+    /// The last header rendered for the current stamp: reused by the entries that have the same.
+    private var last: (stream: LogStream, complete: Bool, at: UnsafeMutableRawPointer)? = nil
+
+    init() {
+        storage.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: Self.maxHeaders * LogEntry.headerWidth + LogTime.width,
+                           as: UInt8.self)
+        starts[0] = 1
+    }
+
+    deinit {
+        vectors.deallocate()
+        starts.deallocate()
+        storage.deallocate()
+    }
+
+    private var time: UnsafeMutableRawPointer { storage + Self.maxHeaders * LogEntry.headerWidth }
+    private var newline: UnsafeMutableRawPointer { time + LogTime.width }
+
+    /// Room for one more entry of up to four vectors and its header.
+    var hasRoom: Bool { used + 4 <= Self.maxVectors && headers < Self.maxHeaders }
+
+    func stamp(_ now: LogTime) {
+        now.render(into: time)
+        last = nil
+    }
+
+    func append(stream: LogStream, complete: Bool, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                newline addNewline: Bool) {
+        let header: UnsafeMutableRawPointer
+        if let last, last.stream == stream, last.complete == complete {
+            header = last.at
+        } else {
+            header = storage + headers * LogEntry.headerWidth
+            headers += 1
+            LogEntry.renderHeader(time: time, stream: stream, complete: complete, into: header)
+            last = (stream, complete, header)
+        }
+        add(header, LogEntry.headerWidth)
+        if first.count > 0 { add(UnsafeMutableRawPointer(mutating: first.baseAddress!), first.count) }
+        if second.count > 0 { add(UnsafeMutableRawPointer(mutating: second.baseAddress!), second.count) }
+        if addNewline { add(newline, 1) }
+        entries += 1
+        starts[entries] = Int32(used)
+    }
+
+    private func add(_ base: UnsafeMutableRawPointer, _ count: Int) {
+        vectors[used] = iovec(iov_base: base, iov_len: count)
+        used += 1
+        bytes += count
+    }
+
+    /// The vectors of `range` of the entries, and their bytes.
+    func vectors(of range: Range<Int>) -> (UnsafeMutableBufferPointer<iovec>, bytes: Int) {
+        (UnsafeMutableBufferPointer(start: vectors + Int(starts[range.lowerBound]),
+                                    count: Int(starts[range.upperBound] - starts[range.lowerBound])),
+         self.bytes(range))
+    }
+
+    func bytes(_ range: Range<Int>) -> Int {
+        if range == 0..<entries { return bytes }
+        var sum = 0
+        for v in Int(starts[range.lowerBound])..<Int(starts[range.upperBound]) { sum += vectors[v].iov_len }
+        return sum
+    }
+
+    /// `body` given `marker` and the first entry's vectors, and their bytes.
+    func withMarker<R>(_ marker: UnsafeRawBufferPointer, _ body: (UnsafeMutableBufferPointer<iovec>, Int) -> R) -> R {
+        vectors[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: marker.baseAddress!), iov_len: marker.count)
+        let first = vectors(of: 0..<1)
+        return body(UnsafeMutableBufferPointer(start: vectors, count: first.0.count + 1), first.bytes + marker.count)
+    }
+
+    func reset() {
+        used = 1
+        entries = 0
+        bytes = 0
+        headers = 0
+        last = nil
     }
 }
