@@ -36,4 +36,18 @@ import Testing
         #expect(kinds == ["db": .replace, "web": .replace, "worker": .noop])
         #expect(p.actions.first { $0.object.name == "web" }?.reason.contains("dependsOn.db.restart: true") == true)
     }
+
+    /// The order is "the first in file order whose dependencies are placed", whatever the
+    /// size: dependents wait for what they name (a later one or one after them), the rest
+    /// keep file order; a dependency on a container the spec lacks does not hold anyone up.
+    @Test func startOrderKeepsFileOrderAndPutsDependenciesFirst() {
+        var cs = (0..<2000).map { base.container("c\($0)") }
+        cs[0].dependsOn = [Dependency(name: "c3")]
+        cs[5].dependsOn = [Dependency(name: "c1999"), Dependency(name: "c6")]
+        cs[6].dependsOn = [Dependency(name: "gone")]
+        let order = DependencyOrder.startOrder(cs).map(\.name)
+        let rest = (1..<2000).map { "c\($0)" }.filter { !["c3", "c5", "c6", "c1999"].contains($0) }
+        #expect(order == ["c1", "c2", "c3", "c0", "c4", "c6"] + Array(rest.dropFirst(3)) + ["c1999", "c5"])
+        #expect(DependencyOrder.startOrder(Array(cs[1...4])).map(\.name) == ["c1", "c2", "c3", "c4"])
+    }
 }

@@ -203,6 +203,73 @@ struct NetworkTests {
         #expect(try box.exec("beta", "cat", "/etc/hosts").stdout.contains("\(prefix).20\talpha"))
     }
 
+    /// Containers added to a network: each running neighbour's /etc/hosts is written once by
+    /// the apply that adds them (not once per added container), every file lists everyone, and
+    /// an apply that changes nothing writes none.
+    @Test func containersAddedLaterAreListedByEveryNeighbourWhoseFileIsWrittenOnce() throws {
+        let box = try Sandbox("net-hosts-once")
+        defer { box.close() }
+        let subnet = try Self.subnet(box)
+        func spec(_ names: [String]) -> String {
+            "version: 1\nnetworks:\n  front: {subnet: \(subnet)}\ncontainers:\n" + names.map {
+                "  \($0):\n    rootfs: ./rootfs\n    command: [/bin/sleep, \"1000\"]\n    stopTimeout: 1s\n"
+                    + "    networks: {front: {}}\n"
+            }.joined()
+        }
+        let first = ["n0", "n1", "n2"], all = first + ["n3", "n4", "n5"]
+        try box.write(spec(first))
+        try box.apply()
+        let store = StateStore(root: box.stateDirectory)
+        func hostsPath(_ name: String) -> String { store.containerDirectory(box.project, name) + "/hosts" }
+        func named(_ name: String) throws -> Set<String> {
+            let text = try String(contentsOfFile: hostsPath(name), encoding: .utf8)
+            return Set(text.split(separator: "\n").compactMap { $0.split(separator: "\t").last.map(String.init) })
+        }
+        for name in first { #expect(try named(name).isSuperset(of: first), "\(name)") }
+
+        // Every write of a file ends with a close after writing; an open comes between two
+        // such closes, so the kernel never merges two of them into one event.
+        let watcher = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        try #require(watcher >= 0)
+        defer { close(watcher) }
+        var byWatch: [Int32: String] = [:]
+        for name in first {
+            let wd = inotify_add_watch(watcher, hostsPath(name), UInt32(IN_OPEN | IN_CLOSE_WRITE))
+            try #require(wd >= 0)
+            byWatch[wd] = name
+        }
+        func writes() -> [String: Int] {
+            var counts: [String: Int] = [:]
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(watcher, $0.baseAddress, $0.count) }
+                guard n > 0 else { break }
+                var offset = 0
+                while offset < n {
+                    let (wd, mask, length) = buffer.withUnsafeBytes { raw in
+                        (raw.load(fromByteOffset: offset, as: Int32.self), raw.load(fromByteOffset: offset + 4, as: UInt32.self),
+                         raw.load(fromByteOffset: offset + 12, as: UInt32.self))
+                    }
+                    if mask & UInt32(IN_CLOSE_WRITE) != 0, let name = byWatch[wd] { counts[name, default: 0] += 1 }
+                    offset += 16 + Int(length)
+                }
+            }
+            return counts
+        }
+
+        try box.write(spec(all))
+        let plan = try box.plan()
+        #expect(plan.stdout.components(separatedBy: "/etc/hosts").count - 1 == first.count, "\(plan.stdout)")
+        _ = writes()  // the plan only reads them
+        try box.apply()
+        #expect(writes() == Dictionary(uniqueKeysWithValues: first.map { ($0, 1) }))
+        for name in all { #expect(try named(name).isSuperset(of: all), "\(name)") }
+        #expect(try box.exec("n0", "cat", "/etc/hosts").stdout.contains("\tn5"))
+        #expect(try box.plan("--detailed-exitcode").status == 0)
+        try box.apply()
+        #expect(writes().isEmpty)
+    }
+
     @Test func subnetChangeReplacesTheNetworkAndReattachesItsContainers() throws {
         let box = try Sandbox("net-resubnet")
         defer { box.close() }

@@ -59,6 +59,32 @@ import Testing
         #expect(waiter.watch(processes: [id]) == [id])
     }
 
+    /// Many watched processes (the reconciler of 1,000 containers): exactly those that exit
+    /// are reported, each once, also more at once than one read of the kernel's ready list holds.
+    @Test func amongManyWatchedProcessesExactlyTheExitedOnesAreReported() throws {
+        let children = try (0..<70).map { _ in try Child(["/bin/sleep", "100"]) }
+        defer { for child in children { child.stop() } }
+        let ids = try children.map { try $0.identity }
+        let waiter = EventWaiter()
+        #expect(waiter.watch(processes: ids).isEmpty)
+        #expect(waiter.wait(timeout: 0.05) == [.timeout])
+        func exits(of killed: [ProcessIdentity]) -> [Int32] {
+            for id in killed { kill(id.pid, SIGKILL) }
+            var seen: [Int32] = []
+            let deadline = Date().addingTimeInterval(10)
+            while Set(seen).count < killed.count, Date() < deadline {
+                for case .processExited(let pid) in waiter.wait(timeout: deadline.timeIntervalSinceNow) { seen.append(pid) }
+            }
+            return seen
+        }
+        let first = [ids[3], ids[40], ids[69]]
+        #expect(exits(of: first).sorted() == first.map(\.pid).sorted())
+        #expect(ids.filter { waiter.isWatched($0) } == ids.filter { !first.contains($0) })
+        let rest = ids.filter { !first.contains($0) }
+        #expect(exits(of: rest).sorted() == rest.map(\.pid).sorted())
+        #expect(waiter.wait(timeout: 0.05) == [.timeout])
+    }
+
     @Test func writesAndRemovalsInAWatchedDirectoryWakeTheWaiter() throws {
         let dir = try TempDirectory("dir")
         let waiter = EventWaiter()

@@ -31,6 +31,12 @@ public struct Applier: Sendable {
 
     public func apply(_ plan: Plan, spec: Spec, records: ProjectRecords) throws -> ApplyReport {
         var report = ApplyReport()
+        // A project whose last container was destroyed leaves no cgroup, also when a later step fails.
+        defer {
+            if report.done.contains(where: { $0.object.kind == .container && $0.kind == .destroy }) {
+                engine.removeProjectCgroupsIfEmpty(spec.project)
+            }
+        }
         do {
             try recordAddresses(plan, spec: spec, records: records)
         } catch {
@@ -165,7 +171,8 @@ public struct Applier: Sendable {
             let stopped = try engine.stop(project: project, name: name, record: record, reason: .destroy)
             try Failpoint.destroyAfterStop.hit()
             try engine.store.removeContainer(project: project, name: name)
-            engine.removeProjectCgroupsIfEmpty(project)
+            // The project's cgroup goes once, after the last destroy (see ``apply(_:spec:records:)``):
+            // telling whether it is empty lists every container's cgroup in every hierarchy.
             return "destroyed" + (stopped.map { " (\($0.summary))" } ?? "")
         case .noop:
             // Same values written differently (1Gi -> 1024Mi): keep the record in the user's words.

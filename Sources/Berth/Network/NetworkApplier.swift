@@ -148,8 +148,10 @@ enum ContainerFiles {
     }
     static func resolvPath(_ dir: String) -> String { dir + "/resolv.conf" }
 
+    /// One container's file, from the lines of its own networks only: a start of each of N
+    /// containers makes N such files, and a table of every network for each would be N² lines.
     static func hosts(for c: Container, spec: Spec, addresses: IPAM.Assignment) -> String {
-        HostsTable(spec: spec, addresses: addresses).hosts(for: c)
+        HostsTable(spec: spec, addresses: addresses, networks: Set(c.networks.map(\.network))).hosts(for: c)
     }
 
     static func resolv(for c: Container) -> String {
@@ -186,14 +188,18 @@ struct HostsTable {
     /// where each container's line lies in its UTF-8 (for ``matches(_:for:)``).
     private var blocks: [String: (text: String, lines: [String: Range<Int>])] = [:]
 
-    init(spec: Spec, addresses: IPAM.Assignment) {
+    /// `networks`: the networks whose lines are wanted (nil: every network of the spec); the
+    /// table then answers ``hosts(for:)`` for containers on those alone, and ``matches(_:for:)``
+    /// compares by building the file.
+    init(spec: Spec, addresses: IPAM.Assignment, networks only: Set<String>? = nil) {
         self.addresses = addresses
-        let networks = Set(spec.containers.flatMap { $0.networks.map(\.network) })
+        let networks = only ?? Set(spec.containers.flatMap { $0.networks.map(\.network) })
         let names = spec.containers.map(\.name)
         for network in networks {
             neighbours[network] = names.compactMap { name in
                 addresses.address(of: name, on: network).map { (name, "\($0)\t\(name)") }
             }
+            guard only == nil else { continue }
             var text = "", lines: [String: Range<Int>] = [:]
             for (name, line) in neighbours[network] ?? [] {
                 let start = text.utf8.count

@@ -8,17 +8,23 @@ enum DependencyOrder {
     static func startOrder(_ containers: [Container]) -> [Container] {
         let names = Set(containers.map(\.name))
         var placed: Set<String> = []
+        // By index, never removing from the middle of an array: a pass of the reconciler
+        // over 1,000 containers orders them every second.
+        var done = [Bool](repeating: false, count: containers.count)
         var out: [Container] = []
-        var left = containers
-        while !left.isEmpty {
-            guard let next = left.firstIndex(where: { c in
-                c.dependsOn.allSatisfy { placed.contains($0.name) || !names.contains($0.name) }
+        out.reserveCapacity(containers.count)
+        var first = 0  // every container before it is placed
+        while out.count < containers.count {
+            while done[first] { first += 1 }
+            guard let next = (first..<containers.count).first(where: { i in
+                !done[i] && containers[i].dependsOn.allSatisfy { placed.contains($0.name) || !names.contains($0.name) }
             }) else {
-                out += left
+                out += (first..<containers.count).filter { !done[$0] }.map { containers[$0] }
                 break
             }
-            placed.insert(left[next].name)
-            out.append(left.remove(at: next))
+            done[next] = true
+            placed.insert(containers[next].name)
+            out.append(containers[next])
         }
         return out
     }

@@ -113,8 +113,10 @@ public final class Reconciler: @unchecked Sendable {
                 pingDue = clock() + ping
             }
             if clock() >= healthDue {
-                // The records as the pass read them: re-read only when a record file changed.
-                healthDue = health.runDue(spec: spec, now: clock(), records: try? recordCache.read()) ?? .infinity
+                // The records as the pass read them: re-read only when a record file changed
+                // (and not looked at by a spec without healthchecks, as most are).
+                healthDue = !spec.containers.contains(where: { $0.healthcheck != nil }) ? .infinity
+                    : health.runDue(spec: spec, now: clock(), records: try? recordCache.read()) ?? .infinity
             }
             if stopping { break }
             var deadline = min(passDue, healthDue)
@@ -399,8 +401,13 @@ struct FileStamp: Equatable {
 
     /// nil when the file cannot be stat'ed (it is gone).
     init?(path: String) {
+        self.init(at: AT_FDCWD, path)
+    }
+
+    /// The file at `path` relative to the open directory `directory`.
+    init?(at directory: Int32, _ path: String) {
         var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
+        guard fstatat(directory, path, &st, 0) == 0 else { return nil }
         device = UInt64(st.st_dev)
         inode = UInt64(st.st_ino)
         size = Int64(st.st_size)
