@@ -64,9 +64,14 @@ public struct Engine: Sendable {
         let imageRoot = c.image == nil ? nil : try prepareImageRoot(c, project: project, fresh: freshRoot)  // images
         record.imageDigest = imageRoot?.image.digest
         record.imageRoot = imageRoot?.kind
-        try store.write(record, project: project)
+        // The record is written once, when the container runs (below): until then the
+        // previous record (or none) stands, and the next apply plans from it and from what
+        // the kernel shows (a cgroup without a record is replaced, a dead run is started
+        // again, a directory with neither is removed under the lock: ``lock(project:command:timeout:onWait:)``).
+        let recorded = store.hasRecord(project, c.name)
+        try store.createContainerDirectory(project, c.name)
         do {
-            try Failpoint.startAfterIntent.hit()
+            try Failpoint.startAfterDirectory.hit()
             try cgroups.create(path)
             try Failpoint.startAfterCgroup.hit()
             try cgroups.apply(record.limits, to: path)
@@ -117,6 +122,8 @@ public struct Engine: Sendable {
                     try cgroups.killAll(in: path, timeout: .seconds(5))
                     try cgroups.remove(path)
                 }
+                // A first start that failed leaves no directory either (its error said why).
+                if !recorded { try store.removeContainer(project: project, name: c.name) }
             } catch let failed {
                 undo.append(failed)
             }
@@ -166,12 +173,17 @@ public struct Engine: Sendable {
     }
 
     /// Takes the project's lock (see ``ProjectLock``) and removes what writers that died
-    /// under it left behind (their temp files).
+    /// under it left behind (their temp files, the directory of a start that never ran).
     public func lock(project: String, command: String, timeout: Double,
                      onWait: (String) -> Void = { _ in }) throws -> ProjectLock {
         let lock = try ProjectLock.acquire(store: store, project: project, command: command, timeout: timeout,
                                            onWait: onWait)
         store.removeStaleTempFiles(project)
+        // A container directory with no record and no cgroup is what a start killed before
+        // both left (its record is written once the container runs): nothing runs there.
+        for name in store.unrecordedContainers(project) where !cgroups.exists(Observer.containerCgroup(project, name)) {
+            try? store.removeContainer(project: project, name: name)
+        }
         return lock
     }
 

@@ -12,8 +12,9 @@ import SystemPackage
 /// step it follows, where your feature leaves something behind when it crashes.
 public enum Failpoint: String, CaseIterable, Sendable {
     // Creating a container (Engine.start, for create, start again and replace).
-    /// The intent record is written; nothing is in the kernel yet.
-    case startAfterIntent = "start.after-intent-record"
+    /// The container's directory exists (no record yet: it is written once, when the
+    /// container runs); nothing is in the kernel yet.
+    case startAfterDirectory = "start.after-directory"
     /// The container's cgroup exists, without its limits.
     case startAfterCgroup = "start.after-cgroup-create"
     /// The cgroup has its limits.

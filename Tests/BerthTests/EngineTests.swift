@@ -1,3 +1,4 @@
+import Berth
 import BerthKernel
 import Foundation
 import Testing
@@ -210,6 +211,37 @@ struct EngineTests {
         #expect(r.status == 1)
         #expect(r.stderr.contains("/bin/nosuch"))
         #expect(!(try box.cgroups.exists(box.cgroup("app"))))
+        // A container's record is written once, when it runs: a first start that failed
+        // leaves neither a record nor its directory.
+        let store = StateStore(root: box.stateDirectory)
+        #expect(!FileManager.default.fileExists(atPath: store.containerDirectory(box.project, "app")))
+    }
+
+    /// berth killed in a first start before the container ran: no record was written (it is
+    /// written once, when the container runs). Whatever the kill left (a directory; a cgroup
+    /// with its limits; a running init) the next apply finishes, and destroy leaves nothing.
+    @Test(arguments: [Failpoint.startAfterDirectory, .startAfterLimits, .startBeforeRecord])
+    func aFirstStartKilledBeforeItsRecordIsFinishedOrRemovedByTheNextCommand(point: Failpoint) throws {
+        let box = try Sandbox("kill1st")
+        defer { box.close() }
+        try box.write(Self.spec())
+        let store = StateStore(root: box.stateDirectory)
+        let killed = try box.run(["apply", "-f", box.specPath], environment: [Failpoint.variable: "\(point.rawValue):kill"])
+        #expect(killed.signal == SIGKILL, "\(point.rawValue) not reached: \(killed.stdout)\(killed.stderr)")
+        #expect(FileManager.default.fileExists(atPath: store.containerDirectory(box.project, "app")))
+        #expect(!store.hasRecord(box.project, "app"), "a record before the container ran")
+        // Left as it is, destroy removes every trace.
+        let destroyed = try box.run("destroy", "-f", box.specPath)
+        #expect(destroyed.status == 0, "\(destroyed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(box.stateDirectory)/\(box.project)"), "state left")
+        #expect(!(try box.cgroups.exists("berth/\(box.project)")))
+        // Killed again, then applied: it runs, recorded, and the plan is empty.
+        _ = try box.run(["apply", "-f", box.specPath], environment: [Failpoint.variable: "\(point.rawValue):kill"])
+        try box.apply()
+        #expect(store.hasRecord(box.project, "app"))
+        #expect(try store.records(box.project).containers["app"]?.process != nil)
+        let plan = try box.plan("--detailed-exitcode")
+        #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
     }
 
     @Test func planChangesNothing() throws {

@@ -4,9 +4,10 @@ import Foundation
 /// Executes a plan against the kernel, step by step, printing each step as it happens.
 ///
 /// Each step leaves nothing half-made: a container whose start fails has its
-/// process killed and its cgroup removed before the error is reported. Records are
-/// written before the kernel is touched (an intent) and after (the result), so that
-/// an apply interrupted at any point is finished by the next one.
+/// process killed and its cgroup removed before the error is reported. A container's
+/// record is written once it runs; an apply interrupted before that leaves the previous
+/// record (or none) beside what the kernel shows, which the next apply plans from and
+/// finishes (networks' addresses are recorded before anything uses them).
 public struct Applier: Sendable {
     public var engine: Engine
     /// Told of every step as it completes.

@@ -67,8 +67,9 @@ public struct Planner: Sendable {
             return PlannedAction(object: ref, kind: .create, reason: "not running")
         }
         if !observed.isRunning, let record, record.process == nil {
-            // An intent: berth wrote the record, then the start failed or was interrupted
-            // before a process was recorded. Nothing ran, so nothing is restarted: it is made.
+            // An intent, as earlier berths wrote before each start (a state directory they
+            // left): the start failed or was interrupted before a process was recorded.
+            // Nothing ran, so nothing is restarted: it is made.
             return PlannedAction(object: ref, kind: .create, reason: "not running (an earlier start did not complete)")
         }
         guard let record else {

@@ -14,8 +14,9 @@ import SystemPackage
 /// ```
 ///
 /// Only what the kernel cannot tell lives here. Every write is atomic (temp file,
-/// fsync, rename, fsync of the directory). Reading never creates anything, so
-/// `plan` and `status` leave no trace.
+/// fsync, rename, fsync of the directory). A container's record is written once per
+/// start, when it runs (``Engine``'s start); until then the previous one stands.
+/// Reading never creates anything, so `plan` and `status` leave no trace.
 public struct StateStore: Sendable {
     public var root: String
 
@@ -67,6 +68,26 @@ public struct StateStore: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try Self.writeAtomically(try encoder.encode(record), to: "\(dir)/record.json")
+    }
+
+    /// Makes the container's directory (its log, exit record and files live there before
+    /// its record does).
+    public func createContainerDirectory(_ project: String, _ name: String) throws {
+        try Self.makeDirectories(containerDirectory(project, name))
+    }
+
+    /// Whether the container has a record.
+    public func hasRecord(_ project: String, _ name: String) -> Bool {
+        access("\(containerDirectory(project, name))/record.json", F_OK) == 0
+    }
+
+    /// Containers that have a directory and no record: a first start in progress (under the
+    /// project's lock), or one that failed or was killed before it recorded anything.
+    public func unrecordedContainers(_ project: String) -> [String] {
+        let dir = "\(projectDirectory(project))/containers"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter {
+            !$0.hasPrefix(".") && !hasRecord(project, $0)
+        }.sorted()
     }
 
     /// Removes a container's records, log and exit status.

@@ -21,6 +21,8 @@ public enum AtomicFile {
         guard fd >= 0 else { throw KernelError.lastError("create", tmp) }
         let written = Array(bytes).withUnsafeBytes { buffer -> Int32 in
             let failed = writeAll(fd, buffer)
+            // Before the rename: a rename that reached the disk before the bytes would leave
+            // an empty file after a power cut (delayed allocation), neither the old nor the new.
             return failed != 0 ? failed : !durable || fsync(fd) == 0 ? 0 : errno
         }
         close(fd)
@@ -33,7 +35,9 @@ public enum AtomicFile {
             unlink(tmp)
             throw failure
         }
-        // The rename reaches the disk with the directory.
+        // The rename reaches the disk with the directory: once write returns, the new file
+        // outlives a power cut (a record saying a `restart: never` job ran, or an image the
+        // index lists, must not come back older and make the next apply do it again).
         if durable { syncDirectory(of: path) }
     }
 
