@@ -1,3 +1,6 @@
+// CBerth for MSG_DONTWAIT: its headers include <sys/socket.h>, and in a whole-module (release)
+// build the importer then finds the constant only through CBerth ("cannot find 'MSG_DONTWAIT'").
+import CBerth
 import Glibc
 import SystemPackage
 
@@ -37,7 +40,7 @@ public enum ARP {
             }
             let wait = min(deadline, nextSend) - clock.now
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ms = Int32(max(1, wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000))
+            let ms = Int32(max(1, wait.wholeMilliseconds))
             let ready = poll(&poller, 1, ms)
             if ready < 0 {
                 if errno == EINTR { continue }
