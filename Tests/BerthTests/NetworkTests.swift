@@ -93,6 +93,24 @@ struct NetworkTests {
         #expect(try box.plan("--detailed-exitcode").status == 0)
     }
 
+    /// A container's veth goes with its destroy, not when the kernel tears its network
+    /// namespace down (later, on a workqueue; never while anything holds it, as here an fd
+    /// of the test's, or a process entered with nsenter would): destroy returns with none left.
+    @Test func destroyRemovesTheVethWhileTheNamespaceIsStillHeld() throws {
+        let box = try Sandbox("net-held")
+        defer { box.close() }
+        _ = try twoServers(box)
+        let pid = try #require(try box.runningPID("alpha"))
+        let held = open("/proc/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
+        try #require(held >= 0)
+        defer { close(held) }
+        let veth = NetworkNames.hostVeth(project: box.project, container: "alpha", network: "front")
+        #expect(try FailpointTests.linkExists(veth))
+        let r = try box.run("destroy", "-p", box.project)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(try !FailpointTests.linkExists(veth), "veth \(veth) left while its namespace is held")
+    }
+
     @Test func aContainerInAUserNamespaceGetsItsNetworkAndHostsFile() throws {
         let box = try Sandbox("net-userns")
         defer { box.close() }

@@ -52,6 +52,23 @@ package struct NetworkApplier {
         try firewall.remove(project: project, network: network, bridge: name)
     }
 
+    /// Deletes the host ends of a stopped container's veths (and so the pairs). The kernel
+    /// deletes them with the container's network namespace, but later: a namespace's
+    /// teardown runs on a workqueue after its last process is reaped, and a veth can still
+    /// be there when a destroy returns, or when a replacement attaches under its name.
+    package func deleteVeths(of c: Container) throws {
+        let host = try RouteNetlink()
+        for attachment in c.networks {
+            let name = NetworkNames.hostVeth(project: project, container: c.name, network: attachment.network)
+            guard try host.link(.name(name)) != nil else { continue }
+            do {
+                try host.deleteLink(.name(name))
+            } catch let error as KernelError where error.errno == .operationNotSupportedByDevice {  // ENODEV
+                // The namespace's teardown took it meanwhile.
+            }
+        }
+    }
+
     /// Creates or repairs every attachment of a running container: veth pairs with
     /// the container end made directly in its network namespace, master, MTU, up,
     /// address, loopback, and the default route via the first network's gateway.
