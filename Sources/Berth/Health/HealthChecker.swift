@@ -79,8 +79,7 @@ public struct HealthChecker: Sendable {
         for ((i, request, start), answer) in zip(asked, answers) {
             results[i] = Result {
                 try record(project: project, due[i], probe: try answer.get(), start: start,
-                           end: start + Double(request.duration.components.seconds)
-                               + Double(request.duration.components.attoseconds) / 1e18)
+                           end: start + request.duration.fractionalSeconds)
             }
         }
         let fallbacks = Concurrently.results(throughExec) { i in
@@ -114,8 +113,9 @@ public struct HealthChecker: Sendable {
             if record.failingStreak >= check.retries { record.status = .unhealthy }
         }
         known.set(project, d.container.name, record)
-        // perf: not durable (no fsync); a crash loses at most this one result, and the
-        // next check writes the state again. berth status reads it, whole, either way.
+        // perf: not durable (no fsync). A crash may leave the previous record, or an empty
+        // file that reads as none (the run's checks then start again from `starting`);
+        // while the host runs, berth status reads it whole either way.
         try record.write(stateDir: engine.store.containerDirectory(project, d.container.name), durable: false)
         return record
     }

@@ -54,7 +54,7 @@ extension Engine {
         let elapsed = ContinuousClock.now - began
         let stop = StopRecord(reason: reason, outcome: outcome == .killed ? .killed : .stoppedInTime,
                               signal: signal.name, timeout: spec?.stopTimeout.text ?? "10s",
-                              seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                              seconds: elapsed.fractionalSeconds,
                               at: Date().timeIntervalSince1970)
         // The log tells it too; a log that cannot take the line does not fail the stop.
         try? LogFiles.appendNote(stateDir: store.containerDirectory(project, name),

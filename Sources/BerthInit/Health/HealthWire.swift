@@ -36,8 +36,7 @@ package enum HealthWire {
     package static func parseRequest(_ bytes: ArraySlice<UInt8>) -> (argv: [String], timeoutMilliseconds: UInt32)? {
         guard bytes.count > 5, bytes.last == 0 else { return nil }
         let start = bytes.startIndex
-        let timeout = UInt32(bytes[start]) | UInt32(bytes[start + 1]) << 8 | UInt32(bytes[start + 2]) << 16
-            | UInt32(bytes[start + 3]) << 24
+        let timeout = littleEndian(bytes, at: start)
         let argv = bytes[(start + 4)...].dropLast().split(separator: 0, omittingEmptySubsequences: false)
             .map { String(decoding: $0, as: UTF8.self) }
         guard let first = argv.first, !first.isEmpty else { return nil }
@@ -57,8 +56,7 @@ package enum HealthWire {
     package static func parseAnswer(_ bytes: ArraySlice<UInt8>) -> (Outcome, [UInt8])? {
         guard bytes.count >= 5 else { return nil }
         let start = bytes.startIndex
-        let value = Int32(bitPattern: UInt32(bytes[start + 1]) | UInt32(bytes[start + 2]) << 8
-            | UInt32(bytes[start + 3]) << 16 | UInt32(bytes[start + 4]) << 24)
+        let value = Int32(bitPattern: littleEndian(bytes, at: start + 1))
         let rest = Array(bytes[(start + 5)...])
         switch bytes[start] {
         case UInt8(ascii: "X"): return (.exited(value), rest)
@@ -67,6 +65,11 @@ package enum HealthWire {
         case UInt8(ascii: "F"): return (.failed(String(decoding: rest, as: UTF8.self)), [])
         default: return nil
         }
+    }
+
+    /// The four bytes at `index` (the caller has checked they are there).
+    private static func littleEndian(_ bytes: ArraySlice<UInt8>, at index: Int) -> UInt32 {
+        UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(bytes[index + 3]) << 24
     }
 
     private static func littleEndian(_ value: UInt32) -> [UInt8] {

@@ -121,9 +121,7 @@ extension ContainerRuntime {
         guard pid == id.pid else {
             throw KernelError("healthcheck", path, detail: "the endpoint is pid \(pid)'s, not the container's init \(id.pid)")
         }
-        let (seconds, attoseconds) = timeout.components
-        let bytes = HealthWire.request(argv: argv,
-                                       timeoutMilliseconds: UInt32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        let bytes = HealthWire.request(argv: argv, timeoutMilliseconds: UInt32(clamping: timeout.wholeMilliseconds))
         guard bytes.count <= HealthWire.maxRequest,
               bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
             throw KernelError("send", path, errno: Errno(rawValue: errno))

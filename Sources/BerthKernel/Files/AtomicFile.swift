@@ -11,8 +11,10 @@ import SystemPackage
 /// (`StateStore.removeStaleTempFiles`, the registry layout's).
 public enum AtomicFile {
     /// Writes `bytes` to `path` atomically; the file gets `mode` (before the umask).
-    /// `durable: false` skips both fsyncs: still whole (old or new) to every reader, but a
-    /// crash may lose the write; for records rewritten every few seconds (health.json).
+    /// `durable: false` skips both fsyncs: still whole (old or new) to every reader while
+    /// the machine runs, but after a crash or power cut the file may be the old one or
+    /// (the rename on disk before the bytes) empty; for records rewritten every few
+    /// seconds whose loss costs little (health.json).
     public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o600,
                              durable: Bool = true) throws(KernelError) {
         let (dir, name) = split(path)

@@ -420,11 +420,22 @@ public enum ContainerRuntime {
 }
 
 extension Duration {
+    /// Whole milliseconds, the rest dropped.
+    package var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Seconds, with their fraction (for records that keep times as seconds).
+    package var fractionalSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
     /// For poll(2): whole milliseconds rounded up, 0 when past, at most a minute.
     var pollMilliseconds: Int32 {
         guard self > .zero else { return 0 }
-        let (seconds, attoseconds) = components
-        return Int32(min(seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+        return Int32(min(wholeMilliseconds + 1, 60_000))
     }
 }
 
