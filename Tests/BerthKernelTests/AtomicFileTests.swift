@@ -61,4 +61,32 @@ struct AtomicFileTests {
         #expect(!AtomicFile.isLeftOfDeadWriter(AtomicFile.temporaryName(for: "record.json", pid: getppid())), "a live one's")
         #expect(AtomicFile.writer(ofTemporary: "record.json") == nil && AtomicFile.writer(ofTemporary: ".x.tmp") == nil)
     }
+
+    /// Not durable (health.json, rewritten at every check): readers see each version whole,
+    /// a shorter version after a longer one has no tail of it, and the file replaced stays
+    /// as the writer's temp file: two files take turns, no inode is made per write. A
+    /// durable write after it leaves no temp file.
+    @Test func aNonDurableRewriteTakesTurnsWithItsTempFile() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/health.json"
+        let temp = AtomicFile.temporaryName(for: "health.json")
+        func inode(_ p: String) -> ino_t? {
+            var st = stat()
+            return stat(p, &st) == 0 ? st.st_ino : nil
+        }
+        try AtomicFile.write(Array("the first, long version".utf8), to: path, durable: false)
+        #expect(entries() == ["health.json"], "the first write renames: nothing to exchange with")
+        var seen = Set<ino_t>()
+        for text in ["second", "a third, longer one", "4"] {
+            try AtomicFile.write(Array(text.utf8), to: path, durable: false)
+            #expect(FileManager.default.contents(atPath: path) == Data(text.utf8))
+            #expect(entries() == [temp, "health.json"].sorted())
+            seen.formUnion([inode(path), inode(dir + "/" + temp)].compactMap { $0 })
+        }
+        #expect(seen.count == 2, "\(seen.count) inodes for four writes")
+        #expect(AtomicFile.isLeftOfDeadWriter(temp) == false, "the live writer's")
+        try AtomicFile.write(Array("durable".utf8), to: path)
+        #expect(FileManager.default.contents(atPath: path) == Data("durable".utf8))
+        #expect(entries() == ["health.json"])
+    }
 }

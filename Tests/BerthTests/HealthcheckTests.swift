@@ -1,6 +1,7 @@
-import Berth
+@testable import Berth
 import BerthKernel
 import Foundation
+import Logging
 import Testing
 
 @Suite("Healthchecks under berth reconcile", .enabled(if: geteuid() == 0, "needs root"))
@@ -118,5 +119,49 @@ struct HealthcheckTests {
         }, "\(reconciler.log)")
         #expect(try health(box)?["status"] as? String == "healthy")
         #expect(!reconciler.log.contains("could not run"), "\(reconciler.log)")
+    }
+
+    /// Checks due within an eighth of their interval of one that is due run with it, in one
+    /// wake-up of the monitor, and are due together from then on; one further away waits
+    /// for its own time. The records handed to the monitor move the runs' start times
+    /// (what it schedules by); the checks themselves are real, on the containers' endpoints.
+    @Test func checksDueTogetherRunTogether() throws {
+        let box = try Sandbox("health-batch")
+        defer { box.close() }
+        var text = "version: 1\ncontainers:\n"
+        for name in ["a", "b", "c"] {
+            text += """
+              \(name):
+                rootfs: ./rootfs
+                command: [sleep, "1000"]
+                healthcheck: {test: [CMD, "true"], interval: 800ms}
+
+            """
+        }
+        try box.write(text)
+        _ = try box.apply()
+        let spec = try SpecLoader.load(path: box.specPath).get()
+        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berthInit)
+        let check = try #require(spec.containers.first?.healthcheck)
+        #expect(HealthChecker.batchWindow(check) == 0.1)
+        var records = try engine.store.records(spec.project)
+        let started = try #require(records.containers["a"]?.startedAt)
+        // b due 60 ms after a (inside the 100 ms window), c 300 ms after (outside).
+        records.containers["b"]?.startedAt = started + 0.06
+        records.containers["c"]?.startedAt = started + 0.3
+        let monitor = HealthMonitor(engine: engine, logger: Logger(label: "test"))
+        let firstDue = started + 0.8
+        let next = try #require(monitor.runDue(spec: spec, now: firstDue, records: records))
+        func log(_ name: String) throws -> [HealthResult] {
+            let run = try #require(records.containers[name]?.process)
+            return monitor.checker.record(project: spec.project, name: name, run: run).log
+        }
+        #expect(try log("a").count == 1 && log("b").count == 1, "b is checked with a")
+        #expect(try log("c").isEmpty, "c is not due yet")
+        // a and b end together: their next checks are due together.
+        let (a, b) = (try #require(try log("a").last), try #require(try log("b").last))
+        #expect(a.exitCode == 0 && b.exitCode == 0, "\(a) \(b)")
+        #expect(abs(a.end - b.end) < 0.05, "\(a) \(b)")
+        #expect(abs(next - min(started + 1.1, a.end + 0.8, b.end + 0.8)) < 0.001, "next wake-up \(next)")
     }
 }

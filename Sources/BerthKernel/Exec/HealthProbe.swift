@@ -178,28 +178,49 @@ public final class HealthRequest: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    /// Waits for all the answers at once (one poll over their connections, no thread
+    /// Waits for all the answers at once (one epoll set over their connections, no thread
     /// each); each one's result, in the order of `requests`.
     public static func answers(_ requests: [HealthRequest]) -> [Result<ProbeResult, any Error>] {
         var results = [Result<ProbeResult, any Error>?](repeating: nil, count: requests.count)
+        // perf: one set, each connection added once. A batch of 100 checks polled every
+        // connection still waiting each time one answered: 100 polls of up to 100 each,
+        // a fifth of the monitor's CPU.
+        let set = cberth_epoll_create()
+        guard set >= 0 else {
+            let error = KernelError("epoll_create", "healthcheck answers", errno: Errno(rawValue: errno))
+            return requests.map { _ in .failure(error) }
+        }
+        defer { close(set) }
+        var waiting: [Int32: Int] = [:]
+        for (i, request) in requests.enumerated() {
+            if cberth_epoll_add(set, request.fd) == 0 {
+                waiting[request.fd] = i
+            } else {
+                results[i] = .failure(KernelError("epoll_ctl", request.path, errno: Errno(rawValue: errno)))
+            }
+        }
         var buffer = [UInt8](repeating: 0, count: HealthWire.maxAnswer)
-        while true {
-            let open = requests.indices.filter { results[$0] == nil }
-            guard !open.isEmpty else { break }
+        var ready = [Int32](repeating: 0, count: 64)
+        while !waiting.isEmpty {
             let now = ContinuousClock.now
-            for i in open where requests[i].deadline <= now {
+            for (fd, i) in waiting where requests[i].deadline <= now {
                 results[i] = .failure(KernelError("healthcheck", requests[i].path, errno: .timedOut,
                                                   detail: "berth init did not answer"))
+                waiting[fd] = nil
             }
-            let waiting = open.filter { results[$0] == nil }
-            guard let next = waiting.map({ requests[$0].deadline }).min() else { continue }
-            var fds = waiting.map { pollfd(fd: requests[$0].fd, events: Int16(POLLIN), revents: 0) }
-            let ready = poll(&fds, nfds_t(fds.count), (next - now).pollMilliseconds)
-            if ready < 0 && errno != EINTR {
-                let error = KernelError("poll", "healthcheck answers", errno: Errno(rawValue: errno))
-                for i in waiting { results[i] = .failure(error) }
+            guard let next = waiting.values.lazy.map({ requests[$0].deadline }).min() else { break }
+            let n = ready.withUnsafeMutableBufferPointer {
+                cberth_epoll_wait(set, $0.baseAddress, Int32($0.count), (next - now).pollMilliseconds)
             }
-            for (slot, i) in waiting.enumerated() where ready > 0 && fds[slot].revents != 0 {
+            if n < 0 {
+                if errno == EINTR { continue }
+                let error = KernelError("epoll_wait", "healthcheck answers", errno: Errno(rawValue: errno))
+                for i in waiting.values { results[i] = .failure(error) }
+                break
+            }
+            for fd in ready.prefix(Int(n)) {
+                guard let i = waiting.removeValue(forKey: fd) else { continue }
+                _ = cberth_epoll_remove(set, fd)
                 results[i] = Result { try requests[i].receive(into: &buffer) }
             }
         }
