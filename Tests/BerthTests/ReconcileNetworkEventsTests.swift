@@ -84,4 +84,42 @@ struct ReconcileNetworkEventsTests {
         #expect(try box.runningPID("b") == b)
         #expect(try box.plan("--detailed-exitcode").status == 0)
     }
+
+    /// Hostnames are read again only after one was set: a pass with no such event reads
+    /// none of the remembered containers' hostnames; one set inside a container wakes the
+    /// reconciler (POLLPRI on /proc/sys/kernel/hostname), and the next pass reads them
+    /// and repairs it.
+    @Test func hostnamesAreReadAgainOnlyAfterOneWasSet() throws {
+        let box = try Sandbox("rc-uts")
+        defer { box.close() }
+        try box.write("""
+            version: 1
+            containers:
+              a:
+                rootfs: ./rootfs
+                command: [/bin/sleep, "1000"]
+                stopTimeout: 1s
+            """)
+        try box.apply()
+        let spec = try SpecLoader.load(path: box.specPath).get()
+        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berthInit)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let reconciler = Reconciler(engine: engine, specPath: box.specPath, spec: spec, interval: 1, logger: logger)
+        try reconciler.events.watchHostnames()
+        let cache = reconciler.cache
+        reconciler.pass()
+        reconciler.pass()
+        #expect(cache.completeObservations == 1)
+        #expect(cache.hostnameReads == 0, "a pass at rest read the hostnames")
+
+        let id = try ProcessIdentity.read(pid: try #require(try box.runningPID("a")))
+        try ProcFS.setHostname("elsewhere", of: id)
+        #expect(take(reconciler) { cache.hostnamesStale }, "no event for the hostname set")
+        reconciler.pass()
+        // Read, and read again after the repair (berth's own sethostname is an event too).
+        #expect(cache.hostnameReads >= 1)
+        #expect(cache.completeObservations == 1)
+        #expect(try ProcFS.hostname(of: id) == "a", "not repaired by the pass")
+    }
 }

@@ -5,8 +5,10 @@ import BerthKernel
 ///
 /// The kernel tells the reconciler when a container's init exits (its pidfd), when
 /// anyone writes a file of a container's cgroup or creates or removes a cgroup of the
-/// project (inotify on the cgroup directories). Nothing tells when a hostname changes:
-/// those are read again on every pass, through each init's pidfd. A project with
+/// project (inotify on the cgroup directories), and when a hostname is set in any UTS
+/// namespace (POLLPRI on /proc/sys/kernel/hostname, not saying which): then every
+/// container's hostname is read again, through each init's pidfd (on every pass where
+/// that cannot be watched). A project with
 /// networks also hears rtnetlink (links, addresses, routes, in the host's namespace and
 /// in the containers', by the id the host gives each) and nftables: a change to a
 /// container's veth or interface makes that container stale, one to a bridge or to the
@@ -46,6 +48,10 @@ final class ObservationCache {
     /// read afresh outside them, over the cache's life: what the events saved.
     private(set) var completeObservations = 0
     private(set) var freshReads: [String: Int] = [:]
+    /// A hostname was set somewhere since the hostnames were last read.
+    private(set) var hostnamesStale = true
+    /// How many times the remembered containers' hostnames were read again.
+    private(set) var hostnameReads = 0
 
     /// Called before each complete observation (to forget what depends on the host).
     let onComplete: () -> Void
@@ -60,6 +66,7 @@ final class ObservationCache {
     }
 
     func markStale(_ name: String) { stale.insert(name) }
+    func hostnamesChanged() { hostnamesStale = true }
     func markAllStale() { allStale = true }
 
     /// The container whose init had this pid, when one of them did.
@@ -85,6 +92,7 @@ final class ObservationCache {
             networksStale = false
             stale = []
             allStale = false
+            hostnamesStale = false
             watch(state, fresh: Set(state.containers.keys))
             completeObservations += 1
         } else {
@@ -104,15 +112,19 @@ final class ObservationCache {
                 if seen.limits == nil, seen.process == nil, record == nil { continue }
                 partial.containers[name] = seen
             }
-            // Nothing tells when a hostname changes: read them again, all in one go.
-            let uts = Set(remembered.values.filter { seen in
-                seen.process != nil && (records.containers[seen.name]?.spec.namespaces.contains(.uts) ?? true)
-            }.map(\.name))
-            let hostnames = events.hostnames(of: uts.compactMap { remembered[$0]?.process })
-            for (name, var seen) in remembered {
-                if uts.contains(name), let id = seen.process { seen.hostname = hostnames[id] }
-                partial.containers[name] = seen
+            // A hostname was set somewhere (or that cannot be told): read them again, all in one go.
+            if hostnamesStale || !events.watchesHostnames {
+                let uts = Set(remembered.values.filter { seen in
+                    seen.process != nil && (records.containers[seen.name]?.spec.namespaces.contains(.uts) ?? true)
+                }.map(\.name))
+                let hostnames = events.hostnames(of: uts.compactMap { remembered[$0]?.process })
+                for name in uts {
+                    if let id = remembered[name]?.process { remembered[name]?.hostname = hostnames[id] }
+                }
+                hostnamesStale = false
+                hostnameReads += 1
             }
+            for (name, seen) in remembered { partial.containers[name] = seen }
             // The containers observed afresh need their ports and attachments; a change to
             // a bridge or to the rules, everything the listing and the bridges tell.
             if networked, networksStale || !fresh.isEmpty {

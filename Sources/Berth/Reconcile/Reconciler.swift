@@ -78,6 +78,8 @@ public final class Reconciler: @unchecked Sendable {
         let guardLock = try Self.acquireReconcilerLock(store: engine.store, project: spec.project)
         defer { guardLock.release() }
         try SignalPipe.shared.listen(to: [SIGTERM, SIGINT, SIGHUP])
+        // Without it, every pass reads every hostname again (nothing else tells).
+        do { try events.watchHostnames() } catch { logger.notice("hostnames are read on every pass: \(error)") }
         if specPath != "-" {
             try events.watch(file: specPath)
             specStamp = FileStamp(path: specPath)
@@ -163,6 +165,10 @@ public final class Reconciler: @unchecked Sendable {
                 now = true
             case .networkChanged(let change):
                 if cache.networkChanged(change) { now = true }
+            case .hostnameChanged:
+                // Anyone's, in any namespace: the next pass reads the hostnames again.
+                cache.hostnamesChanged()
+                now = true
             case .timeout:
                 break
             }

@@ -19,6 +19,8 @@ public enum WakeReason: Sendable, Equatable {
     case signal(Int32)
     /// rtnetlink or nftables said something changed (after ``EventWaiter/watchNetworks()``).
     case networkChanged(NetworkChange)
+    /// A hostname was set, in some UTS namespace (after ``EventWaiter/watchHostnames()``).
+    case hostnameChanged
     /// The timeout passed with nothing else happening.
     case timeout
 }
@@ -43,6 +45,8 @@ public final class EventWaiter: @unchecked Sendable {
     private var directories: [Int32: (tag: String, path: String)] = [:]
     /// rtnetlink and nftables notifications, once ``watchNetworks()`` was called.
     private var network: NetworkEventSockets?
+    /// `/proc/sys/kernel/hostname`, once ``watchHostnames()`` was called (else -1).
+    private var hostnameFile: Int32 = -1
 
     public init() {}
 
@@ -50,6 +54,7 @@ public final class EventWaiter: @unchecked Sendable {
         for fd in pidfds.values { close(fd) }
         if processSet >= 0 { close(processSet) }
         if inotify >= 0 { close(inotify) }
+        if hostnameFile >= 0 { close(hostnameFile) }
     }
 
     // MARK: - processes
@@ -108,6 +113,20 @@ public final class EventWaiter: @unchecked Sendable {
         }
         return out
     }
+
+    /// Listens for hostnames being set. The kernel notifies the readers of
+    /// `/proc/sys/kernel/hostname` (POLLPRI) whenever any UTS namespace's hostname is set,
+    /// by sethostname(2) or through that file (`uts_proc_notify`, one notification for all
+    /// namespaces): the hostnames need reading again only then, not on every pass.
+    public func watchHostnames() throws {
+        guard hostnameFile < 0 else { return }
+        let fd = open("/proc/sys/kernel/hostname", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw KernelError.lastError("open", "/proc/sys/kernel/hostname") }
+        hostnameFile = fd
+    }
+
+    /// True once ``watchHostnames()`` succeeded.
+    public var watchesHostnames: Bool { hostnameFile >= 0 }
 
     // MARK: - files and directories
 
@@ -178,6 +197,9 @@ public final class EventWaiter: @unchecked Sendable {
     public func wait(timeout: Double) -> [WakeReason] {
         var fds: [pollfd] = [pollfd(fd: SignalPipe.shared.readFD, events: Int16(POLLIN), revents: 0)]
         if inotify >= 0 { fds.append(pollfd(fd: inotify, events: Int16(POLLIN), revents: 0)) }
+        // POLLPRI (with POLLERR) when a hostname was set since the last poll that said so;
+        // the file is always readable, so not POLLIN.
+        if hostnameFile >= 0 { fds.append(pollfd(fd: hostnameFile, events: Int16(POLLPRI), revents: 0)) }
         if let network {
             fds.append(pollfd(fd: network.route, events: Int16(POLLIN), revents: 0))
             fds.append(pollfd(fd: network.netfilter, events: Int16(POLLIN), revents: 0))
@@ -204,6 +226,10 @@ public final class EventWaiter: @unchecked Sendable {
         if inotify >= 0 {
             if fds[1].revents != 0 { out += drainInotify() }
             next = 2
+        }
+        if hostnameFile >= 0 {
+            if fds[next].revents != 0 { out.append(.hostnameChanged) }
+            next += 1
         }
         if let network {
             if fds[next].revents != 0 {
