@@ -33,7 +33,12 @@ public struct Engine: Sendable {
     public var observer: Observer { Observer(cgroups: cgroups, store: store, firewall: firewall) }
     public var planner: Planner {
         let cgroups = self.cgroups
-        var planner = Planner(mapping: mapping, normalize: { cgroups.normalized($0) })
+        return planner(normalize: { cgroups.normalized($0) })
+    }
+
+    /// The planner with another source of normalised limits (the reconciler remembers them).
+    public func planner(normalize: @escaping @Sendable (CgroupLimits) -> CgroupLimits) -> Planner {
+        var planner = Planner(mapping: mapping, normalize: normalize)
         let engine = self
         planner.resolveImage = { engine.resolveImage($0) }  // images
         return planner

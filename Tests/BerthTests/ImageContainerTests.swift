@@ -1,6 +1,7 @@
 import BerthKernel
 import Foundation
 import Glibc
+import Logging
 import Testing
 @testable import Berth
 
@@ -14,6 +15,29 @@ struct ImageContainerTests {
             s += "  \(name):\n    image: oci:\(layout):\(tag)\n    namespaces: [uts, ipc, pid, mount]\n\(extra)"
         }
         return s
+    }
+
+    /// berth reconcile plans with what the images resolve to, as apply does: a container
+    /// from an image is left alone pass after pass (its planner once knew no image and
+    /// replaced it on every pass), and a pass whose inputs did not change plans nothing.
+    @Test func theReconcilerLeavesAContainerFromAnImageAlone() throws {
+        let box = try Sandbox("image-rc")
+        defer { box.close() }
+        let f = try ImageFixtures("rc")
+        defer { f.close() }
+        try box.write(Self.spec(try f.umociLayout(), extra: "    command: [\"sleep 3600\"]\n"))
+        try box.apply()
+        let pid = try #require(try box.runningPID("web"))
+        let spec = try SpecLoader.load(path: box.specPath).get()
+        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berthInit)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let reconciler = Reconciler(engine: engine, specPath: box.specPath, spec: spec, interval: 1, logger: logger)
+        try reconciler.events.watchHostnames()
+        for _ in 0..<3 { reconciler.pass() }
+        #expect(try box.runningPID("web") == pid, "the reconciler replaced it")
+        #expect((try box.restarts(of: "web") ?? 0) == 0)
+        #expect(reconciler.plansSkipped == 2, "passes with the inputs of a no-op plan planned again")
     }
 
     @Test("a container runs on its own writable layer over the image's; the image's defaults apply")

@@ -21,6 +21,27 @@ public struct Planner: Sendable {
         self.normalize = normalize
     }
 
+    /// What a plan of `spec` looks up beside its arguments: the digest each image source
+    /// resolves to now, and the number of each io-throttled device path. Plans of equal
+    /// arguments and equal lookups are equal (the normalised limits follow the cgroup
+    /// driver, which only a complete observation sees change).
+    public struct Lookups: Equatable, Sendable {
+        var images: [ImageSource: String?] = [:]
+        var devices: [String: [UInt32]] = [:]
+    }
+
+    public func lookups(for spec: Spec) -> Lookups {
+        var out = Lookups()
+        for c in spec.containers {
+            if let source = c.image, out.images[source] == nil { out.images[source] = .some(resolveImage(source)) }
+            for limit in c.resources.io {
+                guard case .path(let path) = limit.device, out.devices[path] == nil else { continue }
+                out.devices[path] = mapping.resolveDevice(path).map { [$0.major, $0.minor] } ?? []
+            }
+        }
+        return out
+    }
+
     public func plan(spec: Spec, observed: ObservedState, records: ProjectRecords) -> Plan {
         var actions: [PlannedAction] = []
         let wanted = Set(spec.containers.map(\.name))

@@ -52,6 +52,10 @@ final class ObservationCache {
     private(set) var hostnamesStale = true
     /// How many times the remembered containers' hostnames were read again.
     private(set) var hostnameReads = 0
+    /// Changes whenever an observation read anything afresh (or found the volumes
+    /// changed): two observations of the same generation are the same.
+    private(set) var generation = 0
+    private var volumes: Set<String> = []
 
     /// Called before each complete observation (to forget what depends on the host).
     let onComplete: () -> Void
@@ -93,11 +97,15 @@ final class ObservationCache {
             stale = []
             allStale = false
             hostnamesStale = false
+            volumes = state.volumes
             watch(state, fresh: Set(state.containers.keys))
             completeObservations += 1
+            generation += 1
         } else {
             var partial = ObservedState(project: project, networks: networks,
                                         volumes: Set(VolumeStore(store: engine.store).names(project)))
+            var changed = partial.volumes != volumes
+            volumes = partial.volumes
             var fresh: Set<String> = []
             var remembered: [String: ObservedContainer] = [:]
             for name in Set(containers.keys).union(records.containers.keys).union(stale) {
@@ -123,6 +131,7 @@ final class ObservationCache {
                 }
                 hostnamesStale = false
                 hostnameReads += 1
+                changed = true
             }
             for (name, seen) in remembered { partial.containers[name] = seen }
             // The containers observed afresh need their ports and attachments; a change to
@@ -132,11 +141,13 @@ final class ObservationCache {
                                                     containers: fresh)
                 networks = partial.networks
                 networksStale = false
+                changed = true
             }
             containers = partial.containers
             stale = []
             watch(partial, fresh: fresh)
             for name in fresh { freshReads[name, default: 0] += 1 }
+            if changed || !fresh.isEmpty { generation += 1 }
             state = partial
         }
         index(records: records)

@@ -12,6 +12,8 @@ final class RecordCache {
     let project: String
     private var stamps: [Stamp] = []
     private var records: ProjectRecords?
+    /// Changes whenever the records were read again: two reads of one generation are the same.
+    private(set) var generation = 0
 
     init(store: StateStore, project: String) {
         self.store = store
@@ -25,6 +27,7 @@ final class RecordCache {
         let fresh = try store.records(project)
         records = fresh
         stamps = now
+        generation += 1
         return fresh
     }
 
