@@ -227,7 +227,7 @@ public final class Reconciler: @unchecked Sendable {
             // Once per spec read: containers already resolved are skipped.
             spec = try engine.resolve(spec)
             var records = try recordCache.read()
-            var observed = try cache.observe(records: records, now: clock())
+            var observed = try cache.observe(records: records, recordsGeneration: recordCache.generation, now: clock())
             // perf: a plan depends on the spec, the records, the observation and the
             // planner's lookups; when none changed since a plan that had nothing to do,
             // neither does this one. (At 1,000 containers at rest, planning was a sixth of
@@ -256,7 +256,7 @@ public final class Reconciler: @unchecked Sendable {
             // Another berth may have changed something while we waited: look again, under the lock.
             if handle(events.wait(timeout: 0)) { passRequested = true }
             records = try recordCache.read()
-            observed = try cache.observe(records: records, now: clock())
+            observed = try cache.observe(records: records, recordsGeneration: recordCache.generation, now: clock())
             plan = planner.plan(spec: spec, observed: observed, records: records)
             let (ready, due) = holdBackedOff(plan, records: records, observed: observed)
             guard ready.hasChanges else { return due }
@@ -283,7 +283,7 @@ public final class Reconciler: @unchecked Sendable {
             // only what happens after this look wakes the next pass.
             if handle(events.wait(timeout: 0)) { passRequested = true }
             records = try recordCache.read()
-            _ = try cache.observe(records: records, now: clock())
+            _ = try cache.observe(records: records, recordsGeneration: recordCache.generation, now: clock())
             return due
         } catch {
             cache.markAllStale()
