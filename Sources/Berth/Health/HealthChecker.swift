@@ -61,7 +61,7 @@ public struct HealthChecker: Sendable {
 
     /// Runs the checks side by side and records each one's result; the new states (or
     /// why a check could not run), in the order of `due`. Checks through the containers'
-    /// endpoints are all asked first and their answers awaited in one poll; those of
+    /// endpoints are all asked first and their answers awaited together (one epoll set); those of
     /// containers without one go through exec relays, on up to one thread per CPU.
     public func check(project: String, _ due: [Due]) -> [Result<HealthRecord, any Error>] {
         var results = [Result<HealthRecord, any Error>?](repeating: nil, count: due.count)

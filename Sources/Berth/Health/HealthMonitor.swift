@@ -8,7 +8,7 @@ import Logging
 /// (the reconciler's own loop), no process per container but the check itself.
 ///
 /// Due checks run side by side (asked of each container's berth init at once, their
-/// answers awaited in one poll); the loop waits for them (each ends by its timeout).
+/// answers awaited together, in one epoll set); the loop waits for them (each ends by its timeout).
 /// A container that turns unhealthy with `onUnhealthy: restart` is stopped (stopSignal,
 /// stopTimeout, then SIGKILL); the reconciler's next pass starts it again per `restart:`,
 /// with the backoff.

@@ -30,7 +30,8 @@ public enum WakeReason: Sendable, Equatable {
 /// costs the same with 1,000 containers as with one), inotify for the spec file (through
 /// its directory: editors replace files by rename) and for cgroup directories (a
 /// write(2) to a cgroup file raises IN_MODIFY on its directory, so a limit written by
-/// hand is seen at once), and a self-pipe written by the signal handler.
+/// hand is seen at once), /proc/sys/kernel/hostname for hostnames being set, and a
+/// self-pipe written by the signal handler.
 public final class EventWaiter: @unchecked Sendable {
     private var pidfds: [ProcessIdentity: Int32] = [:]
     /// The pidfds' epoll set, polled as one descriptor; -1 when it could not be made or
