@@ -150,10 +150,8 @@ public struct Engine: Sendable {
             }
         }
         try removeKernelObjects(project: project, name: name, record: record)
-        // Its veths now, not when the kernel gets to its network namespace (see deleteVeths).
-        if let spec = record?.spec, !spec.networks.isEmpty {
-            try NetworkApplier(project: project, firewall: firewall).deleteVeths(of: spec)
-        }
+        // Its veths go with its network namespace; a destroy waits for that at its end
+        // (Applier.apply, NetworkApplier.removeVeths), a replacement's attach replaces them.
         // The rules go with the container (a replacement publishes its own again).
         if record.map({ !$0.spec.ports.isEmpty }) ?? false {
             try firewall.ensurePorts(project: project, container: name, [])

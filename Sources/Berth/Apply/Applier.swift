@@ -32,10 +32,16 @@ public struct Applier: Sendable {
 
     public func apply(_ plan: Plan, spec: Spec, records: ProjectRecords) throws -> ApplyReport {
         var report = ApplyReport()
-        // A project whose last container was destroyed leaves no cgroup, also when a later step fails.
+        // A project whose last container was destroyed leaves no cgroup, also when a later step
+        // fails; the destroyed containers' veths are gone when apply returns (all waited for
+        // at once: each namespace's teardown deletes them, in batches).
         defer {
-            if report.done.contains(where: { $0.object.kind == .container && $0.kind == .destroy }) {
+            let destroyed = report.done.filter { $0.object.kind == .container && $0.kind == .destroy }
+            if !destroyed.isEmpty {
                 engine.removeProjectCgroupsIfEmpty(spec.project)
+                let containers = destroyed.compactMap { records.containers[$0.object.name]?.spec }
+                // (Should this fail, the namespaces' teardown still takes them, only later.)
+                try? NetworkApplier(project: spec.project, firewall: engine.firewall).removeVeths(of: containers)
             }
         }
         do {

@@ -52,15 +52,27 @@ package struct NetworkApplier {
         try firewall.remove(project: project, network: network, bridge: name)
     }
 
-    /// Deletes the host ends of a stopped container's veths (and so the pairs). The kernel
-    /// deletes them with the container's network namespace, but later: a namespace's
-    /// teardown runs on a workqueue after its last process is reaped, and a veth can still
-    /// be there when a destroy returns, or when a replacement attaches under its name.
-    package func deleteVeths(of c: Container) throws {
+    /// Makes sure the host ends of stopped containers' veths are gone when this returns.
+    /// The kernel deletes them with each container's network namespace, but later: a
+    /// namespace's teardown runs on a workqueue after its last process is reaped, and
+    /// takes the devices of all the namespaces that died meanwhile in one batch. This
+    /// waits for that (up to `waiting`), then deletes the veths still there: those of a
+    /// namespace something else still holds (a process that joined it, a bind mount).
+    /// Deleting each veth at once instead waits for RCU once per veth (about 30 ms here):
+    /// 3 s for a destroy of 100 containers.
+    package func removeVeths(of containers: [Container], waiting: Duration = .seconds(1)) throws {
+        var names = containers.flatMap { c in
+            c.networks.map { NetworkNames.hostVeth(project: project, container: c.name, network: $0.network) }
+        }
+        guard !names.isEmpty else { return }
         let host = try RouteNetlink()
-        for attachment in c.networks {
-            let name = NetworkNames.hostVeth(project: project, container: c.name, network: attachment.network)
-            guard try host.link(.name(name)) != nil else { continue }
+        let deadline = ContinuousClock.now + waiting
+        while true {
+            names = try names.filter { try host.link(.name($0)) != nil }
+            if names.isEmpty || ContinuousClock.now >= deadline { break }
+            usleep(5_000)
+        }
+        for name in names {
             do {
                 try host.deleteLink(.name(name))
             } catch let error as KernelError where error.errno == .operationNotSupportedByDevice {  // ENODEV
