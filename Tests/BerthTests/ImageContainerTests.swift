@@ -28,12 +28,7 @@ struct ImageContainerTests {
         try box.write(Self.spec(try f.umociLayout(), extra: "    command: [\"sleep 3600\"]\n"))
         try box.apply()
         let pid = try #require(try box.runningPID("web"))
-        let spec = try SpecLoader.load(path: box.specPath).get()
-        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berthInit)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let reconciler = Reconciler(engine: engine, specPath: box.specPath, spec: spec, interval: 1, logger: logger)
-        try reconciler.events.watchHostnames()
+        let reconciler = try box.reconciler()
         for _ in 0..<3 { reconciler.pass() }
         #expect(try box.runningPID("web") == pid, "the reconciler replaced it")
         #expect((try box.restarts(of: "web") ?? 0) == 0)

@@ -39,11 +39,7 @@ struct ReconcileNetworkEventsTests {
                 networks: {front: {}}
             """)
         try box.apply()
-        let spec = try SpecLoader.load(path: box.specPath).get()
-        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berthInit)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let reconciler = Reconciler(engine: engine, specPath: box.specPath, spec: spec, interval: 1, logger: logger)
+        let reconciler = try box.reconciler()
 
         let cache = reconciler.cache
         reconciler.pass()
@@ -101,12 +97,7 @@ struct ReconcileNetworkEventsTests {
                 stopTimeout: 1s
             """)
         try box.apply()
-        let spec = try SpecLoader.load(path: box.specPath).get()
-        let engine = try Engine.host(stateDirectory: box.stateDirectory, executable: box.berthInit)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let reconciler = Reconciler(engine: engine, specPath: box.specPath, spec: spec, interval: 1, logger: logger)
-        try reconciler.events.watchHostnames()
+        let reconciler = try box.reconciler()
         let cache = reconciler.cache
         reconciler.pass()
         reconciler.pass()
