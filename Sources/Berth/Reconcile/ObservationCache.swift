@@ -48,8 +48,8 @@ final class ObservationCache {
     /// read afresh outside them, over the cache's life: what the events saved.
     private(set) var completeObservations = 0
     private(set) var freshReads: [String: Int] = [:]
-    /// A hostname was set somewhere since the hostnames were last read.
-    private(set) var hostnamesStale = true
+    /// The running containers that have their own UTS namespace (their hostnames are read).
+    private var withHostname: Set<String> = []
     /// How many times the remembered containers' hostnames were read again.
     private(set) var hostnameReads = 0
     /// Changes whenever an observation read anything afresh (or found the volumes
@@ -72,7 +72,25 @@ final class ObservationCache {
     }
 
     func markStale(_ name: String) { stale.insert(name) }
-    func hostnamesChanged() { hostnamesStale = true }
+
+    /// A hostname was set, somewhere (the event does not say where): reads the running
+    /// containers' hostnames again; true when one of them is not what was last seen, for
+    /// a pass to repair. Another project's or the host's leaves the reconciler asleep.
+    func hostnamesChanged() -> Bool {
+        let seen = withHostname.compactMap { name in containers[name]?.process.map { (name, $0) } }
+        let now = events.hostnames(of: seen.map(\.1))
+        hostnameReads += 1
+        var changed = false
+        for (name, id) in seen where containers[name]?.hostname != now[id] {
+            containers[name]?.hostname = now[id]
+            changed = true
+        }
+        if changed {
+            generation += 1
+            last = nil
+        }
+        return changed
+    }
     func markAllStale() { allStale = true }
 
     /// The container whose init had this pid, when one of them did.
@@ -100,7 +118,6 @@ final class ObservationCache {
             networksStale = false
             stale = []
             allStale = false
-            hostnamesStale = false
             volumes = state.volumes
             watch(state, fresh: Set(state.containers.keys))
             completeObservations += 1
@@ -111,7 +128,7 @@ final class ObservationCache {
             // again, without going over the containers (at 1,000 at rest, rebuilding the
             // state, re-watching and re-indexing every pass was a fifth of the reconciler).
             if let last, let recordsGeneration, last.records == recordsGeneration, stale.isEmpty,
-               volumes == self.volumes, !hostnamesStale, events.watchesHostnames, !(networked && networksStale) {
+               volumes == self.volumes, events.watchesHostnames, !(networked && networksStale) {
                 return last.state
             }
             var partial = ObservedState(project: project, networks: networks, volumes: volumes)
@@ -131,8 +148,8 @@ final class ObservationCache {
                 if seen.limits == nil, seen.process == nil, record == nil { continue }
                 partial.containers[name] = seen
             }
-            // A hostname was set somewhere (or that cannot be told): read them again, all in one go.
-            if hostnamesStale || !events.watchesHostnames {
+            // Where hostnames being set cannot be heard: read them again, all in one go.
+            if !events.watchesHostnames {
                 let uts = Set(remembered.values.filter { seen in
                     seen.process != nil && (records.containers[seen.name]?.spec.namespaces.contains(.uts) ?? true)
                 }.map(\.name))
@@ -140,7 +157,6 @@ final class ObservationCache {
                 for name in uts {
                     if let id = remembered[name]?.process { remembered[name]?.hostname = hostnames[id] }
                 }
-                hostnamesStale = false
                 hostnameReads += 1
                 changed = true
             }
@@ -169,6 +185,9 @@ final class ObservationCache {
     /// What the network events are matched against: the veths' host ends, the bridges,
     /// the containers' namespace ids.
     private func index(records: ProjectRecords) {
+        withHostname = Set(containers.values.filter { seen in
+            seen.process != nil && (records.containers[seen.name]?.spec.namespaces.contains(.uts) ?? true)
+        }.map(\.name))
         guard !records.networks.isEmpty else {
             vethOwners = [:]
             bridgeNames = []

@@ -172,9 +172,8 @@ public final class Reconciler: @unchecked Sendable {
             case .networkChanged(let change):
                 if cache.networkChanged(change) { now = true }
             case .hostnameChanged:
-                // Anyone's, in any namespace: the next pass reads the hostnames again.
-                cache.hostnamesChanged()
-                now = true
+                // Anyone's, in any namespace: a pass only if one of ours changed.
+                if cache.hostnamesChanged() { now = true }
             case .timeout:
                 break
             }
