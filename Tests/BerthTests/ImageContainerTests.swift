@@ -1,7 +1,6 @@
 import BerthKernel
 import Foundation
 import Glibc
-import Logging
 import Testing
 @testable import Berth
 

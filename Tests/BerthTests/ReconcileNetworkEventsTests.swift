@@ -1,7 +1,6 @@
 @testable import Berth
 import BerthKernel
 import Foundation
-import Logging
 import Testing
 
 /// The reconciler of a networked project, in-process so that the test sees what each
@@ -113,5 +112,14 @@ struct ReconcileNetworkEventsTests {
         reconciler.pass()
         #expect(cache.completeObservations == 1)
         #expect(try ProcFS.hostname(of: id) == "a", "not repaired by the pass")
+
+        // Where hostnames being set cannot be heard, every pass reads them, and repairs.
+        let deaf = try box.reconciler(watchingHostnames: false)
+        deaf.pass()
+        deaf.pass()
+        #expect(deaf.cache.hostnameReads == 1, "the second pass did not read the hostnames")
+        try ProcFS.setHostname("elsewhere", of: id)
+        deaf.pass()
+        #expect(try ProcFS.hostname(of: id) == "a", "not repaired by a pass of a reconciler without the event")
     }
 }

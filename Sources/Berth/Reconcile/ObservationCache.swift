@@ -72,26 +72,37 @@ final class ObservationCache {
     }
 
     func markStale(_ name: String) { stale.insert(name) }
+    func markAllStale() { allStale = true }
 
     /// A hostname was set, somewhere (the event does not say where): reads the running
     /// containers' hostnames again; true when one of them is not what was last seen, for
     /// a pass to repair. Another project's or the host's leaves the reconciler asleep.
     func hostnamesChanged() -> Bool {
-        let seen = withHostname.compactMap { name in containers[name]?.process.map { (name, $0) } }
-        let now = events.hostnames(of: seen.map(\.1))
+        guard readHostnames(of: withHostname, into: &containers) else { return false }
+        generation += 1
+        last = nil
+        return true
+    }
+
+    /// Reads the hostnames of `names` (running, with their own UTS namespace) into their
+    /// observations, all in one go; true when one is not what they held.
+    private func readHostnames(of names: Set<String>, into seen: inout [String: ObservedContainer]) -> Bool {
+        let ids = names.compactMap { name in seen[name]?.process.map { (name, $0) } }
+        let now = events.hostnames(of: ids.map(\.1))
         hostnameReads += 1
         var changed = false
-        for (name, id) in seen where containers[name]?.hostname != now[id] {
-            containers[name]?.hostname = now[id]
+        for (name, id) in ids where seen[name]?.hostname != now[id] {
+            seen[name]?.hostname = now[id]
             changed = true
-        }
-        if changed {
-            generation += 1
-            last = nil
         }
         return changed
     }
-    func markAllStale() { allStale = true }
+
+    /// The observed containers that run with their own UTS namespace.
+    private static func withHostname(_ seen: some Collection<ObservedContainer>, records: ProjectRecords) -> Set<String> {
+        Set(seen.filter { $0.process != nil && (records.containers[$0.name]?.spec.namespaces.contains(.uts) ?? true) }
+            .map(\.name))
+    }
 
     /// The container whose init had this pid, when one of them did.
     func container(withInit pid: Int32) -> String? {
@@ -99,7 +110,8 @@ final class ObservationCache {
     }
 
     /// Observes the project: completely when due, otherwise each container from memory
-    /// unless it is stale, with the hostnames read again after one was set.
+    /// unless it is stale (hostnames: ``hostnamesChanged()``; read on every pass only where
+    /// hostnames being set cannot be heard).
     /// `recordsGeneration` (``RecordCache/generation``): records of the generation of the
     /// last observation, with nothing stale, give that observation again as it was.
     func observe(records: ProjectRecords, recordsGeneration: Int? = nil, now: Double) throws -> ObservedState {
@@ -149,15 +161,8 @@ final class ObservationCache {
                 partial.containers[name] = seen
             }
             // Where hostnames being set cannot be heard: read them again, all in one go.
-            if !events.watchesHostnames {
-                let uts = Set(remembered.values.filter { seen in
-                    seen.process != nil && (records.containers[seen.name]?.spec.namespaces.contains(.uts) ?? true)
-                }.map(\.name))
-                let hostnames = events.hostnames(of: uts.compactMap { remembered[$0]?.process })
-                for name in uts {
-                    if let id = remembered[name]?.process { remembered[name]?.hostname = hostnames[id] }
-                }
-                hostnameReads += 1
+            if !events.watchesHostnames,
+               readHostnames(of: Self.withHostname(remembered.values, records: records), into: &remembered) {
                 changed = true
             }
             for (name, seen) in remembered { partial.containers[name] = seen }
@@ -185,9 +190,7 @@ final class ObservationCache {
     /// What the network events are matched against: the veths' host ends, the bridges,
     /// the containers' namespace ids.
     private func index(records: ProjectRecords) {
-        withHostname = Set(containers.values.filter { seen in
-            seen.process != nil && (records.containers[seen.name]?.spec.namespaces.contains(.uts) ?? true)
-        }.map(\.name))
+        withHostname = Self.withHostname(containers.values, records: records)
         guard !records.networks.isEmpty else {
             vethOwners = [:]
             bridgeNames = []

@@ -1,8 +1,8 @@
 #ifndef CBERTH_EVENTS_H
 #define CBERTH_EVENTS_H
 
-// epoll for the reconciler's event loop and the healthchecks' answers (not in Swift's Glibc module; struct epoll_event
-// is packed on x86-64, so Swift sees only file descriptors).
+// epoll for the reconciler's event loop and the healthchecks' answers (not in Swift's
+// Glibc module; struct epoll_event is packed on x86-64, so Swift sees only file descriptors).
 
 #include <stddef.h>
 #include <sys/epoll.h>
