@@ -5,7 +5,7 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What berth links, and what its tests and demo use.
-DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev libarchive-dev libnftables-dev gcc libc6-dev busybox-static iproute2 nftables python3-jsonschema umoci skopeo zstd
+DEB_PACKAGES := pkg-config libyaml-dev libcap-dev libseccomp-dev libarchive-dev libzstd-dev libnftables-dev gcc libc6-dev busybox-static iproute2 nftables python3-jsonschema umoci skopeo zstd
 # The registry client's tests: a real registry (and its htpasswd, test certificates), images made by umoci, pushed by skopeo.
 DEB_PACKAGES += openssl docker-registry apache2-utils
 # The LAN tests: berth runs under nsenter in a network namespace that plays the host.

@@ -155,6 +155,16 @@ struct HostileLayerTests {
         w.checkUntouched()
     }
 
+    // berth links libarchive's gzip and zstd filters only (the OCI layer compressions): a layer in
+    // any other compression is not read as tar through a filter it does not have.
+    @Test("a bzip2 layer (no OCI media type) is refused as malformed and leaves no layer behind")
+    func bzip2() throws {
+        let w = try World("bzip2")
+        let e = try w.importing("bzip2", ["add('etc/motd', b'hi\\n')"], compress: "bzip2")
+        guard case .malformed? = Self.archiveError(e) else { Issue.record("\(String(describing: e))"); return }
+        w.checkUntouched()
+    }
+
     @Test("a tar bomb beyond the size budget is refused")
     func tarBomb() throws {
         let w = try World("bomb")

@@ -101,7 +101,7 @@ final class ImageFixtures: @unchecked Sendable {
                       compress: String = "") throws -> String {
         let layout = directory + "/" + name
         let script = """
-            import gzip, hashlib, io, json, os, sys, tarfile
+            import bz2, gzip, hashlib, io, json, os, sys, tarfile
             out = sys.argv[1]
             os.makedirs(out + '/blobs/sha256')
             def blob(data):
@@ -120,7 +120,7 @@ final class ImageFixtures: @unchecked Sendable {
                 t.close()
                 raw = buf.getvalue()
                 diff_ids.append('sha256:' + hashlib.sha256(raw).hexdigest())
-                data = gzip.compress(raw) if sys.argv[3] == 'gzip' else raw
+                data = gzip.compress(raw) if sys.argv[3] == 'gzip' else bz2.compress(raw) if sys.argv[3] == 'bzip2' else raw
                 if sys.argv[5] == 'truncate': data = data[: len(data) // 2]
                 d, n = blob(data)
                 layers.append({'mediaType': 'application/vnd.oci.image.layer.v1.tar' + ('+gzip' if sys.argv[3] == 'gzip' else ''), 'digest': d, 'size': n})
