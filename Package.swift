@@ -27,8 +27,8 @@ let package = Package(
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         // Seccomp filters are compiled with libseccomp (Debian: libseccomp-dev).
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-        // Image layers and archives are read with libarchive (Debian: libarchive-dev).
-        // Linked statically, tar, gzip and zstd only (module.modulemap says why; Debian: libzstd-dev too).
+        // Image layers and archives are read with libarchive, linked statically with its tar reader
+        // and gzip and zstd filters only (module.modulemap says why; Debian: libarchive-dev, libzstd-dev).
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev", "libzstd-dev"])]),
         // berth's firewall speaks nftables' JSON through libnftables (Debian: libnftables-dev).
         .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
