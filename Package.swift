@@ -22,7 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // System libraries berth links (Debian: libyaml-dev, libcap-dev, libseccomp-dev, libnftables-dev).
+        // System libraries berth links (Debian: libyaml-dev, libcap-dev, libseccomp-dev).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         // Seccomp filters are compiled with libseccomp (Debian: libseccomp-dev).
@@ -30,8 +30,9 @@ let package = Package(
         // Image layers and archives are read with libarchive, linked statically with its tar reader
         // and gzip and zstd filters only (module.modulemap says why; Debian: libarchive-dev, libzstd-dev).
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev", "libzstd-dev"])]),
-        // berth's firewall speaks nftables' JSON through libnftables (Debian: libnftables-dev).
-        .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+        // berth's firewall speaks nftables' JSON through libnftables: the header from
+        // libnftables-dev, the library loaded at its first use (module.modulemap says why).
+        .systemLibrary(name: "CNftables", providers: [.apt(["libnftables-dev"])]),
 
         // The few lines that must run between clone() and execve().
         .target(name: "CBerth"),

@@ -13,7 +13,11 @@ public enum Preflight {
                                 neighbours: [NeighbourNetwork] = []) -> [PreflightProblem] {
         var out = plan.addresses.problems
         out += networkProblems(spec: spec, records: records, neighbours: neighbours)
-        out += portProblems(spec: spec, addresses: plan.addresses, firewall: firewall)
+        if let problem = firewallProblem(spec: spec) {
+            out.append(problem)
+        } else {
+            out += portProblems(spec: spec, addresses: plan.addresses, firewall: firewall)
+        }
         out += lanProblems(spec: spec, plan: plan, records: records)
         let fm = FileManager.default
         let starting = Set(plan.actions.filter { [.create, .replace, .start].contains($0.kind) }.map(\.object.name))
@@ -45,6 +49,20 @@ public enum Preflight {
             }
         }
         return out
+    }
+
+    /// Networks and published ports are rules in berth's nftables table: a host where
+    /// libnftables cannot be loaded is told so before a bridge is made.
+    static func firewallProblem(spec: Spec) -> PreflightProblem? {
+        let at: String
+        if !spec.networks.isEmpty {
+            at = "networks"
+        } else if let c = spec.containers.first(where: { !$0.ports.isEmpty }) {
+            at = "containers.\(c.name).ports"
+        } else {
+            return nil
+        }
+        return Firewall.libraryProblem.map { PreflightProblem(at, "\($0)") }
     }
 
     /// Bridges and subnets that would collide with what the host already has.

@@ -1,3 +1,6 @@
+// CBerth for SOCK_RAW and SOCK_CLOEXEC, as ARP.swift says for MSG_DONTWAIT: the importer
+// finds <sys/socket.h>'s constants in this file only through CBerth's headers.
+import CBerth
 import Glibc
 import Synchronization
 import SystemPackage
