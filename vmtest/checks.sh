@@ -302,6 +302,33 @@ c_user_namespace() {
 }
 
 # The probe's answer NAME=... from a container of v2harden.
+# berth init and an exec's relay are created in their cgroup by clone3 with
+# CLONE_INTO_CGROUP: the kernel's cgroup_attach_task tracepoint, which fires for
+# every move by cgroup.procs, sees no move into berth's cgroups during apply and
+# exec; a move made by hand meanwhile is seen, so the tracepoint works.
+c_clone_into_cgroup() {
+    T=/sys/kernel/tracing
+    [ -e "$T/events" ] || mount -t tracefs nodev "$T" || fail "cannot mount tracefs at $T"
+    ev=$T/events/cgroup/cgroup_attach_task
+    [ -e "$ev/enable" ] || fail "the kernel has no cgroup:cgroup_attach_task tracepoint"
+    mkdir -p "$CG/vmtest-trace" || fail "cannot make $CG/vmtest-trace"
+    : >"$T/trace"
+    echo 1 >"$ev/enable"
+    apply_ok v2clone.yaml
+    poll 30 pid_with_cmd v2clone c sleep >/dev/null || { echo 0 >"$ev/enable"; show_procs v2clone c; fail "the command is not running"; }
+    run berth exec -p v2clone c -- /bin/sh -c 'echo exec-ran' || { echo 0 >"$ev/enable"; fail "berth exec exited $rc"; }
+    sh -c "echo \$\$ >$CG/vmtest-trace/cgroup.procs"
+    echo 0 >"$ev/enable"
+    trace=$(grep cgroup_attach_task "$T/trace")
+    echo "$trace"
+    : >"$T/trace"
+    rmdir "$CG/vmtest-trace"
+    destroy_quietly v2clone.yaml
+    echo "$trace" | grep -q 'dst_path=/vmtest-trace ' || fail "the tracepoint did not see the move made by hand"
+    moves=$(echo "$trace" | grep 'dst_path=/berth/')
+    [ -z "$moves" ] || fail "berth moved processes by cgroup.procs: $(echo "$moves" | tr -s ' \n' ' ')"
+}
+
 probe_answer() { sed -n "s|^$2=||p" "/proc/$(pid_with_cmd v2harden "$1" sleep)/root/tmp/probe.out" 2>/dev/null; }
 
 # expect_probe CONTAINER NAME WANT
@@ -674,7 +701,7 @@ fi
 CHECKS="kernel_cgroup2 kernel_modules berth_libs berth_help berth_validate
 apply container_namespaces cgroup_delegation cgroup_cpu_max cgroup_cpu_weight cgroup_cpuset
 cgroup_memory_max cgroup_memory_swap_max cgroup_pids_max cgroup_io_max plan_no_changes status
-drift_reported drift_repaired update_in_place user_namespace cgroup_namespace memory_page_rounding
+drift_reported drift_repaired update_in_place clone_into_cgroup user_namespace cgroup_namespace memory_page_rounding
 seccomp_default devices_bpf init_privileges
 limit_memory_oom limit_pids_fork_loop limit_cpu_throttled net_apply net_addresses net_reach net_destroy net_reapply net_isolation
 net_ports net_lan

@@ -152,7 +152,10 @@ func start(_ o: [String: String]) throws {
         do {
             try cgroups.create(path)
             try cgroups.apply(limits, to: path)
-            _ = try ContainerRuntime.start(config, stateDir: stateDir, executable: berthInit) { pid in
+            // As berth apply does: on cgroup v2 init is created in its cgroup (no write).
+            let target = try cgroups.spawnTarget(path)
+            defer { try? target?.close() }
+            _ = try ContainerRuntime.start(config, stateDir: stateDir, executable: berthInit, cgroup: target) { pid in
                 // Timed apart: the first write to cgroup.procs after a quiet spell waits for
                 // an RCU grace period (the kernel's cgroup_threadgroup_rwsem).
                 let attached = clock.now

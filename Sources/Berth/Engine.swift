@@ -100,7 +100,9 @@ public struct Engine: Sendable {
             try cgroups.applyDevices(DevicePolicy.container(config.devices), to: path)
             let networks = Dictionary(uniqueKeysWithValues: spec.networks.map { ($0.name, $0) })
             let net = NetworkApplier(project: project, firewall: firewall)
-            let id = try ContainerRuntime.start(config, stateDir: dir, executable: executable) { pid in
+            let target = try cgroups.spawnTarget(path)
+            defer { try? target?.close() }
+            let id = try ContainerRuntime.start(config, stateDir: dir, executable: executable, cgroup: target) { pid in
                 try cgroups.addProcess(pid, to: path)
                 try Failpoint.startAfterSpawn.hit()
                 // Before the command runs, so that it starts with its network up.
@@ -284,9 +286,12 @@ extension Engine {
                                                volumeDirectory: { volumes.dataDirectory(project, $0) }),
                                 record: record)
         let path = Observer.containerCgroup(project, name)
+        let target = try cgroups.spawnTarget(path)
+        defer { try? target?.close() }
         return try ContainerRuntime.exec(
             into: process, options.process(argv, like: config),
-            executable: executable, stdin: stdin, stdout: stdout, stderr: stderr, terminal: options.terminal
+            executable: executable, stdin: stdin, stdout: stdout, stderr: stderr, terminal: options.terminal,
+            cgroup: target
         ) { pid in try cgroups.addProcess(pid, to: path) }
     }
 

@@ -9,6 +9,7 @@
 #include "cberth.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -22,6 +23,33 @@
 // handlers (which take locks) do not run.
 static pid_t raw_clone(unsigned long flags) {
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+}
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+// struct clone_args of <linux/sched.h> up to `cgroup` (Linux 5.7, CLONE_ARGS_SIZE_VER2).
+struct cberth_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+    uint64_t set_tid, set_tid_size, cgroup;
+};
+#define CBERTH_CLONE_INTO_CGROUP 0x200000000ULL
+
+// raw_clone() that creates the child in the cgroup v2 directory `cgroup_fd` (when
+// >= 0). Any refusal of clone3 falls back to raw_clone(): the caller sees the child
+// outside the cgroup and moves it by cgroup.procs, which reports a real error.
+static pid_t clone_into(unsigned long flags, int cgroup_fd) {
+    if (cgroup_fd >= 0) {
+        struct cberth_clone_args ca;
+        memset(&ca, 0, sizeof ca);
+        ca.flags = (uint64_t)flags | CBERTH_CLONE_INTO_CGROUP;
+        ca.exit_signal = SIGCHLD;
+        ca.cgroup = (uint64_t)cgroup_fd;
+        long pid = syscall(SYS_clone3, &ca, sizeof ca);
+        if (pid >= 0) return (pid_t)pid;
+    }
+    return raw_clone(flags);
 }
 
 static void report(int fd, int kind, int step, int value) {
@@ -129,14 +157,14 @@ pid_t cberth_spawn(const struct cberth_spawn_args *a) {
         pid = raw_clone(0);
         if (pid == 0) {
             int sock = a->fds[a->sock_index];
-            pid_t grandchild = raw_clone(a->namespaces);
+            pid_t grandchild = clone_into(a->namespaces, a->cgroup_fd);
             if (grandchild == 0) child(a);
             if (grandchild < 0) fail(sock, CBERTH_STEP_CLONE);
             report(sock, CBERTH_REPORT_PID, 0, grandchild);
             syscall(SYS_exit_group, 0);
         }
     } else {
-        pid = raw_clone(a->namespaces);
+        pid = clone_into(a->namespaces, a->cgroup_fd);
         if (pid == 0) child(a);
     }
     int err = errno;

@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// How the host mounts its cgroup filesystems.
 public enum CgroupMode: String, Sendable, Equatable, Codable {
     /// One cgroup2 hierarchy holds every controller (most current distributions).
@@ -137,8 +139,15 @@ public protocol CgroupDriver: Sendable {
     /// What the cgroup has used.
     func usage(of path: String) throws -> CgroupUsage
 
-    /// Moves a process (all its threads) into the cgroup, in every hierarchy.
+    /// Moves a process (all its threads) into the cgroup, in every hierarchy; nothing
+    /// to do for one created there (``spawnTarget(_:)``).
     func addProcess(_ pid: Int32, to path: String) throws
+
+    /// The cgroup's directory, open, for creating a process inside it (clone3 with
+    /// CLONE_INTO_CGROUP): it starts there, without the cgroup.procs write and the
+    /// RCU grace period that write waits for. nil where the kernel cannot (v1: a
+    /// process is in several hierarchies): ``addProcess(_:to:)`` moves it then.
+    func spawnTarget(_ path: String) throws -> FileDescriptor?
 
     /// The processes in this cgroup (not its descendants), sorted.
     func processes(in path: String) throws -> [Int32]
@@ -158,6 +167,8 @@ public protocol CgroupDriver: Sendable {
 }
 
 extension CgroupDriver {
+    public func spawnTarget(_ path: String) throws -> FileDescriptor? { nil }
+
     public func contains(_ pid: Int32, in path: String) throws -> Bool {
         try processes(in: path).contains(pid)
     }

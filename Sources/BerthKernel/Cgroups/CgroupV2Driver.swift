@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// The cgroup v2 driver: one unified hierarchy at `root`.
 ///
 /// Files: `cpu.max`, `cpu.weight`, `cpuset.cpus`, `memory.max`, `memory.swap.max`,
@@ -238,7 +240,13 @@ public struct CgroupV2Driver: CgroupDriver {
     }
 
     public func addProcess(_ pid: Int32, to path: String) throws {
+        // Created inside it (spawnTarget): a write would wait for the RCU grace period anyway.
+        if try contains(pid, in: path) { return }
         try CgroupFS.write(String(pid), to: try directory(path) + "/cgroup.procs")
+    }
+
+    public func spawnTarget(_ path: String) throws -> FileDescriptor? {
+        try ProcFS.openFile(try directory(path), .readOnly, options: [.directory])
     }
 
     public func processes(in path: String) throws -> [Int32] {

@@ -35,6 +35,8 @@ public enum ContainerRuntime {
     ///     now). With a user namespace it is handed to the container's root (chown),
     ///     since init writes `exit.json` with that identity.
     ///   - executable: the `berth-init` executable (see ``InitExecutable``).
+    ///   - cgroup: the container's cgroup v2 directory (``CgroupDriver/spawnTarget(_:)``):
+    ///     init is created inside it, and `prepare` finds it there already.
     ///   - prepare: called with init's pid while it is blocked before running
     ///     anything: the place to put it into cgroups. If it throws, the child is killed.
     /// - Returns: init's identity, once the command has been exec'd.
@@ -42,15 +44,16 @@ public enum ContainerRuntime {
     ///   after killing whatever was started: nothing is left behind.
     public static func start(
         _ config: ContainerConfig, stateDir: String, executable: String = InitExecutable.path,
-        prepare: (Int32) throws -> Void = { _ in }
+        cgroup: FileDescriptor? = nil, prepare: (Int32) throws -> Void = { _ in }
     ) throws -> ProcessIdentity {
-        try start(config, stateDir: stateDir, executable: executable, moveRoot: false, prepare: prepare)
+        try start(config, stateDir: stateDir, executable: executable, moveRoot: false, cgroup: cgroup,
+                  prepare: prepare)
     }
 
     /// `moveRoot`: tests take the initramfs fallback of pivot_root on any host with it.
     static func start(
         _ config: ContainerConfig, stateDir: String, executable: String, moveRoot: Bool,
-        prepare: (Int32) throws -> Void
+        cgroup: FileDescriptor? = nil, prepare: (Int32) throws -> Void
     ) throws -> ProcessIdentity {
         try validate(config)
         let exe = try SealedExecutable.open(executable)
@@ -92,7 +95,7 @@ public enum ContainerRuntime {
             becomeRoot: config.namespaces.contains(.user), executable: exe,
             fds: [devNull.rawValue, log.rawValue, log.rawValue, configFD.rawValue, childSocket.rawValue,
                   initState.rawValue],
-            socketIndex: Int(InitRequest.socketFD)
+            socketIndex: Int(InitRequest.socketFD), cgroup: cgroup
         ).run()
         for fd in owned { try? fd.close() }
         owned = []
@@ -221,15 +224,16 @@ public enum ContainerRuntime {
     ///   - terminal: `exec -t`: the command runs on a pty made inside the container, of
     ///     this size, relayed to `stdout` (and from `stdin` unless it is -1) with the
     ///     caller's terminal in raw mode, restored when it ends.
+    ///   - cgroup: the container's cgroup v2 directory, to create the relay in (as `start`).
     ///   - prepare: called with the relay's pid before it joins anything:
     ///     the place to put it into the container's cgroups (the command inherits them).
     public static func exec(
         into id: ProcessIdentity, _ process: ExecConfig, executable: String = InitExecutable.path,
         stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2, terminal: TerminalSize? = nil,
-        prepare: (Int32) throws -> Void = { _ in }
+        cgroup: FileDescriptor? = nil, prepare: (Int32) throws -> Void = { _ in }
     ) throws -> ProcessExitStatus {
         try exec(into: id, process, executable: executable, stdin: stdin, stdout: stdout, stderr: stderr,
-                 terminal: terminal, prepare: prepare, wait: nil)
+                 terminal: terminal, cgroup: cgroup, prepare: prepare, wait: nil)
     }
 
     /// `wait`: instead of waiting for the relay, called with the relay's pid and the
@@ -237,7 +241,7 @@ public enum ContainerRuntime {
     static func exec(
         into id: ProcessIdentity, _ process: ExecConfig, executable: String,
         stdin: Int32, stdout: Int32, stderr: Int32, terminal: TerminalSize?,
-        prepare: (Int32) throws -> Void, wait: ((pid_t, pid_t) -> Int32)?
+        cgroup: FileDescriptor? = nil, prepare: (Int32) throws -> Void, wait: ((pid_t, pid_t) -> Int32)?
     ) throws -> ProcessExitStatus {
         guard !process.argv.isEmpty else { throw KernelError("exec", "", detail: "the command is empty") }
         let exe = try SealedExecutable.open(executable)
@@ -272,7 +276,7 @@ public enum ContainerRuntime {
         fds[Int(InitRequest.socketFD)] = childSocket.rawValue
 
         if terminal != nil { try TerminalRelay.listen() }
-        let pid = try Spawn(executable: exe, fds: fds, socketIndex: Int(InitRequest.socketFD)).run()
+        let pid = try Spawn(executable: exe, fds: fds, socketIndex: Int(InitRequest.socketFD), cgroup: cgroup).run()
         for fd in owned { try? fd.close() }
         owned = []
         func reap() -> Int32 {

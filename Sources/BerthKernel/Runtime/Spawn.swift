@@ -18,6 +18,8 @@ struct Spawn {
     /// The child's fd i becomes fds[i] (-1: closed).
     var fds: [Int32]
     var socketIndex: Int
+    /// A cgroup v2 directory to create the process in (see `cberth_spawn_args.cgroup_fd`).
+    var cgroup: FileDescriptor? = nil
 
     /// Returns the pid of the child (with `detach`, of the intermediate process).
     func run() throws -> pid_t {
@@ -42,6 +44,7 @@ struct Spawn {
                     args.fds = fdBuffer.baseAddress
                     args.nfds = Int32(fds.count)
                     args.sock_index = Int32(socketIndex)
+                    args.cgroup_fd = cgroup?.rawValue ?? -1
                     return cberth_spawn(&args)
                 }
             }

@@ -52,6 +52,12 @@ struct cberth_spawn_args {
     /// Index in `fds` of the child's end of a SOCK_SEQPACKET socket: the child
     /// reads one byte from it before exec (the "go"), and reports on it (see below).
     int sock_index;
+    /// A cgroup v2 directory (an open fd) to create the new process in, with clone3's
+    /// CLONE_INTO_CGROUP: it never runs outside it, and nobody writes its pid to
+    /// cgroup.procs (a write that waits for an RCU grace period). -1: none. Where the
+    /// kernel refuses (before Linux 5.7, or a seccomp filter returning ENOSYS for
+    /// clone3), the process is made by clone() where its parent is, as without.
+    int cgroup_fd;
 };
 
 /// What the child side reports on the socket before exec.
