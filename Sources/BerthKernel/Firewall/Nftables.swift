@@ -31,10 +31,9 @@ public struct NftablesError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// libnftables, loaded on first use: a container start, `berth --version` and any
-/// project without networks never map it (and the libraries it pulls in), which is
-/// six libraries and about 0.7 ms of dynamic loading saved on every start of berth
-/// (docs/benchmarks.md).
+/// libnftables, loaded on first use: `berth --version`, and every command on a project
+/// without networks or published ports, never map it and the five libraries it pulls in
+/// (about 0.7 ms of dynamic loading at each start of berth: docs/benchmarks.md).
 /// The header gives the types and constants; the functions come from `dlsym`.
 private struct NftablesLibrary: @unchecked Sendable {
     /// Debian's libnftables1 ships it (a dependency of the nftables package).
