@@ -301,7 +301,6 @@ c_user_namespace() {
     expect_file "$(cgdir v2userns boxed)/pids.max" 64
 }
 
-# The probe's answer NAME=... from a container of v2harden.
 # berth init and an exec's relay are created in their cgroup by clone3 with
 # CLONE_INTO_CGROUP: the kernel's cgroup_attach_task tracepoint, which fires for
 # every move by cgroup.procs, sees no move into berth's cgroups during apply and
@@ -312,23 +311,24 @@ c_clone_into_cgroup() {
     ev=$T/events/cgroup/cgroup_attach_task
     [ -e "$ev/enable" ] || fail "the kernel has no cgroup:cgroup_attach_task tracepoint"
     mkdir -p "$CG/vmtest-trace" || fail "cannot make $CG/vmtest-trace"
+    # Also when a step fails: tracing off, the test's cgroup and project gone.
+    trap 'echo 0 >"$ev/enable"; poll 5 rmdir "$CG/vmtest-trace" 2>/dev/null; destroy_quietly v2clone.yaml' EXIT
     : >"$T/trace"
     echo 1 >"$ev/enable"
     apply_ok v2clone.yaml
-    poll 30 pid_with_cmd v2clone c sleep >/dev/null || { echo 0 >"$ev/enable"; show_procs v2clone c; fail "the command is not running"; }
-    run berth exec -p v2clone c -- /bin/sh -c 'echo exec-ran' || { echo 0 >"$ev/enable"; fail "berth exec exited $rc"; }
+    poll 30 pid_with_cmd v2clone c sleep >/dev/null || { show_procs v2clone c; fail "the command is not running"; }
+    run berth exec -p v2clone c -- /bin/sh -c 'echo exec-ran' || fail "berth exec exited $rc"
     sh -c "echo \$\$ >$CG/vmtest-trace/cgroup.procs"
     echo 0 >"$ev/enable"
     trace=$(grep cgroup_attach_task "$T/trace")
     echo "$trace"
     : >"$T/trace"
-    rmdir "$CG/vmtest-trace"
-    destroy_quietly v2clone.yaml
     echo "$trace" | grep -q 'dst_path=/vmtest-trace ' || fail "the tracepoint did not see the move made by hand"
     moves=$(echo "$trace" | grep 'dst_path=/berth/')
     [ -z "$moves" ] || fail "berth moved processes by cgroup.procs: $(echo "$moves" | tr -s ' \n' ' ')"
 }
 
+# The probe's answer NAME=... from a container of v2harden.
 probe_answer() { sed -n "s|^$2=||p" "/proc/$(pid_with_cmd v2harden "$1" sleep)/root/tmp/probe.out" 2>/dev/null; }
 
 # expect_probe CONTAINER NAME WANT
