@@ -155,7 +155,10 @@ public struct HealthChecker: Sendable {
         process.argv = argv
         let path = Observer.containerCgroup(project, c.name)
         let cgroups = engine.cgroups
-        return try ContainerRuntime.probe(into: run, process, executable: engine.executable, timeout: timeout) { pid in
+        let target = try cgroups.spawnTarget(path)
+        defer { try? target?.close() }
+        return try ContainerRuntime.probe(into: run, process, executable: engine.executable, timeout: timeout,
+                                          cgroup: target) { pid in
             try cgroups.addProcess(pid, to: path)
         }
     }

@@ -17,13 +17,13 @@ extension ContainerRuntime {
     /// What a probe keeps of the check's output (as Docker does).
     public static let probeOutputLimit = HealthWire.outputLimit
 
-    /// Runs a check inside the container, as ``exec(into:_:executable:stdin:stdout:stderr:terminal:prepare:)``
+    /// Runs a check inside the container, as ``exec(into:_:executable:stdin:stdout:stderr:terminal:cgroup:prepare:)``
     /// does, with its output captured. A check still running at `timeout` is killed
     /// with its whole process group (it leads one, being a session leader), so that it
     /// leaves nothing behind.
     public static func probe(
         into id: ProcessIdentity, _ process: ExecConfig, executable: String = InitExecutable.path,
-        timeout: Duration, prepare: (Int32) throws -> Void = { _ in }
+        timeout: Duration, cgroup: FileDescriptor? = nil, prepare: (Int32) throws -> Void = { _ in }
     ) throws -> ProbeResult {
         var pipe: [Int32] = [-1, -1]
         guard cberth_pipe2(&pipe, O_CLOEXEC) == 0 else {
@@ -39,7 +39,7 @@ extension ContainerRuntime {
         var timedOut = false
         let status = try exec(
             into: id, process, executable: executable, stdin: null, stdout: writeEnd, stderr: writeEnd,
-            terminal: nil, prepare: prepare
+            terminal: nil, cgroup: cgroup, prepare: prepare
         ) { relay, command in
             close(writeEnd)
             writeEnd = -1
@@ -86,7 +86,7 @@ extension ContainerRuntime {
     /// container (charged to its cgroup).
     ///
     /// - Returns: nil when run `id` has no endpoint (started by an older berth, or its
-    ///   endpoint could not be bound): run the check with ``probe(into:_:executable:timeout:prepare:)``.
+    ///   endpoint could not be bound): run the check with ``probe(into:_:executable:timeout:cgroup:prepare:)``.
     /// - Throws: ``KernelError`` when the endpoint is not `id`'s, refuses, or the check
     ///   could not be started (the text is init's).
     public static func probe(endpoint stateDir: String, of id: ProcessIdentity, argv: [String], timeout: Duration)
