@@ -51,18 +51,12 @@ public enum Preflight {
         return out
     }
 
-    /// Networks and published ports are rules in berth's nftables table: a host where
-    /// libnftables cannot be loaded is told so before a bridge is made.
+    /// Networks (and the ports published on them: validation wants a network for those)
+    /// are rules in berth's nftables table: a host where libnftables cannot be loaded is
+    /// told so before a bridge is made.
     static func firewallProblem(spec: Spec) -> PreflightProblem? {
-        let at: String
-        if !spec.networks.isEmpty {
-            at = "networks"
-        } else if let c = spec.containers.first(where: { !$0.ports.isEmpty }) {
-            at = "containers.\(c.name).ports"
-        } else {
-            return nil
-        }
-        return Firewall.libraryProblem.map { PreflightProblem(at, "\($0)") }
+        guard !spec.networks.isEmpty else { return nil }
+        return Firewall.libraryProblem.map { PreflightProblem("networks", "\($0)") }
     }
 
     /// Bridges and subnets that would collide with what the host already has.
