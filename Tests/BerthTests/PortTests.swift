@@ -1,6 +1,7 @@
 import Berth
 import BerthKernel
 import Foundation
+import Synchronization
 import Testing
 
 /// Published ports as users try them: from the host via 127.0.0.1 and via the host's
@@ -9,8 +10,21 @@ import Testing
 /// before anything changes; rules repaired, changed in place, and gone with the container.
 @Suite(.enabled(if: geteuid() == 0, "needs root: creates bridges, veths, namespaces and nftables rules"))
 struct PortTests {
-    /// A host port nobody uses now: the kernel picks it (bind to port 0), the test releases it.
+    /// Ports handed out in this test process (by type): berth's DNAT rules hold no socket,
+    /// so the kernel may offer a port another test of this run publishes right now.
+    private static let handedOut = Mutex<Set<[Int32]>>([])
+
+    /// A host port nobody uses now and no other test of this run was given: the kernel
+    /// picks it (bind to port 0), the test releases it.
     static func freePort(_ type: Int32 = Int32(SOCK_STREAM.rawValue)) throws -> UInt16 {
+        for _ in 0..<100 {
+            let port = try kernelFreePort(type)
+            if handedOut.withLock({ $0.insert([type, Int32(port)]).inserted }) { return port }
+        }
+        throw KernelError("bind", "free port", detail: "100 ports in a row were handed out already")
+    }
+
+    private static func kernelFreePort(_ type: Int32) throws -> UInt16 {
         let fd = socket(AF_INET, type | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw KernelError("socket", "free port", detail: String(cString: strerror(errno))) }
         defer { close(fd) }
