@@ -13,7 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         // SHA-256 of image blobs and layers (images); the registry client wants it too.
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // The registry client's HTTP/1.1 + TLS stack (docs/registry.md says why this one).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
@@ -83,7 +83,7 @@ let package = Package(
         ),
 
         // Compose files in (berth import compose), Kubernetes manifests out (berth export kubernetes).
-        .target(name: "BerthConvert", dependencies: ["BerthSpec"]),
+        .target(name: "BerthConvert", dependencies: ["BerthSpec", .product(name: "SystemPackage", package: "swift-system")]),
 
         // The OCI distribution client: references, auth, TLS, manifests, blobs into an OCI layout.
         .target(
@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "Berth", "BerthConvert", "BerthRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(

@@ -3,7 +3,7 @@
 //     berth-bench health --state DIR --spec PATH --container NAME --runs N --berth PATH
 import Berth
 import BerthKernel
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// One healthcheck, as `berth reconcile` runs it: `HealthChecker.check`, the engine's own
@@ -36,5 +36,5 @@ func healthProbe(_ o: [String: String]) throws {
             throw Usage(description: "the check of \(name) did not pass: \(String(describing: health.log.last))")
         }
     }
-    try emit(["samples_ms": samples])
+    try emit(["samples_ms": .samples(samples)])
 }

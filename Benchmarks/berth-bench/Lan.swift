@@ -9,7 +9,7 @@
 // never touches the machine's own interfaces or its `ip berth` table.
 import Berth
 import BerthKernel
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// The spec the harness wrote, validated as `berth apply` would.
@@ -94,7 +94,7 @@ func lanAttach(_ o: [String: String]) throws {
         }
         return (probe, attach)
     }
-    try emit(["samples_ms": attach, "probe_ms": probe])
+    try emit(["samples_ms": .samples(attach), "probe_ms": .samples(probe)])
 }
 
 /// Published port: `Firewall.ensurePorts` with `KernelMapping.portForwards` of the spec's
@@ -141,5 +141,5 @@ func publishPorts(_ o: [String: String]) throws {
         }
         return (add, remove)
     }
-    try emit(["samples_ms": add, "remove_ms": remove, "rules": forwards.count])
+    try emit(["samples_ms": .samples(add), "remove_ms": .samples(remove), "rules": .count(forwards.count)])
 }

@@ -12,7 +12,7 @@
 // Each prints one JSON object on standard output: {"samples_ms": [...], ...}.
 import Berth
 import BerthKernel
-import Foundation
+import FoundationEssentials
 import Glibc
 
 signal(SIGPIPE, SIG_IGN)
@@ -41,10 +41,24 @@ func milliseconds(_ d: Duration) -> Double {
     Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15
 }
 
-func emit(_ object: [String: Any]) throws {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+/// A figure of a result: samples in milliseconds, or a count.
+enum Figure: Encodable {
+    case samples([Double])
+    case count(Int)
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .samples(let s): try c.encode(s)
+        case .count(let n): try c.encode(n)
+        }
+    }
+}
+
+func emit(_ object: [String: Figure]) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    print(String(decoding: try encoder.encode(object), as: UTF8.self))
 }
 
 /// Network attach: the calls `NetworkApplier.ensureAttached` (Sources/Berth/Network)
@@ -111,7 +125,7 @@ func attach(_ o: [String: String]) throws {
         try? host.deleteLink(.name(vethName))
         try made.close()
     }
-    try emit(["samples_ms": samples])
+    try emit(["samples_ms": .samples(samples)])
 }
 
 /// Container start through the runtime alone: what `Engine.start` does for a
@@ -180,7 +194,7 @@ func start(_ o: [String: String]) throws {
         try cgroups.killAll(in: path)
         try cgroups.remove(path)
     }
-    try emit(["samples_ms": samples, "cgroup_attach_ms": attach])
+    try emit(["samples_ms": .samples(samples), "cgroup_attach_ms": .samples(attach)])
 }
 
 let arguments = CommandLine.arguments
@@ -196,6 +210,7 @@ do {
     default: throw Usage(description: "unknown subcommand \(arguments[1]); use attach, start, lan, ports or health")
     }
 } catch {
-    FileHandle.standardError.write(Data("berth-bench: \(error)\n".utf8))
+    let message = Array("berth-bench: \(error)\n".utf8)
+    _ = write(2, message, message.count)
     exit(1)
 }

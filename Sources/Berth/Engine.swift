@@ -1,5 +1,6 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The pieces every command works with: the state store, the cgroup driver,
 /// the spec-to-kernel mapping, and the `berth-init` executable each container runs as its init.

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Berth
 import BerthKernel
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Options every command that touches berth's state shares.
 struct EngineOptions: ParsableArguments {

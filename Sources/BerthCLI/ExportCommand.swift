@@ -2,7 +2,7 @@ import ArgumentParser
 import Berth
 import BerthConvert
 import BerthSpec
-import Foundation
+import FoundationEssentials
 
 /// `berth export kubernetes -f FILE [-o DIR|-]`.
 struct ExportCommand: ParsableCommand {
@@ -63,7 +63,7 @@ struct ExportKubernetes: ParsableCommand {
                 try manifest.yaml.write(toFile: "\(output)/\(manifest.fileName)", atomically: true, encoding: .utf8)
             }
         } catch {
-            throw CLIError("cannot write into \(output): \(error.localizedDescription)")
+            throw CLIError("cannot write into \(output): \(error)")
         }
         Console.err("wrote \(export.manifests.count) manifests into \(output)")
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Berth
-import Foundation
+import BerthKernel
+import FoundationEssentials
 import Glibc
 
 /// `berth image import|ls|inspect|rm|prune`: the image store under the state directory.
@@ -58,7 +59,7 @@ struct ImageCommand: ParsableCommand {
             let units = ["Ti", "Gi", "Mi", "Ki"]
             for (i, unit) in units.enumerated() {
                 let factor = Double(Int64(1) << Int64(10 * (4 - i)))
-                if Double(bytes) >= factor { return String(format: "%.1f%@", Double(bytes) / factor, unit) }
+                if Double(bytes) >= factor { return Printf.string("%.1f", Double(bytes) / factor) + unit }
             }
             return "\(bytes)B"
         }
@@ -68,7 +69,7 @@ struct ImageCommand: ParsableCommand {
             let users = engine.imageUsers()
             let rows = try engine.images.images().map {
                 Row(names: $0.names, digest: $0.digest, size: $0.size, layers: $0.layers.count, created: $0.created,
-                    imported: ISO8601DateFormatter().string(from: $0.imported), source: $0.source, usedBy: users[$0.digest] ?? [])
+                    imported: $0.imported.formatted(.iso8601), source: $0.source, usedBy: users[$0.digest] ?? [])
             }
             switch output {
             case .json:
@@ -97,9 +98,8 @@ struct ImageCommand: ParsableCommand {
             guard let image = try store.image(reference) else { throw ImageStoreError.notFound(reference: reference) }
             let data = try store.configData(of: image)
             // Pretty, keys sorted: the config is data to read; its digest is the blob's, not this text's.
-            let object = try JSONSerialization.jsonObject(with: data)
-            let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            Console.out(String(decoding: pretty, as: UTF8.self))
+            var parser = InitJSON.Parser(bytes: Array(data))
+            Console.out(JSON.pretty(try parser.parseDocument()))
         }
     }
 

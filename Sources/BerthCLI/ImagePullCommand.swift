@@ -1,7 +1,9 @@
 import ArgumentParser
 import Berth
 import BerthRegistry
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// `berth image pull REF`: fetches an image from its registry into berth's image store.
 struct ImagePullCommand: ParsableCommand {

@@ -1,7 +1,8 @@
 import ArgumentParser
 import BerthConvert
 import BerthSpec
-import Foundation
+import FoundationEssentials
+import SystemPackage
 
 /// `berth import compose FILE [-o spec.yaml]`.
 struct ImportCommand: ParsableCommand {
@@ -29,13 +30,12 @@ struct ImportCompose: ParsableCommand {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw CLIError("cannot read \(file)")
         }
-        let directory = ((file as NSString).isAbsolutePath ? file
-            : FileManager.default.currentDirectoryPath + "/" + file) as NSString
+        let path = FilePath(file).isAbsolute ? FilePath(file) : FilePath(FileManager.default.currentDirectoryPath).appending(file)
         let importer = ComposeImporter(environment: ProcessInfo.processInfo.environment,
                                        schemaPath: Self.schemaPath(for: output))
         let result: ComposeImport
         do {
-            result = try importer.convert(bytes: Array(data), fileName: file, directory: directory.deletingLastPathComponent)
+            result = try importer.convert(bytes: Array(data), fileName: file, directory: path.removingLastComponent().string)
         } catch {
             StandardStreams.writeError(DiagnosticRenderer.forStandardError().render(SpecError(diagnostics: error.diagnostics, source: Array(data))))
             throw ExitCode.failure
@@ -45,7 +45,7 @@ struct ImportCompose: ParsableCommand {
             do {
                 try result.spec.write(toFile: output, atomically: true, encoding: .utf8)
             } catch {
-                throw CLIError("cannot write \(output): \(error.localizedDescription)")
+                throw CLIError("cannot write \(output): \(error)")
             }
             Console.err("wrote \(output) (\(result.warnings.count) warning\(result.warnings.count == 1 ? "" : "s")); check it with `berth validate -f \(output)`")
         } else {
@@ -58,13 +58,13 @@ struct ImportCompose: ParsableCommand {
     static func schemaPath(for output: String?) -> String {
         let cwd = FileManager.default.currentDirectoryPath
         let target = output.flatMap { $0 == "-" ? nil : $0 }.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 } ?? cwd + "/-"
-        var dir = (target as NSString).deletingLastPathComponent
+        var dir = FilePath(target).removingLastComponent().string
         var ups = ""
         while true {
             if FileManager.default.fileExists(atPath: dir + "/schemas/berth-v1.schema.json") {
                 return ups + "schemas/berth-v1.schema.json"
             }
-            let parent = (dir as NSString).deletingLastPathComponent
+            let parent = FilePath(dir).removingLastComponent().string
             if parent == dir { return "schemas/berth-v1.schema.json" }
             dir = parent
             ups += "../"

@@ -2,7 +2,7 @@ import ArgumentParser
 import Berth
 import BerthKernel
 import BerthSpec
-import Foundation
+import FoundationEssentials
 import SystemPackage
 
 struct LogsCommand: ParsableCommand {
@@ -91,11 +91,9 @@ struct LogsCommand: ParsableCommand {
         if let span = try? TimeSpan(parsing: text) {
             return LogTime(now.timeIntervalSince1970 - Double(span.milliseconds) / 1000)
         }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return LogTime(date.timeIntervalSince1970) }
-        formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return LogTime(date.timeIntervalSince1970) }
+        for style in [Date.ISO8601FormatStyle(includingFractionalSeconds: true), Date.ISO8601FormatStyle()] {
+            if let date = try? style.parse(text) { return LogTime(date.timeIntervalSince1970) }
+        }
         throw ValidationError("--since \(text): neither a duration such as 10m nor an RFC 3339 time such as 2026-12-01T20:00:00Z")
     }
 }

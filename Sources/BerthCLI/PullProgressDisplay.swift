@@ -1,5 +1,7 @@
+import BerthKernel
 import BerthRegistry
-import Foundation
+import FoundationEssentials
+import Synchronization
 
 /// Progress of a pull on standard error: on a terminal one bar per layer (bytes, total, rate),
 /// redrawn in place at most ten times a second; otherwise one line per layer when it is done.
@@ -15,7 +17,7 @@ final class PullProgressDisplay: @unchecked Sendable {
     }
 
     private let mode: Mode
-    private let lock = NSLock()
+    private let lock = Mutex(())
     private var layers: [Layer] = []
     private var drawnLines = 0
     private var lastDraw = ContinuousClock.now - .seconds(1)
@@ -24,8 +26,10 @@ final class PullProgressDisplay: @unchecked Sendable {
 
     func handle(_ event: PullEvent) {
         guard mode != .quiet else { return }
-        lock.lock()
-        defer { lock.unlock() }
+        lock.withLock { _ in handleLocked(event) }
+    }
+
+    private func handleLocked(_ event: PullEvent) {
         switch event {
         case .resolved(let reference, let digest, let platform):
             let p = platform.map { " for \($0)" } ?? ""
@@ -55,9 +59,9 @@ final class PullProgressDisplay: @unchecked Sendable {
 
     /// The last picture on a terminal.
     func finish() {
-        lock.lock()
-        defer { lock.unlock() }
-        if mode == .terminal, !layers.isEmpty { draw() }
+        lock.withLock { _ in
+            if mode == .terminal, !layers.isEmpty { draw() }
+        }
     }
 
     private func update(_ digest: Digest, _ change: (inout Layer) -> Void) {
@@ -80,19 +84,19 @@ final class PullProgressDisplay: @unchecked Sendable {
         write(out)
     }
 
-    private func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+    private func write(_ s: String) { StandardStreams.writeError(s) }
 
     static func bytes(_ n: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB"]
         var v = Double(n)
         var u = 0
         while v >= 1024, u < units.count - 1 { v /= 1024; u += 1 }
-        return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
+        return u == 0 ? "\(n) B" : Printf.string("%.1f ", v) + units[u]
     }
 
     static func seconds(_ d: Duration) -> String {
         let (s, atto) = d.components
-        return String(format: "%.1f s", Double(s) + Double(atto) / 1e18)
+        return Printf.string("%.1f s", Double(s) + Double(atto) / 1e18)
     }
 
     static func rate(_ count: Int64, _ d: Duration) -> String {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Berth
-import Foundation
+import BerthKernel
+import FoundationEssentials
+import Glibc
 import Logging
 
 struct ReconcileCommand: ParsableCommand {
@@ -101,8 +103,8 @@ struct LineLogHandler: LogHandler {
 
     static func quote(_ s: String) -> String {
         if !s.isEmpty, !s.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\n" }) { return s }
-        return "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n") + "\""
+        return "\"" + s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"")
+            .replacing("\n", with: "\\n") + "\""
     }
 
     static func timestamp() -> String {
@@ -111,7 +113,7 @@ struct LineLogHandler: LogHandler {
         var t = tv.tv_sec
         var tm = tm()
         gmtime_r(&t, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                      tm.tm_hour, tm.tm_min, tm.tm_sec, Int(tv.tv_usec / 1000))
+        return Printf.string("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                      tm.tm_hour, tm.tm_min, tm.tm_sec, Int32(tv.tv_usec / 1000))
     }
 }

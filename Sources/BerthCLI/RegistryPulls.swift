@@ -1,7 +1,8 @@
 import Berth
 import BerthRegistry
 import BerthSpec
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Registry images into berth's image store: the pull stages blobs in a layout of its own
 /// (verified there), the store ingests them (verified again) and records the image under its

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Berth
-import Foundation
+import FoundationEssentials
 
 extension SpecInput {
     /// Runs `body`; a ``SpecError`` it throws (a problem of the spec that only the machine

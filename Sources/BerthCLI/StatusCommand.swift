@@ -1,7 +1,7 @@
 import ArgumentParser
 import Berth
 import BerthKernel
-import Foundation
+import FoundationEssentials
 
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +41,7 @@ struct StatusCommand: ParsableCommand {
             } else {
                 memory = "-"
             }
-            let cpu = s.usage?.cpuUsageNanos.map { String(format: "%.2fs", Double($0) / 1e9) } ?? "-"
+            let cpu = s.usage?.cpuUsageNanos.map { Printf.string("%.2fs", Double($0) / 1e9) } ?? "-"
             var state = s.state
             if let health = s.health {
                 state += health.stoppedUnhealthyAt != nil && s.state != "running" ? " (stopped: unhealthy)" : " (\(health.status.rawValue))"

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Berth
-import Foundation
+import FoundationEssentials
 
 /// `berth volume ls|rm|prune`: named volumes, which outlive their containers and `destroy`.
 struct VolumeCommand: ParsableCommand {

@@ -41,6 +41,31 @@ import Testing
         }
     }
 
+    @Test func otherShapesAreSkippedOrRefused() throws {
+        let dir = try TempDir("creds-shapes")
+        defer { dir.remove() }
+        let file = dir.path + "/config.json"
+        // Entries that are not objects and fields of other types are skipped; the last of a
+        // name written twice counts, and JSON escapes are read.
+        try #"""
+            {"credsStore": "desktop", "auths": {"a.example": "not an object", "b.example": {"auth": 5},
+             "c.example": {"username": "\u00e9l\u00e8ve", "password": "p\"w", "username": "eleve"}}}
+            """#.write(toFile: file, atomically: true, encoding: .utf8)
+        let store = CredentialStore(files: [file])
+        #expect(try store.lookup(registry: "a.example", repository: "x") == nil)
+        #expect(try store.lookup(registry: "b.example", repository: "x") == nil)
+        #expect(try store.lookup(registry: "c.example", repository: "x")?.credentials
+                == BasicCredentials(username: "eleve", password: "p\"w"))
+        try #"{"auths": {"c.example": {"username": "\u00e9l\u00e8ve", "password": "pw"}}}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try store.lookup(registry: "c.example", repository: "x")?.credentials.username == "\u{e9}l\u{e8}ve")
+        try #"[{"auths": {}}]"#.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(throws: RegistryError.badCredentialsFile(path: file, detail: "is not a JSON object")) {
+            try store.lookup(registry: "c.example", repository: "x")
+        }
+        try #"{"auths": []}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try store.lookup(registry: "c.example", repository: "x") == nil)
+    }
+
     @Test func standardOrder() {
         let s = CredentialStore.standard(environment: ["REGISTRY_AUTH_FILE": "/a.json", "HOME": "/home/u"])
         #expect(s.files == ["/a.json", "/run/containers/\(getuid())/auth.json", "/home/u/.docker/config.json"])

@@ -1,5 +1,5 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
 
 /// Executes a plan against the kernel, step by step, printing each step as it happens.
 ///

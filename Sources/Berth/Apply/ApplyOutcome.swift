@@ -1,6 +1,7 @@
 import BerthKernel
 import BerthSpec
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A container that apply started and whose command has already ended when apply
 /// looks again at its end (or while `apply --wait` waits).
@@ -32,7 +33,7 @@ extension ExitRecord {
     /// "exited with code 3", "killed by SIGKILL", without the clock.
     var summaryWithoutTime: String {
         let s = summary
-        guard let at = s.range(of: " at ", options: .backwards) else { return s }
+        guard let at = s.ranges(of: " at ").last else { return s }
         return String(s[..<at.lowerBound])
     }
 }

@@ -1,6 +1,7 @@
 import BerthKernel
 import BerthSpec
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `apply --wait`: a container that did not become what it should.
 public struct ReadinessError: Error, CustomStringConvertible, Sendable, Equatable {

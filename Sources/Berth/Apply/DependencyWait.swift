@@ -1,6 +1,7 @@
 import BerthKernel
 import BerthSpec
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A dependency's condition that did not come true.
 public struct DependencyError: Error, CustomStringConvertible, Sendable {

@@ -1,6 +1,7 @@
 import BerthSpec
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Synchronization
 
 extension Applier {
     /// Whether an action may run beside others: creating or starting again a container
@@ -53,11 +54,10 @@ extension Applier {
         return outcomes.all
     }
 
-    private final class Outcomes: @unchecked Sendable {
-        private var values: [Result<String?, any Error>]
-        private let lock = NSLock()
-        init(count: Int) { values = Array(repeating: .success(nil), count: count) }
-        func set(_ i: Int, _ value: Result<String?, any Error>) { lock.withLock { values[i] = value } }
-        var all: [Result<String?, any Error>] { lock.withLock { values } }
+    private final class Outcomes: Sendable {
+        private let values: Mutex<[Result<String?, any Error>]>
+        init(count: Int) { values = Mutex(Array(repeating: .success(nil), count: count)) }
+        func set(_ i: Int, _ value: Result<String?, any Error>) { values.withLock { $0[i] = value } }
+        var all: [Result<String?, any Error>] { values.withLock { $0 } }
     }
 }

@@ -1,5 +1,5 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
 
 extension Engine {
     /// What the image store must hold for the containers a plan starts, checked with the rest of

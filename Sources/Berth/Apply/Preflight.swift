@@ -1,5 +1,6 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
+import SystemPackage
 
 /// What only the machine can tell, checked for the whole spec before apply
 /// changes anything: root filesystems, commands, bind sources, devices, free
@@ -24,8 +25,8 @@ public enum Preflight {
         for c in spec.containers {
             let at = "containers.\(c.name)"
             func isDirectory(_ path: String) -> Bool {
-                var dir: ObjCBool = false
-                return fm.fileExists(atPath: path, isDirectory: &dir) && dir.boolValue
+                var dir = false
+                return fm.fileExists(atPath: path, isDirectory: &dir) && dir
             }
             if starting.contains(c.name) {
                 if c.image != nil {
@@ -109,7 +110,7 @@ public enum Preflight {
             return fm.isExecutableFile(atPath: path)
         }
         if argv0.contains("/") {
-            let inside = argv0.hasPrefix("/") ? argv0 : (c.workdir as NSString).appendingPathComponent(argv0)
+            let inside = argv0.hasPrefix("/") ? argv0 : FilePath(c.workdir).appending(argv0).string
             return executable(inside) ? nil : "\(argv0) is not an executable file in \(c.rootfs)"
         }
         let path = c.env.first { $0.name == "PATH" }?.value ?? ContainerConfig.defaultPath

@@ -1,6 +1,7 @@
 import BerthKernel
 import BerthSpec
-import Foundation
+import FoundationEssentials
+import Synchronization
 
 /// Runs healthchecks inside containers (through the container's own berth init, see
 /// ``ContainerRuntime/probe(endpoint:of:argv:timeout:)``, or for a container started
@@ -174,25 +175,24 @@ public struct HealthChecker: Sendable {
 
 /// What a ``HealthChecker`` knows of the runs it checked: each container's record and
 /// (for the exec fallback) its exec configuration, valid for that run only.
-private final class KnownRuns: @unchecked Sendable {
-    private let lock = NSLock()
-    private var records: [String: HealthRecord] = [:]
-    private var configs: [String: (ProcessIdentity, ExecConfig)] = [:]
+private final class KnownRuns: Sendable {
+    private let records = Mutex<[String: HealthRecord]>([:])
+    private let configs = Mutex<[String: (ProcessIdentity, ExecConfig)]>([:])
 
     func record(_ project: String, _ name: String, run: ProcessIdentity) -> HealthRecord? {
-        lock.withLock { records[project + "/" + name].flatMap { $0.run == run ? $0 : nil } }
+        records.withLock { $0[project + "/" + name].flatMap { $0.run == run ? $0 : nil } }
     }
 
     func set(_ project: String, _ name: String, _ record: HealthRecord) {
-        lock.withLock { records[project + "/" + name] = record }
+        records.withLock { $0[project + "/" + name] = record }
     }
 
     func execConfig(_ project: String, _ name: String, run: ProcessIdentity) -> ExecConfig? {
-        lock.withLock { configs[project + "/" + name].flatMap { $0.0 == run ? $0.1 : nil } }
+        configs.withLock { $0[project + "/" + name].flatMap { $0.0 == run ? $0.1 : nil } }
     }
 
     func setExecConfig(_ project: String, _ name: String, run: ProcessIdentity, _ config: ExecConfig) {
-        lock.withLock { configs[project + "/" + name] = (run, config) }
+        configs.withLock { $0[project + "/" + name] = (run, config) }
     }
 }
 

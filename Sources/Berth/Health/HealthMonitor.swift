@@ -1,7 +1,7 @@
 import BerthKernel
 import BerthSpec
 import Dispatch
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// The healthchecks of one project, as `berth reconcile` runs them: one timer for all

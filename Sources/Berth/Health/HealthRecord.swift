@@ -1,5 +1,5 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
 
 /// A container's health as its checks found it, in `health.json` in its state
 /// directory (written by whoever runs the checks: `berth reconcile`, `apply --wait`).

@@ -1,7 +1,7 @@
 import BerthKernel
 import CArchive
 import Crypto
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Importers of the local transports: an OCI layout directory, an OCI archive, and a
@@ -79,8 +79,9 @@ extension ImageStore {
     func pickManifest(_ layout: LayoutFiles, selector: ImageSource.LayoutSelector?, label: String) throws(ImageStoreError)
         -> (manifest: OCI.Descriptor, indexes: [OCI.Descriptor], names: [String]) {
         guard let layoutData = layout.data("oci-layout") else { throw .badSource(source: label, detail: "not an OCI image layout (no oci-layout file)") }
-        guard let version = (try? JSONSerialization.jsonObject(with: layoutData)) as? [String: Any],
-              version["imageLayoutVersion"] as? String == "1.0.0" else {
+        var parser = InitJSON.Parser(bytes: Array(layoutData))
+        guard case .object(let layoutFile)? = try? parser.parseDocument(),
+              layoutFile.last(where: { $0.0 == "imageLayoutVersion" })?.1 == .string("1.0.0") else {
             throw .badSource(source: label, detail: "oci-layout: imageLayoutVersion is not 1.0.0")
         }
         guard let indexData = layout.data("index.json") else { throw .badSource(source: label, detail: "no index.json") }
@@ -232,7 +233,7 @@ extension ImageStore {
     }
 
     static func digest(of data: Data) -> String {
-        "sha256:" + SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        "sha256:" + Printf.hex(SHA256.hash(data: data))
     }
 }
 

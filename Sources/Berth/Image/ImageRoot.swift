@@ -1,5 +1,5 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// How a container's root is made from its image.

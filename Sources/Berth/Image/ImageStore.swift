@@ -1,6 +1,6 @@
 import BerthKernel
 import Crypto
-import Foundation
+import FoundationEssentials
 import CArchive
 import Glibc
 
@@ -208,7 +208,7 @@ public final class ImageStore: @unchecked Sendable {
             }
         }
 
-        var digest: String { "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined() }
+        var digest: String { "sha256:" + Printf.hex(hasher.finalize()) }
     }
 
     /// Adds a blob, whose bytes `write` hands to the sink, if its digest (and size, when
@@ -408,11 +408,9 @@ public final class ImageStore: @unchecked Sendable {
     static func treeSize(_ path: String) -> Int64 {
         var total: Int64 = 0
         var seen: Set<UInt64> = []
-        guard let walker = FileManager.default.enumerator(atPath: path) else { return 0 }
-        for case let name as String in walker {
-            var st = stat()
-            guard lstat("\(path)/\(name)", &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
-            if st.st_nlink > 1, !seen.insert(UInt64(st.st_ino)).inserted { continue }
+        FileTree.walk(path) { _, st in
+            guard st.st_mode & S_IFMT == S_IFREG else { return }
+            if st.st_nlink > 1, !seen.insert(UInt64(st.st_ino)).inserted { return }
             total += Int64(st.st_blocks) * 512
         }
         return total

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// The JSON documents of the OCI image spec (and Docker's equivalents) that berth reads.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Prometheus
 
 /// What `berth reconcile --metrics-address` serves: the reconciler's own figures, fed by

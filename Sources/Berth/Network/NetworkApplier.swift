@@ -1,5 +1,6 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Makes bridges and container attachments match the spec. Every operation is
 /// idempotent and repairs what it finds: the same call creates a missing object,
@@ -173,7 +174,7 @@ enum ContainerFiles {
     /// (the loopback lines every file has left out).
     static func entries(_ hosts: String) -> String {
         let lines = hosts.split(separator: "\n").filter { !$0.hasPrefix("127.0.0.1\t") && !$0.hasPrefix("::1\t") }
-        return lines.isEmpty ? "(none)" : lines.map { $0.replacingOccurrences(of: "\t", with: " ") }.joined(separator: ", ")
+        return lines.isEmpty ? "(none)" : lines.map { $0.replacing("\t", with: " ") }.joined(separator: ", ")
     }
     static func resolvPath(_ dir: String) -> String { dir + "/resolv.conf" }
 

@@ -1,5 +1,6 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
+import SystemPackage
 
 /// What berth remembers of a network: the spec it applied, the MAC it pinned on
 /// the bridge, and every address it handed out (crash-safe: written before the
@@ -46,7 +47,7 @@ extension StateStore {
 
     public func write(_ record: NetworkRecord, project: String) throws {
         let path = networkRecordPath(project, record.spec.name)
-        try Self.makeDirectories((path as NSString).deletingLastPathComponent)
+        try Self.makeDirectories(FilePath(path).removingLastComponent().string)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try Self.writeAtomically(try encoder.encode(record), to: path)

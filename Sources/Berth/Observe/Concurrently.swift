@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Synchronization
 
 /// Independent reads of many objects, spread over the machine's CPUs.
@@ -41,11 +42,10 @@ enum Concurrently {
     }
 
     /// One slot per item, each written by exactly one thread.
-    private final class Slots<Value: Sendable>: @unchecked Sendable {
-        private var slots: [Result<Value, any Error>?]
-        private let lock = NSLock()
-        init(count: Int) { slots = Array(repeating: nil, count: count) }
-        func set(_ i: Int, _ value: Result<Value, any Error>) { lock.withLock { slots[i] = value } }
-        func values() -> [Result<Value, any Error>] { lock.withLock { slots.map { $0! } } }
+    private final class Slots<Value: Sendable>: Sendable {
+        private let slots: Mutex<[Result<Value, any Error>?]>
+        init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
+        func set(_ i: Int, _ value: Result<Value, any Error>) { slots.withLock { $0[i] = value } }
+        func values() -> [Result<Value, any Error>] { slots.withLock { $0.map { $0! } } }
     }
 }

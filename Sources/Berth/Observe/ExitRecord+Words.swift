@@ -1,5 +1,6 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension ExitRecord {
     /// The signal that ended the command, if one did.
@@ -27,6 +28,6 @@ extension ExitRecord {
         var t = time_t(epoch)
         var tm = tm()
         localtime_r(&t, &tm)
-        return String(format: "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec)
+        return Printf.string("%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec)
     }
 }

@@ -1,5 +1,5 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
 
 /// Reads a project's state from the kernel: containers by their cgroups,
 /// liveness from /proc (pid plus start time), limits from the cgroup files,

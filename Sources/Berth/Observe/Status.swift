@@ -1,5 +1,6 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A container as `berth status` shows it: observed from the kernel, with berth's records.
 public struct ContainerStatus: Sendable, Codable, Equatable {

@@ -1,5 +1,5 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
 
 /// How berth stopped a container: by its `stopSignal` in time, or with SIGKILL of the
 /// whole cgroup after `stopTimeout`. Kept in the container's record (for `berth status`)

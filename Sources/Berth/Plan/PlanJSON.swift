@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The plan as a stable, versioned JSON document for tools (see docs/plan-json.md).
 public enum PlanJSON {

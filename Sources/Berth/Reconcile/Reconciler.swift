@@ -1,5 +1,6 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// `berth reconcile`: observe, plan and apply in a loop, waking at once when a
@@ -412,7 +413,7 @@ public final class Reconciler: @unchecked Sendable {
     static func format(_ seconds: Double) -> String {
         if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds) / 60)m" }
         if seconds == seconds.rounded() { return "\(Int(seconds))s" }
-        return String(format: "%.1fs", seconds)
+        return Printf.string("%.1fs", seconds)
     }
 }
 

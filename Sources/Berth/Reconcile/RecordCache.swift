@@ -1,5 +1,6 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
+import Synchronization
 import Glibc
 
 /// berth's records of a project, read again only when a record file changed.
@@ -72,27 +73,24 @@ final class RecordCache {
 /// container on every pass. Forgotten at each complete observation.
 final class NormalizedLimits: @unchecked Sendable {
     private let driver: any CgroupDriver
-    private let lock = NSLock()
-    private var known: [(CgroupLimits, CgroupLimits)] = []
+    private let known = Mutex<[(CgroupLimits, CgroupLimits)]>([])
 
     init(driver: any CgroupDriver) {
         self.driver = driver
     }
 
     func normalized(_ limits: CgroupLimits) -> CgroupLimits {
-        lock.lock()
-        defer { lock.unlock() }
-        if let hit = known.first(where: { $0.0 == limits }) { return hit.1 }
-        let result = driver.normalized(limits)
-        // Containers share a few distinct limits; a spec with many keeps the search short.
-        if known.count >= 64 { known.removeFirst() }
-        known.append((limits, result))
-        return result
+        known.withLock { known in
+            if let hit = known.first(where: { $0.0 == limits }) { return hit.1 }
+            let result = driver.normalized(limits)
+            // Containers share a few distinct limits; a spec with many keeps the search short.
+            if known.count >= 64 { known.removeFirst() }
+            known.append((limits, result))
+            return result
+        }
     }
 
     func forget() {
-        lock.lock()
-        known = []
-        lock.unlock()
+        known.withLock { $0 = [] }
     }
 }

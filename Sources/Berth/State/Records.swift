@@ -1,5 +1,5 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
 
 /// What berth remembers of a container: only what the kernel cannot tell.
 public struct ContainerRecord: Sendable, Equatable, Codable {

@@ -1,5 +1,5 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
 import Glibc
 import SystemPackage
 
@@ -119,8 +119,8 @@ public struct StateStore: Sendable {
         let dir = projectDirectory(project)
         guard FileManager.default.fileExists(atPath: dir) else { return true }
         guard projectIsEmpty(project) else { return false }
-        var locks = held.filter { $0.isHeld && ($0.path as NSString).deletingLastPathComponent == dir }
-        let heldNames = Set(locks.map { ($0.path as NSString).lastPathComponent })
+        var locks = held.filter { $0.isHeld && FilePath($0.path).removingLastComponent() == FilePath(dir) }
+        let heldNames = Set(locks.map { FilePath($0.path).lastComponent?.string ?? "" })
         for name in Self.lockNames where !heldNames.contains(name)
             && FileManager.default.fileExists(atPath: "\(dir)/\(name)") {
             // A lock file nobody holds can go; one somebody holds keeps the project's directory.
@@ -128,7 +128,7 @@ public struct StateStore: Sendable {
                                                         name: name) else { return false }
             locks.append(lock)
         }
-        let lockNames = Set(locks.map { ($0.path as NSString).lastPathComponent })
+        let lockNames = Set(locks.map { FilePath($0.path).lastComponent?.string ?? "" })
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where !lockNames.contains(entry) {
             do {
                 try FileManager.default.removeItem(atPath: "\(dir)/\(entry)")
@@ -148,18 +148,12 @@ public struct StateStore: Sendable {
     @discardableResult
     public func removeStaleTempFiles(_ project: String) -> [String] {
         let dir = projectDirectory(project)
-        guard let walker = FileManager.default.enumerator(atPath: dir) else { return [] }
-        var removed: [String] = []
-        while let relative = walker.nextObject() as? String {
-            // Volumes hold the containers' data, not berth's records: never look inside.
-            if relative == "volumes" {
-                walker.skipDescendants()
-                continue
-            }
-            guard AtomicFile.isLeftOfDeadWriter((relative as NSString).lastPathComponent) else { continue }
-            if unlink("\(dir)/\(relative)") == 0 { removed.append("\(dir)/\(relative)") }
+        var dead: [String] = []
+        // Volumes hold the containers' data, not berth's records: never look inside.
+        FileTree.walk(dir, descend: { $0 != "volumes" }) { relative, _ in
+            if AtomicFile.isLeftOfDeadWriter(FilePath(relative).lastComponent?.string ?? "") { dead.append("\(dir)/\(relative)") }
         }
-        return removed
+        return dead.filter { unlink($0) == 0 }
     }
 
     static func makeDirectories(_ path: String) throws {

@@ -1,5 +1,5 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
 import Glibc
 import SystemPackage
 
@@ -143,10 +143,8 @@ public struct VolumeStore: Sendable {
     public func usage(_ project: String, _ name: String) -> (bytes: UInt64, entries: Int) {
         var bytes: UInt64 = 0, entries = 0
         let root = dataDirectory(project, name)
-        guard let walker = FileManager.default.enumerator(atPath: root) else { return (0, 0) }
-        while let path = walker.nextObject() as? String {
-            var st = stat()
-            if lstat("\(root)/\(path)", &st) == 0 { bytes += UInt64(st.st_blocks) * 512 }
+        FileTree.walk(root) { _, st in
+            bytes += UInt64(st.st_blocks) * 512
             entries += 1
         }
         return (bytes, entries)

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import SystemPackage
 import BerthSpec
 
 /// Something of a Compose file that berth does not map (yet), or maps differently:
@@ -179,7 +180,7 @@ struct Conversion {
                 warn(key: entry.key, key, "unknown top-level key, left out")
             }
         }
-        let dirName = (directory as NSString).lastPathComponent
+        let dirName = FilePath(directory).lastComponent?.string ?? ""
         // berth's project names are at most 32 characters.
         let projectName = String((project ?? berthName(dirName.isEmpty ? "compose" : dirName)).prefix(32))
         out.append(("project", .string(projectName), project == nil

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import SystemPackage
 import BerthSpec
 
 /// What the import needs to know of a service before it converts the services that depend
@@ -371,7 +372,7 @@ extension Conversion {
                 var choice = value
                 if value != "unconfined" {
                     // A profile file, relative to the Compose file as its other paths are.
-                    choice = value.hasPrefix("/") ? value : ((directory as NSString).appendingPathComponent(value) as NSString).standardizingPath
+                    choice = value.hasPrefix("/") ? value : FilePath(directory).appending(value).lexicallyNormalized().string
                 }
                 fields.append(("security", .map([("seccomp", .string(choice), nil)]), nil))
             case "no-new-privileges":

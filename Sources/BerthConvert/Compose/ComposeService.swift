@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import SystemPackage
 import BerthSpec
 
 extension Conversion {
@@ -422,8 +423,7 @@ extension Conversion {
             }
             // Relative to the Compose file: made absolute, so the spec means the same wherever it is written.
             if !source.hasPrefix("/") {
-                source = (directory as NSString).appendingPathComponent(source)
-                source = (source as NSString).standardizingPath
+                source = FilePath(directory).appending(source).lexicallyNormalized().string
             }
             fields = [("source", .string(source), nil), ("target", .string(target), nil)]
         case "volume":

@@ -92,7 +92,7 @@ struct Interpolation {
             var value = String(line[line.index(after: eq)...]).trimmingCharacters(in: " \t")
             if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f {
                 value = String(value.dropFirst().dropLast())
-            } else if let hash = value.range(of: " #") {
+            } else if let hash = value.firstRange(of: " #") {
                 value = String(value[..<hash.lowerBound]).trimmingCharacters(in: " \t")
             }
             if !key.isEmpty { out.append((key, value)) }

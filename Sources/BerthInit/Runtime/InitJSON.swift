@@ -4,7 +4,9 @@
 /// berth-init links no Foundation (its pages are every container's memory), so it
 /// has no JSONDecoder. This parses the few hundred bytes of the request into a tree
 /// and decodes from it with no dynamic casts. The parent writes the request with
-/// Foundation's JSONEncoder.
+/// FoundationEssentials' JSONEncoder. berth reads its tree too where a document's shape
+/// is not berth's (a registry credentials file, an image's `oci-layout`, a config to print):
+/// FoundationEssentials has no JSONSerialization.
 package enum InitJSON {
     package indirect enum Value: Equatable, Sendable {
         case null

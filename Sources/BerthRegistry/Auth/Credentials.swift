@@ -1,5 +1,7 @@
+import BerthKernel
 import BerthSpec
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A user name and password for one registry. Never printed: ``description`` hides both.
 public struct BasicCredentials: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
@@ -59,34 +61,37 @@ public struct CredentialStore: Sendable {
                 }
                 continue
             }
-            let auths: [String: Any]
-            do {
-                guard let top = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                    throw RegistryError.badCredentialsFile(path: file, detail: "is not a JSON object")
-                }
-                auths = top["auths"] as? [String: Any] ?? [:]
-            } catch let e as RegistryError {
-                throw e
-            } catch {
+            var parser = InitJSON.Parser(bytes: Array(data))
+            guard let document = try? parser.parseDocument() else {
                 throw .badCredentialsFile(path: file, detail: "is not valid JSON")
             }
-            var best: (length: Int, entry: [String: Any])?
+            guard case .object(let top) = document else {
+                throw .badCredentialsFile(path: file, detail: "is not a JSON object")
+            }
+            var auths: [(String, InitJSON.Value)] = []
+            if case .object(let members)? = top.last(where: { $0.0 == "auths" })?.1 { auths = members }
+            var best: (length: Int, entry: [(String, InitJSON.Value)])?
             for (key, value) in auths {
-                guard let entry = value as? [String: Any] else { continue }
+                guard case .object(let entry) = value else { continue }
                 let k = Self.normalise(key)
                 let candidates = Self.keys(registry: registry, repository: repository)
                 guard let match = candidates.first(where: { $0 == k }) else { continue }
                 if best == nil || match.count > best!.length { best = (match.count, entry) }
             }
-            guard let entry = best?.entry else { continue }
-            if let auth = entry["auth"] as? String, !auth.isEmpty {
+            guard let members = best?.entry else { continue }
+            // A member of the entry that is a string (the last of its name, as a JSON object's).
+            let entry = { (name: String) -> String? in
+                if case .string(let s)? = members.last(where: { $0.0 == name })?.1 { return s }
+                return nil
+            }
+            if let auth = entry("auth"), !auth.isEmpty {
                 guard let decoded = Data(base64Encoded: auth).flatMap({ String(data: $0, encoding: .utf8) }),
                       let colon = decoded.firstIndex(of: ":") else {
                     throw .badCredentialsFile(path: file, detail: "the \"auth\" entry for \(registry) is not base64 of user:password")
                 }
                 return Found(credentials: BasicCredentials(username: String(decoded[..<colon]), password: String(decoded[decoded.index(after: colon)...])), file: file)
             }
-            if let user = entry["username"] as? String, let password = entry["password"] as? String {
+            if let user = entry("username"), let password = entry("password") {
                 return Found(credentials: BasicCredentials(username: user, password: password), file: file)
             }
         }

@@ -1,5 +1,6 @@
 import BerthKernel
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// An OCI image layout directory (image-spec layout.md) that pulls write into: blobs by digest
 /// under `blobs/sha256/`, and `index.json` naming each pulled image by its reference in the
@@ -27,7 +28,7 @@ public struct OCILayout: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: blobDirectory, withIntermediateDirectories: true)
         } catch {
-            throw .io(path: blobDirectory, detail: "cannot create: \(error.localizedDescription)")
+            throw .io(path: blobDirectory, detail: "cannot create: \(error)")
         }
         let marker = root + "/oci-layout"
         if !FileManager.default.fileExists(atPath: marker) {

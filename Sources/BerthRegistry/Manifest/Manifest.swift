@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The media types of the distribution protocol that berth reads.
 public enum MediaType {

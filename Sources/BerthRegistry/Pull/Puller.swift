@@ -1,6 +1,7 @@
 import AsyncHTTPClient
-import Foundation
+import FoundationEssentials
 import NIOCore
+import Synchronization
 
 /// What a pull reports while it runs, for a progress display. Sent from several tasks at
 /// once (layers download in parallel): the receiver must be thread-safe.
@@ -201,7 +202,7 @@ public struct Puller: Sendable {
                 throw RegistryError.digestMismatch(what: "manifest of \(reference)", expected: d.description, actual: digest.description)
             }
             let contentType = response.headers.first(name: "Content-Type")?.split(separator: ";").first.map {
-                $0.trimmingCharacters(in: .whitespaces)
+                String($0).trimmingWhitespace()
             }
             struct Probe: Decodable { var mediaType: String?; var schemaVersion: Int?; var manifests: [Descriptor]? }
             let probe = try? JSONDecoder().decode(Probe.self, from: bytes)
@@ -294,9 +295,8 @@ public struct Puller: Sendable {
 }
 
 /// Bytes downloaded, summed across the parallel downloads.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var total: Int64 = 0
-    func add(_ n: Int64) { lock.lock(); total += n; lock.unlock() }
-    var value: Int64 { lock.lock(); defer { lock.unlock() }; return total }
+final class Counter: Sendable {
+    private let total = Mutex<Int64>(0)
+    func add(_ n: Int64) { total.withLock { $0 += n } }
+    var value: Int64 { total.withLock { $0 } }
 }

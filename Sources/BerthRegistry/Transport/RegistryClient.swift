@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import Foundation
+import FoundationEssentials
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -221,7 +221,7 @@ final class RegistryClient: Sendable {
 
     static func repository(of path: String) -> String {
         for marker in ["/manifests/", "/blobs/", "/tags/"] {
-            if let r = path.range(of: marker) { return String(path[..<r.lowerBound]) }
+            if let r = path.firstRange(of: marker) { return String(path[..<r.lowerBound]) }
         }
         return path
     }

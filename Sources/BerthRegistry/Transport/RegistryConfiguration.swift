@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How berth reaches registries: which may be spoken to in plain HTTP, where private CAs
 /// live, where credentials come from, how hard to retry.
