@@ -56,7 +56,7 @@ public struct StateStore: Sendable {
         let path = "\(containerDirectory(project, name))/record.json"
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         do {
-            return try JSONDecoder().decode(ContainerRecord.self, from: data)
+            return try ContainerRecord.decode(Array(data))
         } catch {
             throw StateError("read \(path)", .corrupt("\(error)"))
         }

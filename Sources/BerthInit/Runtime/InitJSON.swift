@@ -194,13 +194,19 @@ package enum InitJSON {
             guard case .bool(let b) = value else { throw mismatch(T.self, path, value) }
             return (b as! T)
         }
+        // Every number type of the standard library: one left out would decode itself forever.
         if T.self == Int.self { return (try number(Int.self) as! T) }
+        if T.self == Int8.self { return (try number(Int8.self) as! T) }
+        if T.self == Int16.self { return (try number(Int16.self) as! T) }
         if T.self == Int32.self { return (try number(Int32.self) as! T) }
         if T.self == Int64.self { return (try number(Int64.self) as! T) }
+        if T.self == UInt.self { return (try number(UInt.self) as! T) }
+        if T.self == UInt8.self { return (try number(UInt8.self) as! T) }
         if T.self == UInt16.self { return (try number(UInt16.self) as! T) }
         if T.self == UInt32.self { return (try number(UInt32.self) as! T) }
         if T.self == UInt64.self { return (try number(UInt64.self) as! T) }
         if T.self == Double.self { return (try number(Double.self) as! T) }
+        if T.self == Float.self { return (try number(Float.self) as! T) }
         return nil
     }
 
