@@ -199,6 +199,42 @@ struct NetworkTests {
         try repaired("bridge MTU changed", expect: "mtu: 1300 -> 1400")
     }
 
+    /// Enough containers that their network sides are read side by side (Observe/Concurrently.swift,
+    /// on a host with more than one CPU): the drift of two of them is theirs alone in the plan.
+    @Test func driftInTwoOfManyContainersIsShownForThemAlone() throws {
+        let box = try Sandbox("net-many")
+        defer { box.close() }
+        let subnet = try Self.subnet(box)
+        let prefix = try box.subnet(0).prefix
+        let names = (0..<10).map { "c\($0)" }
+        try box.write("""
+            version: 1
+            networks:
+              front: {subnet: \(subnet)}
+            containers:
+            \(names.enumerated().map { i, name in
+                "  \(name):\n    rootfs: ./rootfs\n    command: [/bin/sleep, \"3600\"]\n    stopTimeout: 1s\n" +
+                "    networks:\n      front: {ip: \(prefix).\(10 + i)}" }.joined(separator: "\n"))
+            """)
+        try box.apply()
+        #expect(try box.plan("--detailed-exitcode").status == 0)
+
+        let inside = { (name: String) in try RouteNetlink(namespacePath: "/proc/\(try #require(try box.pid(of: name)))/ns/net") }
+        let eth0 = try #require(try inside("c7").link(.name("eth0")))
+        try inside("c7").deleteAddress(IPv4Prefix(IPv4("\(prefix).17")!, 24), from: .index(eth0.index))
+        try inside("c7").addAddress(IPv4Prefix(IPv4("\(prefix).99")!, 24), to: .index(eth0.index))
+        try inside("c3").deleteRoute(.defaultRoute, via: IPv4("\(prefix).1"))
+
+        let plan = try box.plan("--detailed-exitcode")
+        #expect(plan.status == 2, "\(plan.stdout)")
+        #expect(plan.stdout.contains("eth0 \(prefix).99/24"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("no default route"), "\(plan.stdout)")
+        let touched = names.filter { name in plan.stdout.split(separator: "\n").contains { $0.contains("container \(name):") } }
+        #expect(touched == ["c3", "c7"], "\(plan.stdout)")
+        try box.apply()
+        #expect(try box.plan("--detailed-exitcode").status == 0)
+    }
+
     @Test func staticAddressChangesInPlace() throws {
         let box = try Sandbox("net-readdress")
         defer { box.close() }

@@ -140,12 +140,14 @@ struct NetworkObserver {
     /// host ends from the host's dump, the container's ends with requests that name its
     /// namespace by id (no thread, setns or socket per container), its default route
     /// from /proc (route dumps take no namespace id).
+    /// `netlink`: a host socket to ask over (default: the view's).
     func containerSide(project: String, container: Container, pid: Int32,
-                       host: HostNetworkView) throws -> ContainerNetworkObservation {
+                       host: HostNetworkView, netlink: RouteNetlink? = nil) throws -> ContainerNetworkObservation {
         try Failpoint.observeNetlink.hit()
-        let namespaceID = try host.netlink.namespaceID(of: .process(pid))
-        let links = try host.netlink.links(inNamespace: namespaceID)
-        let addresses = try host.netlink.addresses(inNamespace: namespaceID)
+        let netlink = netlink ?? host.netlink
+        let namespaceID = try netlink.namespaceID(of: .process(pid))
+        let links = try netlink.links(inNamespace: namespaceID)
+        let addresses = try netlink.addresses(inNamespace: namespaceID)
         let gateway = try ProcFS.defaultGateway(pid: pid)?.description
         var out: [String: ObservedAttachment] = [:]
         for (i, attachment) in container.networks.enumerated() {

@@ -62,12 +62,20 @@ public struct Observer: Sendable {
         let host = try HostNetworkView()
         state.networks = try networks.observe(project: project, networks: bridges, listing: listing, host: host)
         try LanObserver.observe(project: project, records: records.networks, into: &state.networks)
-        for name in containers {
-            guard let seen = state.containers[name], let process = seen.process,
-                  let spec = records.containers[name]?.spec,
-                  spec.namespaces.contains(.network), !spec.networks.isEmpty else { continue }
+        let attached = containers.sorted().compactMap { name -> (name: String, spec: Container, process: ProcessIdentity)? in
+            guard let process = state.containers[name]?.process, let spec = records.containers[name]?.spec,
+                  spec.namespaces.contains(.network), !spec.networks.isEmpty else { return nil }
+            return (name, spec, process)
+        }
+        // Three rtnetlink answers and a /proc read each, on every CPU: each container's over a
+        // socket of its own (a socket answers one request at a time).
+        let sides = try Concurrently.map(attached) { c in
+            Result { try networks.containerSide(project: project, container: c.spec, pid: c.process.pid, host: host,
+                                                netlink: try RouteNetlink()) }
+        }
+        for ((name, _, process), side) in zip(attached, sides) {
             do {
-                let side = try networks.containerSide(project: project, container: spec, pid: process.pid, host: host)
+                let side = try side.get()
                 state.containers[name]?.attachments = side.attachments
                 state.containers[name]?.networkNamespaceID = side.namespaceID
             } catch where !process.isAlive {
