@@ -33,8 +33,10 @@ public struct Engine: Sendable {
 
     public var observer: Observer { Observer(cgroups: cgroups, store: store, firewall: firewall) }
     public var planner: Planner {
-        let cgroups = self.cgroups
-        return planner(normalize: { cgroups.normalized($0) })
+        // Remembered for this planner's plan: on v1 each normalisation reads the host's cpuset,
+        // and a plan asks for every container's limits twice.
+        let normalized = NormalizedLimits(driver: cgroups)
+        return planner(normalize: { normalized.normalized($0) })
     }
 
     /// The planner with another source of normalised limits (the reconciler remembers them).
