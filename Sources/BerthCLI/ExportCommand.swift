@@ -1,6 +1,7 @@
 import ArgumentParser
 import Berth
 import BerthConvert
+import BerthKernel
 import BerthSpec
 import FoundationEssentials
 
@@ -63,7 +64,7 @@ struct ExportKubernetes: ParsableCommand {
                 try manifest.yaml.write(toFile: "\(output)/\(manifest.fileName)", atomically: true, encoding: .utf8)
             }
         } catch {
-            throw CLIError("cannot write into \(output): \(error)")
+            throw CLIError("cannot write into \(output): \(FileErrorText.reason(error))")
         }
         Console.err("wrote \(export.manifests.count) manifests into \(output)")
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BerthConvert
+import BerthKernel
 import BerthSpec
 import FoundationEssentials
 import SystemPackage
@@ -45,7 +46,7 @@ struct ImportCompose: ParsableCommand {
             do {
                 try result.spec.write(toFile: output, atomically: true, encoding: .utf8)
             } catch {
-                throw CLIError("cannot write \(output): \(error)")
+                throw CLIError("cannot write \(output): \(FileErrorText.reason(error))")
             }
             Console.err("wrote \(output) (\(result.warnings.count) warning\(result.warnings.count == 1 ? "" : "s")); check it with `berth validate -f \(output)`")
         } else {

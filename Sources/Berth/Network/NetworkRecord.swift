@@ -56,6 +56,6 @@ extension StateStore {
     public func removeNetwork(project: String, name: String) throws {
         let path = networkRecordPath(project, name)
         guard FileManager.default.fileExists(atPath: path) else { return }
-        do { try FileManager.default.removeItem(atPath: path) } catch { throw StateError("remove \(path)", "\(error)") }
+        do { try FileManager.default.removeItem(atPath: path) } catch { throw StateError("remove \(path)", FileErrorText.reason(error)) }
     }
 }

@@ -94,7 +94,7 @@ public struct StateStore: Sendable {
     public func removeContainer(project: String, name: String) throws {
         let dir = containerDirectory(project, name)
         guard FileManager.default.fileExists(atPath: dir) else { return }
-        do { try FileManager.default.removeItem(atPath: dir) } catch { throw StateError("remove \(dir)", .other("\(error)")) }
+        do { try FileManager.default.removeItem(atPath: dir) } catch { throw StateError("remove \(dir)", .other(FileErrorText.reason(error))) }
     }
 
     /// Names of the lock files a project directory holds (see ``ProjectLock``).
@@ -133,7 +133,7 @@ public struct StateStore: Sendable {
             do {
                 try FileManager.default.removeItem(atPath: "\(dir)/\(entry)")
             } catch {
-                throw StateError("remove \(dir)/\(entry)", .other("\(error)"))
+                throw StateError("remove \(dir)/\(entry)", .other(FileErrorText.reason(error)))
             }
         }
         for lock in locks { lock.unlinkAndRelease() }
@@ -163,7 +163,7 @@ public struct StateStore: Sendable {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o711])
         } catch {
-            throw StateError("create \(path)", "\(error)")
+            throw StateError("create \(path)", FileErrorText.reason(error))
         }
     }
 

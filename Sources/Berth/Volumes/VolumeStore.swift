@@ -134,7 +134,7 @@ public struct VolumeStore: Sendable {
             throw StateError.errno("remove volume \(project)/\(name)")
         }
         do { try FileManager.default.removeItem(atPath: doomed) } catch {
-            throw StateError("remove volume \(project)/\(name)", "\(error)")
+            throw StateError("remove volume \(project)/\(name)", FileErrorText.reason(error))
         }
         rmdir("\(store.projectDirectory(project))/volumes")  // only when it was the last one
     }

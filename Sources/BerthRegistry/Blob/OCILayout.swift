@@ -28,7 +28,7 @@ public struct OCILayout: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: blobDirectory, withIntermediateDirectories: true)
         } catch {
-            throw .io(path: blobDirectory, detail: "cannot create: \(error)")
+            throw .io(path: blobDirectory, detail: "cannot create: \(FileErrorText.reason(error))")
         }
         let marker = root + "/oci-layout"
         if !FileManager.default.fileExists(atPath: marker) {
