@@ -16,8 +16,9 @@ build() {
         echo "$OUT/$target is up to date"
         return
     fi
+    # -package-name: berth's modules share `package` declarations, as SwiftPM builds them.
     # shellcheck disable=SC2086 # the flags are words
-    "$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -g -module-name "$module" $flags \
+    "$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O -g -module-name "$module" -package-name berth $flags \
         "$@" -o "$OUT/$target" 2>&1 \
         | { grep -v "Cannot export local symbol '__asan" || true; }  # gold's noise about ASan's own symbols
     echo "built $OUT/$target"
