@@ -98,8 +98,7 @@ struct ImageCommand: ParsableCommand {
             guard let image = try store.image(reference) else { throw ImageStoreError.notFound(reference: reference) }
             let data = try store.configData(of: image)
             // Pretty, keys sorted: the config is data to read; its digest is the blob's, not this text's.
-            var parser = InitJSON.Parser(bytes: Array(data))
-            Console.out(JSON.pretty(try parser.parseDocument()))
+            Console.out(try InitJSON.Value.parse(Array(data)).pretty)
         }
     }
 

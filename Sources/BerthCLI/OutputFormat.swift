@@ -43,48 +43,6 @@ enum JSON {
         return "{" + fields.joined(separator: ", ") + "}"
     }
 
-    /// `value` (a document read as it is, such as an image's config) pretty, keys sorted,
-    /// numbers and slashes as they were written: the layout of ``document(_:)``.
-    static func pretty(_ value: InitJSON.Value) -> String {
-        var out = ""
-        write(value, indent: "", to: &out)
-        return out
-    }
-
-    private static func write(_ value: InitJSON.Value, indent: String, to out: inout String) {
-        let inner = indent + "  "
-        switch value {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let n): out += n
-        case .string(let s): JSONString.append(s, to: &out)
-        case .array(let items):
-            guard !items.isEmpty else { out += "[]"; return }
-            out += "[\n"
-            for (i, item) in items.enumerated() {
-                out += inner
-                write(item, indent: inner, to: &out)
-                out += i == items.count - 1 ? "\n" : ",\n"
-            }
-            out += indent + "]"
-        case .object(let members):
-            guard !members.isEmpty else { out += "{}"; return }
-            // A name written twice means its last value, as a JSON reader takes it.
-            var byName: [String: InitJSON.Value] = [:]
-            for (k, v) in members { byName[k] = v }
-            let names = byName.keys.sorted()
-            out += "{\n"
-            for (i, name) in names.enumerated() {
-                out += inner
-                JSONString.append(name, to: &out)
-                out += " : "
-                write(byName[name]!, indent: inner, to: &out)
-                out += i == names.count - 1 ? "\n" : ",\n"
-            }
-            out += indent + "}"
-        }
-    }
-
     /// A JSON array of diagnostics, one a line, ending with a newline.
     static func array(_ diagnostics: [Diagnostic]) -> String {
         if diagnostics.isEmpty { return "[]\n" }

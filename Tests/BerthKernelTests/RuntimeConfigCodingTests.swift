@@ -77,4 +77,27 @@ struct RuntimeConfigCodingTests {
         #expect(SeccompFilter(base64: filter.base64) == filter)
         #expect(SeccompFilter(base64: Base64.encode([1, 2, 3])) == nil, "not a whole number of instructions")
     }
+
+    @Test func treesAreWrittenCompactOrPrettyAndReadByName() throws {
+        let text = #"{"b":[1,{"x":"a/b","n":-2.5e3}],"a":{},"e":[],"a":true}"#
+        let tree = try InitJSON.Value.parse(text)
+        #expect(tree.serialized == text, "compact: members in their order, numbers and slashes as read")
+        #expect(tree.pretty == """
+            {
+              "a" : true,
+              "b" : [
+                1,
+                {
+                  "n" : -2.5e3,
+                  "x" : "a/b"
+                }
+              ],
+              "e" : []
+            }
+            """)
+        #expect(tree["a"].map { $0 == InitJSON.Value.bool(true) } == true, "the last of a repeated name")
+        #expect(tree["b"]?.elements.count == 2 && tree["b"]?.elements.first?.intValue == 1)
+        #expect(tree["b"]?.string == nil && tree["nowhere"] == nil && InitJSON.Value.string("s").string == "s")
+        #expect(InitJSON.Value.array([]).pretty == "[]" && InitJSON.Value.object([]).serialized == "{}")
+    }
 }

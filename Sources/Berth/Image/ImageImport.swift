@@ -79,9 +79,7 @@ extension ImageStore {
     func pickManifest(_ layout: LayoutFiles, selector: ImageSource.LayoutSelector?, label: String) throws(ImageStoreError)
         -> (manifest: OCI.Descriptor, indexes: [OCI.Descriptor], names: [String]) {
         guard let layoutData = layout.data("oci-layout") else { throw .badSource(source: label, detail: "not an OCI image layout (no oci-layout file)") }
-        var parser = InitJSON.Parser(bytes: Array(layoutData))
-        guard case .object(let layoutFile)? = try? parser.parseDocument(),
-              layoutFile.last(where: { $0.0 == "imageLayoutVersion" })?.1 == .string("1.0.0") else {
+        guard (try? InitJSON.Value.parse(Array(layoutData)))?["imageLayoutVersion"]?.string == "1.0.0" else {
             throw .badSource(source: label, detail: "oci-layout: imageLayoutVersion is not 1.0.0")
         }
         guard let indexData = layout.data("index.json") else { throw .badSource(source: label, detail: "no index.json") }

@@ -4,9 +4,9 @@
 /// berth-init links no Foundation (its pages are every container's memory), so it
 /// has no JSONDecoder. This parses the few hundred bytes of the request into a tree
 /// and decodes from it with no dynamic casts. The parent writes the request with
-/// FoundationEssentials' JSONEncoder. berth reads its tree too where a document's shape
-/// is not berth's (a registry credentials file, an image's `oci-layout`, a config to print):
-/// FoundationEssentials has no JSONSerialization.
+/// FoundationEssentials' JSONEncoder. berth decodes its records with it too, and reads its
+/// tree where a document's shape is not berth's (a registry credentials file, an image's
+/// `oci-layout`, a config to print): FoundationEssentials has no JSONSerialization.
 package enum InitJSON {
     package indirect enum Value: Equatable, Sendable {
         case null
@@ -35,9 +35,7 @@ package enum InitJSON {
     }
 
     package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        var parser = Parser(bytes: bytes)
-        let value = try parser.parseDocument()
-        return try T(from: TreeDecoder(value: value, codingPath: []))
+        try T(from: TreeDecoder(value: Value.parse(bytes), codingPath: []))
     }
 
     // MARK: - parsing
@@ -328,32 +326,89 @@ extension InitJSON.Value {
     /// Compact JSON text: nftables' input, berth init's `exit.json`.
     package var serialized: String {
         var out = ""
-        write(to: &out)
+        write(to: &out, indent: nil)
         return out
     }
 
-    private func write(to out: inout String) {
+    /// Pretty JSON text, as JSONEncoder's `.prettyPrinted, .sortedKeys` writes it (two spaces
+    /// a level, `"name" : value`), numbers and slashes as they were read: a document berth
+    /// prints as it is (`berth image inspect`). A name an object repeats is written once,
+    /// with its last value, as a JSON reader takes it.
+    package var pretty: String {
+        var out = ""
+        write(to: &out, indent: "")
+        return out
+    }
+
+    /// The tree of a whole JSON document.
+    package static func parse(_ bytes: [UInt8]) throws -> Self {
+        var parser = InitJSON.Parser(bytes: bytes)
+        return try parser.parseDocument()
+    }
+
+    package static func parse(_ text: String) throws -> Self { try parse(Array(text.utf8)) }
+
+    /// The last value an object gives `name` (as a JSON reader takes a repeated name); nil
+    /// when it gives none or this is not an object.
+    package subscript(_ name: String) -> Self? {
+        guard case .object(let members) = self else { return nil }
+        return members.last { $0.0 == name }?.1
+    }
+
+    /// The text of a string; nil for any other value.
+    package var string: String? {
+        guard case .string(let s) = self else { return nil }
+        return s
+    }
+
+    /// A number that is an integer; nil for any other value.
+    package var intValue: Int? {
+        guard case .number(let n) = self else { return nil }
+        return Int(n)
+    }
+
+    /// An array's items; none for any other value.
+    package var elements: [Self] {
+        guard case .array(let items) = self else { return [] }
+        return items
+    }
+
+    /// `indent`: nil for compact text, else the current level's indentation.
+    private func write(to out: inout String, indent: String?) {
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .number(let n): out += n
         case .string(let s): JSONString.append(s, to: &out)
-        case .array(let a):
-            out += "["
-            for (i, v) in a.enumerated() {
-                if i > 0 { out += "," }
-                v.write(to: &out)
-            }
-            out += "]"
+        case .array(let items):
+            Self.write(items.map { (nil, $0) }, open: "[", close: "]", indent: indent, to: &out)
         case .object(let members):
-            out += "{"
-            for (i, (k, v)) in members.enumerated() {
-                if i > 0 { out += "," }
-                JSONString.append(k, to: &out)
-                out += ":"
-                v.write(to: &out)
+            var listed = members
+            if indent != nil {
+                var byName: [String: InitJSON.Value] = [:]
+                for (k, v) in members { byName[k] = v }
+                listed = byName.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             }
-            out += "}"
+            Self.write(listed.map { ($0.0, $0.1) }, open: "{", close: "}", indent: indent, to: &out)
         }
+    }
+
+    /// An array's items (names nil) or an object's members, between `open` and `close`.
+    private static func write(_ items: [(String?, InitJSON.Value)], open: String, close: String,
+                              indent: String?, to out: inout String) {
+        guard !items.isEmpty else { out += open + close; return }
+        let inner = indent.map { $0 + "  " }
+        out += open
+        for (i, (name, value)) in items.enumerated() {
+            if i > 0 { out += "," }
+            if let inner { out += "\n" + inner }
+            if let name {
+                JSONString.append(name, to: &out)
+                out += inner == nil ? ":" : " : "
+            }
+            value.write(to: &out, indent: inner)
+        }
+        if let indent { out += "\n" + indent }
+        out += close
     }
 }

@@ -5,35 +5,10 @@ typealias NftJSON = InitJSON.Value
 
 
 extension InitJSON.Value {
-    static func parse(_ text: String) throws -> Self {
-        var parser = InitJSON.Parser(bytes: Array(text.utf8))
-        return try parser.parseDocument()
-    }
-
     static func int(_ n: Int) -> Self { .number(Substring(String(n))) }
 
     /// `{key: value}`, the shape of almost every nftables JSON node.
     static func node(_ key: String, _ value: Self) -> Self { .object([(key, value)]) }
-
-    subscript(_ key: String) -> Self? {
-        guard case .object(let members) = self else { return nil }
-        return members.first { $0.0 == key }?.1
-    }
-
-    var string: String? {
-        if case .string(let s) = self { return s }
-        return nil
-    }
-
-    var intValue: Int? {
-        if case .number(let n) = self { return Int(n) }
-        return nil
-    }
-
-    var elements: [Self] {
-        if case .array(let a) = self { return a }
-        return []
-    }
 
     /// Equality with the members of objects in any order: nftables lists a rule's
     /// fields in its own order, which need not be the order berth wrote them in.

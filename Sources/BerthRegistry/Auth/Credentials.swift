@@ -61,37 +61,31 @@ public struct CredentialStore: Sendable {
                 }
                 continue
             }
-            var parser = InitJSON.Parser(bytes: Array(data))
-            guard let document = try? parser.parseDocument() else {
+            guard let document = try? InitJSON.Value.parse(Array(data)) else {
                 throw .badCredentialsFile(path: file, detail: "is not valid JSON")
             }
-            guard case .object(let top) = document else {
+            guard case .object = document else {
                 throw .badCredentialsFile(path: file, detail: "is not a JSON object")
             }
             var auths: [(String, InitJSON.Value)] = []
-            if case .object(let members)? = top.last(where: { $0.0 == "auths" })?.1 { auths = members }
-            var best: (length: Int, entry: [(String, InitJSON.Value)])?
-            for (key, value) in auths {
-                guard case .object(let entry) = value else { continue }
+            if case .object(let members)? = document["auths"] { auths = members }
+            var best: (length: Int, entry: InitJSON.Value)?
+            for (key, entry) in auths {
+                guard case .object = entry else { continue }
                 let k = Self.normalise(key)
                 let candidates = Self.keys(registry: registry, repository: repository)
                 guard let match = candidates.first(where: { $0 == k }) else { continue }
                 if best == nil || match.count > best!.length { best = (match.count, entry) }
             }
-            guard let members = best?.entry else { continue }
-            // A member of the entry that is a string (the last of its name, as a JSON object's).
-            let entry = { (name: String) -> String? in
-                if case .string(let s)? = members.last(where: { $0.0 == name })?.1 { return s }
-                return nil
-            }
-            if let auth = entry("auth"), !auth.isEmpty {
+            guard let entry = best?.entry else { continue }
+            if let auth = entry["auth"]?.string, !auth.isEmpty {
                 guard let decoded = Data(base64Encoded: auth).flatMap({ String(data: $0, encoding: .utf8) }),
                       let colon = decoded.firstIndex(of: ":") else {
                     throw .badCredentialsFile(path: file, detail: "the \"auth\" entry for \(registry) is not base64 of user:password")
                 }
                 return Found(credentials: BasicCredentials(username: String(decoded[..<colon]), password: String(decoded[decoded.index(after: colon)...])), file: file)
             }
-            if let user = entry("username"), let password = entry("password") {
+            if let user = entry["username"]?.string, let password = entry["password"]?.string {
                 return Found(credentials: BasicCredentials(username: user, password: password), file: file)
             }
         }
