@@ -304,22 +304,24 @@ c_user_namespace() {
 # berth init and an exec's relay are created in their cgroup by clone3 with
 # CLONE_INTO_CGROUP: the kernel's cgroup_attach_task tracepoint, which fires for
 # every move by cgroup.procs, sees no move into berth's cgroups during apply and
-# exec; a move made by hand meanwhile is seen, so the tracepoint works.
+# exec; a move made by hand meanwhile is seen, so the tracepoint works. run.sh
+# enables the tracepoint on the kernel command line (trace_event=), before the
+# second CPU is up: turning it on here patches the running kernel's code across
+# CPUs, and a CI run under qemu's TCG locked up a CPU in this check when it did.
 c_clone_into_cgroup() {
     T=/sys/kernel/tracing
     [ -e "$T/events" ] || mount -t tracefs nodev "$T" || fail "cannot mount tracefs at $T"
     ev=$T/events/cgroup/cgroup_attach_task
     [ -e "$ev/enable" ] || fail "the kernel has no cgroup:cgroup_attach_task tracepoint"
+    [ "$(cat "$ev/enable")" = 1 ] || fail "the tracepoint is off: the kernel command line lacks trace_event=cgroup:cgroup_attach_task ($(cat /proc/cmdline))"
     mkdir -p "$CG/vmtest-trace" || fail "cannot make $CG/vmtest-trace"
-    # Also when a step fails: tracing off, the test's cgroup and project gone.
-    trap 'echo 0 >"$ev/enable"; poll 5 rmdir "$CG/vmtest-trace" 2>/dev/null; destroy_quietly v2clone.yaml' EXIT
+    # Also when a step fails: the test's cgroup and project gone.
+    trap 'poll 5 rmdir "$CG/vmtest-trace" 2>/dev/null; destroy_quietly v2clone.yaml' EXIT
     : >"$T/trace"
-    echo 1 >"$ev/enable"
     apply_ok v2clone.yaml
     poll 30 pid_with_cmd v2clone c sleep >/dev/null || { show_procs v2clone c; fail "the command is not running"; }
     run berth exec -p v2clone c -- /bin/sh -c 'echo exec-ran' || fail "berth exec exited $rc"
     sh -c "echo \$\$ >$CG/vmtest-trace/cgroup.procs"
-    echo 0 >"$ev/enable"
     trace=$(grep cgroup_attach_task "$T/trace")
     echo "$trace"
     : >"$T/trace"
@@ -717,6 +719,7 @@ mkdir -p "$LOGS" "$STATE"
 echo "BERTH-INFO up $(cut -d' ' -f1 /proc/uptime)s when the checks start"
 echo "BERTH-INFO kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print $2 / 1024 " MiB" }' /proc/meminfo)"
 echo "BERTH-INFO root filesystem $(awk '$2 == "/" { print $3 }' /proc/mounts | tail -n 1), cgroup2 controllers: $(cat $CG/cgroup.controllers)"
+echo "BERTH-INFO a CPU stuck in the kernel panics the VM: softlockup_panic=$(cat /proc/sys/kernel/softlockup_panic 2>/dev/null || echo unknown)"
 echo "BERTH-INFO berth built from $(cat /vmtest/build-info 2>/dev/null || echo 'an unknown tree')"
 
 passed=0
