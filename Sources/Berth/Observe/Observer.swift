@@ -67,11 +67,17 @@ public struct Observer: Sendable {
                   spec.namespaces.contains(.network), !spec.networks.isEmpty else { return nil }
             return (name, spec, process)
         }
-        // Three rtnetlink answers and a /proc read each, on every CPU: each container's over a
-        // socket of its own (a socket answers one request at a time).
+        // Three rtnetlink answers and a /proc read each, on every CPU: each thread over a
+        // socket of its own (a socket answers one request at a time), taken from the pool
+        // that starts with the host view's.
+        let sockets = RouteNetlinkPool([host.netlink])
         let sides = try Concurrently.map(attached) { c in
-            Result { try networks.containerSide(project: project, container: c.spec, pid: c.process.pid, host: host,
-                                                netlink: try RouteNetlink()) }
+            Result {
+                try sockets.with { netlink in
+                    try networks.containerSide(project: project, container: c.spec, pid: c.process.pid, host: host,
+                                               netlink: netlink)
+                }
+            }
         }
         for ((name, _, process), side) in zip(attached, sides) {
             do {
