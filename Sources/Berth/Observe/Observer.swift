@@ -1,4 +1,5 @@
 import BerthKernel
+import SystemPackage
 import FoundationEssentials
 
 /// Reads a project's state from the kernel: containers by their cgroups,
@@ -28,19 +29,30 @@ public struct Observer: Sendable {
         let inKernel = cgroups.exists(Self.projectCgroup(project))
             ? try cgroups.children(of: Self.projectCgroup(project)) : []
         let names = Set(inKernel).union(records.containers.keys).sorted()
-        let seen = try Concurrently.map(names) { name in
-            try observe(project: project, name: name, record: records.containers[name], hostname: false)
+        // Each container on every CPU, its UTS namespace opened there too (see `observe(...,
+        // openingUTS:)`); every fd closed here, also when one container's look failed.
+        let looks = try Concurrently.map(names) { name in
+            Result { try observe(project: project, name: name, record: records.containers[name], openingUTS: true) }
         }
-        for container in seen { state.containers[container.name] = container }
-        // Every hostname by one thread that joins each UTS namespace in turn.
-        let uts = state.containers.values.compactMap { seen -> ProcessIdentity? in
-            guard let process = seen.process,
+        let opened = looks.compactMap { try? $0.get() }.compactMap { look in look.uts.map { (look.container.name, $0) } }
+        defer { for (_, fd) in opened { try? fd.close() } }
+        for look in looks {
+            let container = try look.get().container
+            state.containers[container.name] = container
+        }
+        // Every hostname by one thread that joins each UTS namespace in turn: the ones opened
+        // above, and through /proc those of an init found otherwise.
+        let read = ProcFS.hostnames(inNamespaces: opened.map(\.1.rawValue))
+        for ((name, _), hostname) in zip(opened, read) { state.containers[name]?.hostname = hostname }
+        let throughFD = Set(opened.map(\.0))
+        let others = state.containers.values.compactMap { seen -> ProcessIdentity? in
+            guard let process = seen.process, !throughFD.contains(seen.name),
                   records.containers[seen.name]?.spec.namespaces.contains(.uts) ?? true else { return nil }
             return process
         }
-        let hostnames = ProcFS.hostnames(of: uts)
+        let hostnames = ProcFS.hostnames(of: others)
         for (name, seen) in state.containers {
-            if let process = seen.process { state.containers[name]?.hostname = hostnames[process] }
+            if let process = seen.process, let hostname = hostnames[process] { state.containers[name]?.hostname = hostname }
         }
         try observeNetworks(project: project, records: records, into: &state, containers: Set(state.containers.keys))
         return state
@@ -94,21 +106,46 @@ public struct Observer: Sendable {
         }
     }
 
-    /// One container; its hostname too unless `hostname` is false (the caller reads many at once).
-    func observe(project: String, name: String, record: ContainerRecord?, hostname: Bool = true) throws -> ObservedContainer {
+    /// One container, with its hostname.
+    func observe(project: String, name: String, record: ContainerRecord?) throws -> ObservedContainer {
+        let look = try observe(project: project, name: name, record: record, openingUTS: false)
+        var seen = look.container
+        if let process = seen.process, record?.spec.namespaces.contains(.uts) ?? true {
+            seen.hostname = try? ProcFS.hostname(of: process)
+        }
+        return seen
+    }
+
+    /// One container without its hostname. `openingUTS`: the recorded init's UTS namespace
+    /// is opened before the check that the init is alive, so that the check's one read of
+    /// /proc/PID/stat also proves the namespace is that process's (a pid reused before the
+    /// open fails it); the caller reads the hostname through it and closes it. nil when the
+    /// init was found otherwise (an interrupted apply), or has no namespace of its own.
+    func observe(project: String, name: String, record: ContainerRecord?,
+                 openingUTS: Bool) throws -> (container: ObservedContainer, uts: FileDescriptor?) {
         let path = Self.containerCgroup(project, name)
         var seen = ObservedContainer(name: name)
         let stateDir = store.containerDirectory(project, name)
         if let saved = HealthRecord.read(stateDir: stateDir), saved.run == record?.process { seen.health = saved }
         seen.lastExit = try ContainerRuntime.exitRecord(stateDir: stateDir)
-        guard cgroups.exists(path) else { return seen }
+        guard cgroups.exists(path) else { return (seen, nil) }
         let process: ProcessIdentity?
+        var uts: FileDescriptor?
         do {
             seen.limits = try cgroups.limits(of: path)
             // The recorded init still in its cgroup is the common case: one cgroup.procs
             // tells, instead of the union over every hierarchy that finding another needs.
-            if let recorded = record?.process, try cgroups.contains(recorded.pid, in: path), recorded.isAlive {
-                process = recorded
+            if let recorded = record?.process, try cgroups.contains(recorded.pid, in: path) {
+                if openingUTS, record?.spec.namespaces.contains(.uts) ?? true {
+                    uts = try? ProcFS.openFile("/proc/\(recorded.pid)/ns/uts", .readOnly)
+                }
+                if recorded.isAlive {
+                    process = recorded
+                } else {
+                    try? uts?.close()
+                    uts = nil
+                    process = Self.initProcess(among: try cgroups.processes(in: path), recorded: nil)
+                }
             } else {
                 process = Self.initProcess(among: try cgroups.processes(in: path), recorded: record?.process)
             }
@@ -117,20 +154,26 @@ public struct Observer: Sendable {
             // Removed (or made) while we looked, hierarchy by hierarchy, by another berth
             // restarting or destroying it: for this look it is missing (a v1 file of a cgroup
             // removed under us reads ENODEV).
+            try? uts?.close()
             seen.limits = nil
-            return seen
+            return (seen, nil)
+        } catch {
+            try? uts?.close()
+            throw error
         }
         seen.process = process
-        if let process = seen.process {
+        if seen.process != nil {
             seen.lastExit = nil
-            if hostname, record?.spec.namespaces.contains(.uts) ?? true {
-                seen.hostname = try? ProcFS.hostname(of: process)
-            }
             if record?.spec.namespaces.contains(.network) ?? false {
-                seen.hosts = try Self.readIfPresent(ContainerFiles.hostsPath(stateDir))
+                do {
+                    seen.hosts = try Self.readIfPresent(ContainerFiles.hostsPath(stateDir))
+                } catch {
+                    try? uts?.close()
+                    throw error
+                }
             }
         }
-        return seen
+        return (seen, uts)
     }
 
     /// berth init of a container: the recorded one when it is still the same process,
