@@ -297,11 +297,12 @@ boot() {
 LOCKUP='soft lockup - CPU#|Kernel panic - not syncing: softlockup'
 
 boot
-# Under software emulation only, a guest kernel lockup gets one more boot: qemu's TCG
-# has stalled a guest CPU in the kernel here (CI, 2026-12-03: CPU#1 stuck 775 s in a
-# shell, in a check that passed in every other TCG and KVM run of the same berth),
-# which is the emulator's, not berth's. The first console is kept and its lockup
-# shown; a lockup on the second boot, or any lockup under KVM, fails the run.
+# Under software emulation only, a guest kernel lockup gets one more boot: a CPU of a
+# guest under qemu's TCG stuck in the kernel once here (CI, 2026-12-03: CPU#1 for 775 s
+# in a shell of the clone-into-cgroup check, which passed in every other TCG and KVM run
+# of the same berth, 10 full TCG runs since included), which we take for the emulator's.
+# The first console is kept and its lockup shown; a lockup on the second boot, or any
+# lockup under KVM, fails the run.
 if [ "$ACCEL" = tcg ] && ! grep -q '^BERTH-DONE ' "$LOG" && grep -qE "$LOCKUP" "$LOG"; then
     cp "$LOG" "$OUT/console-lockup.log"
     hung=$(grep '^BERTH-CHECK ' "$LOG" | tail -n 1 | sed 's/^BERTH-CHECK [A-Z]* \([^ :]*\).*/\1/')
