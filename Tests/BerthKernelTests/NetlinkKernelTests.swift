@@ -119,6 +119,27 @@ struct NetlinkKernelTests {
         #expect(try container.links().map(\.name) == ["lo"])
     }
 
+    @Test("deleting a link that may go by itself: gone meanwhile is no failure, present is deleted")
+    func deleteLinkIfPresent() throws {
+        let lab = NetlinkLab("deleteLinkIfPresent")
+        let host = try RouteNetlink(namespace: lab.namespace("host"))
+        let containerNamespace = try lab.namespace("container")
+        let container = try RouteNetlink(namespace: containerNamespace)
+        try host.createVeth("vb-c1", peer: "eth0", peerNamespace: containerNamespace, up: true)
+        try host.createVeth("vb-c2", peer: "eth1", peerNamespace: containerNamespace, up: true)
+
+        // The host end seen, then taken with its peer (as a namespace's teardown takes it).
+        #expect(try host.link(.name("vb-c1")) != nil)
+        try container.deleteLink(.name("eth0"))
+        #expect(try host.deleteLinkIfPresent(.name("vb-c1")) == false)
+        let strict = #expect(throws: KernelError.self) { try host.deleteLink(.name("vb-c1")) }
+        #expect(strict?.errno == .operationNotSupportedByDevice)
+
+        #expect(try host.deleteLinkIfPresent(.name("vb-c2")) == true)
+        #expect(try host.link(.name("vb-c2")) == nil)
+        #expect(try container.links().map(\.name) == ["lo"])
+    }
+
     @Test("addresses are added (with broadcast), listed by link, and deleted")
     func addresses() throws {
         let lab = NetlinkLab("addresses")

@@ -73,13 +73,8 @@ package struct NetworkApplier {
             if names.isEmpty || ContinuousClock.now >= deadline { break }
             usleep(5_000)
         }
-        for name in names {
-            do {
-                try host.deleteLink(.name(name))
-            } catch let error as KernelError where error.errno == .operationNotSupportedByDevice {  // ENODEV
-                // The namespace's teardown took it meanwhile.
-            }
-        }
+        // The namespace's teardown may take one meanwhile.
+        for name in names { try host.deleteLinkIfPresent(.name(name)) }
     }
 
     /// Creates or repairs every attachment of a running container: veth pairs with
@@ -109,8 +104,9 @@ package struct NetworkApplier {
             let veth = try host.link(.name(vethName))
             var iface = try inside.link(.name(ifName))
             if veth == nil || iface == nil {
-                // Half a pair is useless: start again from nothing.
-                if veth != nil { try host.deleteLink(.name(vethName)) }
+                // Half a pair is useless: start again from nothing. The host end left by a
+                // replaced container goes with its old namespace, maybe while we delete it.
+                if veth != nil { try host.deleteLinkIfPresent(.name(vethName)) }
                 if iface != nil { try inside.deleteLink(.name(ifName)) }
                 try host.createVeth(vethName, peer: ifName, peerNamespace: namespace, mtu: network.mtu,
                                     master: .name(network.bridge), up: true)

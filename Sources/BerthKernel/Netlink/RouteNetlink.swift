@@ -154,6 +154,19 @@ public final class RouteNetlink: Sendable {
         try socket.execute(request, "delete link", link.description)
     }
 
+    /// Deletes a link that may go by itself meanwhile: the host end of a veth whose
+    /// network namespace is being torn down (the kernel removes it from a workqueue, at
+    /// a moment of its own). None left is no failure. Returns whether this call deleted it.
+    @discardableResult
+    public func deleteLinkIfPresent(_ link: LinkRef) throws -> Bool {
+        do {
+            try deleteLink(link)
+            return true
+        } catch let error as KernelError where error.errno == .operationNotSupportedByDevice {  // ENODEV
+            return false
+        }
+    }
+
     // MARK: Changing links
 
     /// Applies `change` to a link in one request.
