@@ -261,8 +261,8 @@ case "$ACCEL" in
 esac
 
 # softlockup_panic: a guest CPU stuck in the kernel panics the VM at once, with the
-# stuck task's stack on the console (panic prints verbosely), instead of hanging
-# until the timeout; panic=-1 and -no-reboot turn the panic into qemu's exit.
+# kernel's lockup report on the console, instead of hanging until the timeout;
+# panic=-1 and -no-reboot turn the panic into qemu's exit.
 # trace_event: the tracepoint the clone-into-cgroup check reads, on from boot (checks.sh).
 APPEND="console=ttyS0 quiet panic=-1 softlockup_panic=1 trace_event=cgroup:cgroup_attach_task"
 [ -n "${VMTEST_CHECKS:-}" ] && APPEND="$APPEND berth.checks=$VMTEST_CHECKS"

@@ -18,7 +18,7 @@ struct MacvlanNetwork {
         }
         let name = Self.shimName(project: project, network: network.name)
         guard network.hostAccess else {
-            if try host.link(.name(name)) != nil { try host.deleteLink(.name(name)) }
+            try host.deleteLinkIfPresent(.name(name))
             return
         }
         let shim = try ensureShim(name, network: network, parent: parent, host: host)
@@ -48,7 +48,7 @@ struct MacvlanNetwork {
     func remove(_ network: Network) throws {
         let host = try RouteNetlink()
         let name = Self.shimName(project: project, network: network.name)
-        if try host.link(.name(name)) != nil { try host.deleteLink(.name(name)) }
+        try host.deleteLinkIfPresent(.name(name))
     }
 
     static func parent(_ network: Network, host: RouteNetlink) throws -> Link {

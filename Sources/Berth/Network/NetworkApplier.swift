@@ -48,7 +48,7 @@ package struct NetworkApplier {
     /// Deletes a bridge (its ports are detached by the kernel) and its firewall rules.
     package func deleteBridge(_ name: String, network: String) throws {
         let host = try RouteNetlink()
-        if try host.link(.name(name)) != nil { try host.deleteLink(.name(name)) }
+        try host.deleteLinkIfPresent(.name(name))
         try Failpoint.firewallBeforeChange.hit()
         try firewall.remove(project: project, network: network, bridge: name)
     }

@@ -136,14 +136,13 @@ public struct Observer: Sendable {
             // The recorded init still in its cgroup is the common case: one cgroup.procs
             // tells, instead of the union over every hierarchy that finding another needs.
             if let recorded = record?.process, try cgroups.contains(recorded.pid, in: path) {
-                if openingUTS, record?.spec.namespaces.contains(.uts) ?? true {
-                    uts = try? ProcFS.openFile("/proc/\(recorded.pid)/ns/uts", .readOnly)
-                }
+                let opened = openingUTS && (record?.spec.namespaces.contains(.uts) ?? true)
+                    ? try? ProcFS.openFile("/proc/\(recorded.pid)/ns/uts", .readOnly) : nil
                 if recorded.isAlive {
                     process = recorded
+                    uts = opened
                 } else {
-                    try? uts?.close()
-                    uts = nil
+                    try? opened?.close()
                     process = Self.initProcess(among: try cgroups.processes(in: path), recorded: nil)
                 }
             } else {
@@ -154,12 +153,8 @@ public struct Observer: Sendable {
             // Removed (or made) while we looked, hierarchy by hierarchy, by another berth
             // restarting or destroying it: for this look it is missing (a v1 file of a cgroup
             // removed under us reads ENODEV).
-            try? uts?.close()
             seen.limits = nil
             return (seen, nil)
-        } catch {
-            try? uts?.close()
-            throw error
         }
         seen.process = process
         if seen.process != nil {

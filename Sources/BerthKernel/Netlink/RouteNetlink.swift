@@ -154,9 +154,10 @@ public final class RouteNetlink: Sendable {
         try socket.execute(request, "delete link", link.description)
     }
 
-    /// Deletes a link that may go by itself meanwhile: the host end of a veth whose
-    /// network namespace is being torn down (the kernel removes it from a workqueue, at
-    /// a moment of its own). None left is no failure. Returns whether this call deleted it.
+    /// Deletes a link if there is one: none is no failure, whether it was never made or
+    /// went by itself meanwhile (the host end of a veth whose network namespace is being
+    /// torn down, which the kernel removes from a workqueue at a moment of its own).
+    /// Returns whether this call deleted it.
     @discardableResult
     public func deleteLinkIfPresent(_ link: LinkRef) throws -> Bool {
         do {

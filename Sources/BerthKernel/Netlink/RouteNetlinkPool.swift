@@ -23,6 +23,6 @@ public final class RouteNetlinkPool: Sendable {
         return result
     }
 
-    /// The sockets not in use now.
-    public var idleCount: Int { idle.withLock { $0.count } }
+    /// The sockets not in use now (for tests).
+    var idleCount: Int { idle.withLock { $0.count } }
 }
