@@ -9,8 +9,9 @@ enum HardeningProbe {
     static let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Probes/probe.c").path
 
-    /// The compiled probe, or the compiler's complaint.
-    static let binary: Result<String, SandboxError> = {
+    /// The compiled probe's bytes (the file is removed once read, so that no run leaves
+    /// one in /tmp), or the compiler's complaint.
+    static let binary: Result<Data, SandboxError> = {
         let out = "/tmp/berth-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let gcc = Process()
         gcc.executableURL = URL(fileURLWithPath: "/usr/bin/gcc")
@@ -21,15 +22,22 @@ enum HardeningProbe {
         } catch {
             return .failure(SandboxError("gcc: \(error)"))
         }
+        defer { unlink(out) }
         guard gcc.terminationStatus == 0 else { return .failure(SandboxError("gcc failed on \(source)")) }
-        return .success(out)
+        guard let bytes = FileManager.default.contents(atPath: out) else {
+            return .failure(SandboxError("cannot read the compiled probe \(out)"))
+        }
+        return .success(bytes)
     }()
 
     /// Copies the probe to `/bin/probe` of the rootfs.
     static func install(into rootfs: String) throws {
-        let path = try binary.get()
+        let bytes = try binary.get()
         try? FileManager.default.removeItem(atPath: rootfs + "/bin/probe")
-        try FileManager.default.copyItem(atPath: path, toPath: rootfs + "/bin/probe")
+        guard FileManager.default.createFile(atPath: rootfs + "/bin/probe", contents: bytes,
+                                             attributes: [.posixPermissions: 0o755]) else {
+            throw SandboxError("cannot write \(rootfs)/bin/probe")
+        }
     }
 
     /// Runs the probes in a container made from `config` and returns NAME -> answer.
