@@ -82,14 +82,23 @@ struct HostNetworkView {
     let links: [Link]
     let addresses: [LinkAddress]
 
+    /// Positions in `links`: every container looks up its veths and their bridge, so a
+    /// search of the whole list each time grew with the square of the containers.
+    private let byName: [String: Int]
+    private let byIndex: [Int32: Int]
+
     init() throws {
         netlink = try RouteNetlink()
-        links = try netlink.links()
+        let links = try netlink.links()
+        self.links = links
         addresses = try netlink.addresses()
+        // A namespace's names and indexes are unique; the first is kept all the same.
+        byName = Dictionary(links.indices.map { (links[$0].name, $0) }, uniquingKeysWith: { first, _ in first })
+        byIndex = Dictionary(links.indices.map { (links[$0].index, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    func link(named name: String) -> Link? { links.first { $0.name == name } }
-    func link(index: Int32) -> Link? { links.first { $0.index == index } }
+    func link(named name: String) -> Link? { byName[name].map { links[$0] } }
+    func link(index: Int32) -> Link? { byIndex[index].map { links[$0] } }
 }
 
 /// A running container's side of its networks, read from the host.
@@ -146,14 +155,13 @@ struct NetworkObserver {
         try Failpoint.observeNetlink.hit()
         let netlink = netlink ?? host.netlink
         let namespaceID = try netlink.namespaceID(of: .process(pid))
-        let links = try netlink.links(inNamespace: namespaceID)
         let addresses = try netlink.addresses(inNamespace: namespaceID)
         let gateway = try ProcFS.defaultGateway(pid: pid)?.description
         var out: [String: ObservedAttachment] = [:]
         for (i, attachment) in container.networks.enumerated() {
             let vethName = NetworkNames.hostVeth(project: project, container: container.name, network: attachment.network)
             let veth = host.link(named: vethName)
-            let iface = links.first { $0.name == NetworkNames.containerInterface(i) }
+            let iface = try netlink.link(named: NetworkNames.containerInterface(i), inNamespace: namespaceID)
             // macvlan: no host end; the child's link is its parent (lan). Link reports no peer
             // when IFLA_LINK equals the child's own index, which a parent's index in the host can.
             let macvlan = iface?.kind == "macvlan"

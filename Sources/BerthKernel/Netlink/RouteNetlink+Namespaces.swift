@@ -97,6 +97,28 @@ extension RouteNetlink {
         }
     }
 
+    /// The link named `name` in the namespace this socket names `namespaceID`, or nil when
+    /// that namespace has none. One request, not a dump: the kernel sizes every link dump
+    /// by walking each link of the *reader's* namespace (rtnl_calcit), so a dump per
+    /// container cost as many steps as the host has links, and a project's observation
+    /// grew with the square of its containers.
+    public func link(named name: String, inNamespace namespaceID: Int32) throws -> Link? {
+        try Self.checkInterfaceName(name, "get link")
+        let object = "\(name) in netnsid \(namespaceID)"
+        var request = NetlinkRequest(type: RTM.getLink)
+        request.appendIfinfomsg()
+        request.attribute(IFLA.ifname, string: name)
+        request.attribute(IFLA.extMask, IFLA.rtextFilterSkipStats)
+        request.attribute(IFLA.targetNetNSID, namespaceID)
+        let reply: NetlinkMessage
+        do {
+            reply = try socket.get(request, "get link", object)
+        } catch let error as KernelError where error.errno == .operationNotSupportedByDevice {
+            return nil
+        }
+        return try decoded("get link", object) { try Link(message: reply) }
+    }
+
     /// The IPv4 addresses of the namespace this socket names `namespaceID`.
     public func addresses(inNamespace namespaceID: Int32) throws -> [LinkAddress] {
         let object = "netnsid \(namespaceID)"
