@@ -50,6 +50,36 @@ struct RuntimeConfigCodingTests {
         #expect(throws: DecodingError.self) { _ = try InitJSON.decode(InitRequest.self, from: Array(text.utf8)) }
     }
 
+    /// Optional fields as JSONDecoder reads them (absent and null are nil, a wrong type is an
+    /// error naming the field's path), and a mismatch names the value it found cheaply.
+    @Test func optionalFieldsAndMismatchesReadAsJSONDecoderReadsThem() throws {
+        struct Probe: Decodable, Equatable {
+            var a: Int?
+            var b: String?
+            var c: [UInt8]?
+            var d: Bool
+        }
+        for text in [#"{"d":true}"#, #"{"a":null,"b":null,"c":null,"d":true}"#, #"{"a":7,"b":"x","c":[1,2],"d":false}"#] {
+            #expect(try InitJSON.decode(Probe.self, from: Array(text.utf8))
+                    == JSONDecoder().decode(Probe.self, from: Data(text.utf8)), "\(text)")
+        }
+        let wrong = #"{"a":"7","d":true}"#
+        let error = #expect(throws: DecodingError.self) { _ = try InitJSON.decode(Probe.self, from: Array(wrong.utf8)) }
+        guard case .typeMismatch(_, let context)? = error else {
+            Issue.record("not a type mismatch: \(String(describing: error))")
+            return
+        }
+        #expect(context.codingPath.map(\.stringValue) == ["a"])
+        #expect(context.debugDescription == #"found "7""#)
+        let nested = #"{"d":true,"c":[1,{"x":[2]}]}"#
+        let inArray = #expect(throws: DecodingError.self) { _ = try InitJSON.decode(Probe.self, from: Array(nested.utf8)) }
+        guard case .typeMismatch(_, let deeper)? = inArray else {
+            Issue.record("not a type mismatch: \(String(describing: inArray))")
+            return
+        }
+        #expect(deeper.codingPath.map(\.stringValue) == ["c", "1"] && deeper.debugDescription == "found an object of 1 members")
+    }
+
     /// berth-init writes exit.json without Foundation; berth reads it with JSONDecoder.
     @Test(arguments: [
         ExitRecord(status: .exited(0), finishedAt: 1_764_082_141.25),

@@ -175,36 +175,38 @@ package enum InitJSON {
     }
 
     static func mismatch(_ type: Any.Type, _ path: [any CodingKey], _ value: Value) -> DecodingError {
-        .typeMismatch(type, .init(codingPath: path, debugDescription: "found \(value)"))
+        .typeMismatch(type, .init(codingPath: path, debugDescription: "found \(value.summary)"))
     }
 
-    /// Decodes one leaf; nil when `T` is not a leaf type (then `T(from:)` is used).
-    static func leaf<T>(_ type: T.Type, _ value: Value, _ path: [any CodingKey]) throws -> T? {
-        func number<N: LosslessStringConvertible>(_: N.Type) throws -> N {
-            guard case .number(let text) = value, let n = N(String(text)) else { throw mismatch(T.self, path, value) }
-            return n
+    /// Decodes one leaf; nil when `T` is not a leaf type (then `T(from:)` is used). `path`
+    /// is built only for an error: a record's decoding reads hundreds of leaves.
+    static func leaf<T>(_ type: T.Type, _ value: Value, _ path: @autoclosure () -> [any CodingKey]) throws -> T? {
+        func number<N: LosslessStringConvertible>(_: N.Type) throws -> T {
+            guard case .number(let text) = value, let n = N(String(text)) else { throw mismatch(T.self, path(), value) }
+            // T is N (checked by the caller): no dynamic cast.
+            return unsafeBitCast(n, to: T.self)
         }
         if T.self == String.self {
-            guard case .string(let s) = value else { throw mismatch(T.self, path, value) }
-            return (s as! T)
+            guard case .string(let s) = value else { throw mismatch(T.self, path(), value) }
+            return unsafeBitCast(s, to: T.self)
         }
         if T.self == Bool.self {
-            guard case .bool(let b) = value else { throw mismatch(T.self, path, value) }
-            return (b as! T)
+            guard case .bool(let b) = value else { throw mismatch(T.self, path(), value) }
+            return unsafeBitCast(b, to: T.self)
         }
         // Every number type of the standard library: one left out would decode itself forever.
-        if T.self == Int.self { return (try number(Int.self) as! T) }
-        if T.self == Int8.self { return (try number(Int8.self) as! T) }
-        if T.self == Int16.self { return (try number(Int16.self) as! T) }
-        if T.self == Int32.self { return (try number(Int32.self) as! T) }
-        if T.self == Int64.self { return (try number(Int64.self) as! T) }
-        if T.self == UInt.self { return (try number(UInt.self) as! T) }
-        if T.self == UInt8.self { return (try number(UInt8.self) as! T) }
-        if T.self == UInt16.self { return (try number(UInt16.self) as! T) }
-        if T.self == UInt32.self { return (try number(UInt32.self) as! T) }
-        if T.self == UInt64.self { return (try number(UInt64.self) as! T) }
-        if T.self == Double.self { return (try number(Double.self) as! T) }
-        if T.self == Float.self { return (try number(Float.self) as! T) }
+        if T.self == Int.self { return try number(Int.self) }
+        if T.self == Int8.self { return try number(Int8.self) }
+        if T.self == Int16.self { return try number(Int16.self) }
+        if T.self == Int32.self { return try number(Int32.self) }
+        if T.self == Int64.self { return try number(Int64.self) }
+        if T.self == UInt.self { return try number(UInt.self) }
+        if T.self == UInt8.self { return try number(UInt8.self) }
+        if T.self == UInt16.self { return try number(UInt16.self) }
+        if T.self == UInt32.self { return try number(UInt32.self) }
+        if T.self == UInt64.self { return try number(UInt64.self) }
+        if T.self == Double.self { return try number(Double.self) }
+        if T.self == Float.self { return try number(Float.self) }
         return nil
     }
 
@@ -241,22 +243,38 @@ package enum InitJSON {
         let codingPath: [any CodingKey]
 
         var allKeys: [K] { members.compactMap { K(stringValue: $0.0) } }
-        func contains(_ key: K) -> Bool { members.contains { $0.0 == key.stringValue } }
+        func contains(_ key: K) -> Bool { member(key) != nil }
+
+        /// The first member named `key` (as JSONDecoder reads a repeated name).
+        func member(_ key: K) -> Value? {
+            let name = key.stringValue
+            return members.first(where: { $0.0 == name })?.1
+        }
 
         func find(_ key: K) throws -> Value {
-            guard let member = members.first(where: { $0.0 == key.stringValue }) else {
+            guard let value = member(key) else {
                 throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "missing"))
             }
-            return member.1
+            return value
         }
 
         func decodeNil(forKey key: K) throws -> Bool { try find(key) == .null }
 
         func decode<T: Decodable>(_ type: T.Type, forKey key: K) throws -> T {
-            let value = try find(key)
-            let path = codingPath + [key]
-            if let leaf = try leaf(T.self, value, path) { return leaf }
-            return try T(from: TreeDecoder(value: value, codingPath: path))
+            try decode(T.self, try find(key), key)
+        }
+
+        /// One look-up for an optional field, where the protocol's default makes three
+        /// (contains, decodeNil, decode); absent and null are both nil, as with JSONDecoder.
+        func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: K) throws -> T? {
+            guard let value = member(key) else { return nil }
+            if case .null = value { return nil }
+            return try decode(T.self, value, key)
+        }
+
+        private func decode<T: Decodable>(_ type: T.Type, _ value: Value, _ key: K) throws -> T {
+            if let leaf = try leaf(T.self, value, codingPath + [key]) { return leaf }
+            return try T(from: TreeDecoder(value: value, codingPath: codingPath + [key]))
         }
 
         func nestedContainer<N: CodingKey>(keyedBy type: N.Type, forKey key: K) throws -> KeyedDecodingContainer<N> {
@@ -285,12 +303,20 @@ package enum InitJSON {
             self.codingPath = codingPath
         }
 
-        mutating func next() throws -> (Value, [any CodingKey]) {
+        /// The index of the next element, consumed.
+        mutating func nextIndex() throws -> Int {
             guard !isAtEnd else {
                 throw DecodingError.valueNotFound(Value.self, .init(codingPath: codingPath, debugDescription: "end of array"))
             }
             defer { currentIndex += 1 }
-            return (elements[currentIndex], codingPath + [Key(intValue: currentIndex)])
+            return currentIndex
+        }
+
+        func path(_ index: Int) -> [any CodingKey] { codingPath + [Key(intValue: index)] }
+
+        mutating func next() throws -> (Value, [any CodingKey]) {
+            let index = try nextIndex()
+            return (elements[index], path(index))
         }
 
         mutating func decodeNil() throws -> Bool {
@@ -300,9 +326,9 @@ package enum InitJSON {
         }
 
         mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-            let (value, path) = try next()
-            if let leaf = try leaf(T.self, value, path) { return leaf }
-            return try T(from: TreeDecoder(value: value, codingPath: path))
+            let index = try nextIndex()
+            if let leaf = try leaf(T.self, elements[index], path(index)) { return leaf }
+            return try T(from: TreeDecoder(value: elements[index], codingPath: path(index)))
         }
 
         mutating func nestedContainer<N: CodingKey>(keyedBy type: N.Type) throws -> KeyedDecodingContainer<N> {
@@ -353,6 +379,18 @@ extension InitJSON.Value {
     package subscript(_ name: String) -> Self? {
         guard case .object(let members) = self else { return nil }
         return members.last { $0.0 == name }?.1
+    }
+
+    /// The value as an error names it: a leaf as JSON writes it, an array or an object by
+    /// its size. Cheap on purpose: a `try?` that probes a shape (a field that is a string
+    /// or an object) builds this error on the common path, and describing the enum through
+    /// reflection cost more than the rest of a record's decoding.
+    package var summary: String {
+        switch self {
+        case .null, .bool, .number, .string: serialized
+        case .array(let items): "an array of \(items.count)"
+        case .object(let members): "an object of \(members.count) members"
+        }
     }
 
     /// The text of a string; nil for any other value.
