@@ -8,7 +8,9 @@ import Glibc
 struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("state-dir"),
             help: ArgumentHelp("Where berth keeps its records.", valueName: "dir"))
-    var stateDirectory: String = ProcessInfo.processInfo.environment["BERTH_STATE_DIR"] ?? StateStore.defaultRoot
+    // getenv, not ProcessInfo's environment: the parser makes this default several times per
+    // run, and ProcessInfo copies the whole environment into a dictionary each time.
+    var stateDirectory: String = getenv("BERTH_STATE_DIR").map { String(cString: $0) } ?? StateStore.defaultRoot
 
     /// The state directory as an absolute path: containers bind-mount files from it (hosts,
     /// resolv.conf), and a relative source failed at the first mount of the first container.

@@ -127,8 +127,13 @@ public struct Observer: Sendable {
         var seen = ObservedContainer(name: name)
         let stateDir = store.containerDirectory(project, name)
         if let saved = HealthRecord.read(stateDir: stateDir), saved.run == record?.process { seen.health = saved }
-        seen.lastExit = try ContainerRuntime.exitRecord(stateDir: stateDir)
-        guard cgroups.exists(path) else { return (seen, nil) }
+        // berth init's exit record, read only once its run is known to be over (it writes
+        // the record before it exits): a running container, the common case, has none to show.
+        func ended() throws -> (container: ObservedContainer, uts: FileDescriptor?) {
+            seen.lastExit = try ContainerRuntime.exitRecord(stateDir: stateDir)
+            return (seen, nil)
+        }
+        guard cgroups.exists(path) else { return try ended() }
         let process: ProcessIdentity?
         var uts: FileDescriptor?
         do {
@@ -154,18 +159,16 @@ public struct Observer: Sendable {
             // restarting or destroying it: for this look it is missing (a v1 file of a cgroup
             // removed under us reads ENODEV).
             seen.limits = nil
-            return (seen, nil)
+            return try ended()
         }
+        guard let process else { return try ended() }
         seen.process = process
-        if seen.process != nil {
-            seen.lastExit = nil
-            if record?.spec.namespaces.contains(.network) ?? false {
-                do {
-                    seen.hosts = try Self.readIfPresent(ContainerFiles.hostsPath(stateDir))
-                } catch {
-                    try? uts?.close()
-                    throw error
-                }
+        if record?.spec.namespaces.contains(.network) ?? false {
+            do {
+                seen.hosts = try Self.readIfPresent(ContainerFiles.hostsPath(stateDir))
+            } catch {
+                try? uts?.close()
+                throw error
             }
         }
         return (seen, uts)

@@ -319,7 +319,8 @@ public struct CgroupV1Driver: CgroupDriver {
         }
         if let dir = try directory("cpuset") {
             let cpus = try dir.readValue("cpuset.cpus")
-            let parentCpus = try CgroupFS.readValue(Self.parent(of: dir.path) + "/cpuset.cpus")
+            // The parent's, relative to this directory: two steps of a path walk, not seven.
+            let parentCpus = try dir.readValue("../cpuset.cpus")
             l.cpuset = cpus == parentCpus ? nil : cpus
         }
         if let dir = try directory("memory") {
