@@ -82,10 +82,10 @@ struct HostNetworkView {
     let links: [Link]
     let addresses: [LinkAddress]
 
-    /// Positions in `links`: every container looks up its veths and their bridge, so a
-    /// search of the whole list each time grew with the square of the containers.
-    private let byName: [String: Int]
-    private let byIndex: [Int32: Int]
+    /// `links` by name and by index: every container looks up its veths and their bridge,
+    /// so a search of the whole list each time grew with the square of the containers.
+    private let byName: [String: Link]
+    private let byIndex: [Int32: Link]
 
     init() throws {
         netlink = try RouteNetlink()
@@ -93,12 +93,12 @@ struct HostNetworkView {
         self.links = links
         addresses = try netlink.addresses()
         // A namespace's names and indexes are unique; the first is kept all the same.
-        byName = Dictionary(links.indices.map { (links[$0].name, $0) }, uniquingKeysWith: { first, _ in first })
-        byIndex = Dictionary(links.indices.map { (links[$0].index, $0) }, uniquingKeysWith: { first, _ in first })
+        byName = Dictionary(links.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        byIndex = Dictionary(links.map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    func link(named name: String) -> Link? { byName[name].map { links[$0] } }
-    func link(index: Int32) -> Link? { byIndex[index].map { links[$0] } }
+    func link(named name: String) -> Link? { byName[name] }
+    func link(index: Int32) -> Link? { byIndex[index] }
 }
 
 /// A running container's side of its networks, read from the host.

@@ -3,7 +3,7 @@ import SystemPackage
 
 // Reading other network namespaces from this one: the kernel names each peer
 // namespace by an id local to the reader (its "nsid"), and link and address
-// dumps accept that id as a target (IFLA_TARGET_NETNSID since Linux 4.15,
+// requests accept that id as a target (IFLA_TARGET_NETNSID since Linux 4.15,
 // IFA_TARGET_NETNSID since 4.20). One socket in the host's namespace then
 // reads every container's side of its veths, without a thread that enters
 // the namespace, a setns(2) and a socket per container.
@@ -82,19 +82,6 @@ extension RouteNetlink {
             return id
         }
         return id == NETNSA.notAssigned ? nil : id
-    }
-
-    /// Every link of the namespace this socket names `namespaceID`.
-    public func links(inNamespace namespaceID: Int32) throws -> [Link] {
-        let object = "netnsid \(namespaceID)"
-        var request = NetlinkRequest(type: RTM.getLink)
-        request.appendIfinfomsg()
-        request.attribute(IFLA.extMask, IFLA.rtextFilterSkipStats)
-        request.attribute(IFLA.targetNetNSID, namespaceID)
-        return try socket.dump(request, "dump links", object).compactMap { message in
-            guard message.type == RTM.newLink else { return nil }
-            return try decoded("dump links", object) { try Link(message: message) }
-        }
     }
 
     /// The link named `name` in the namespace this socket names `namespaceID`, or nil when
